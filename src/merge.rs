@@ -1,0 +1,194 @@
+//! `extends`: load a profile and the profiles it builds on, and merge them
+//! in order (parents first, this file last). Tables merge key by key, lists
+//! append, scalars override; a file's `replace = ["a.b", ...]` makes its
+//! value at those keys replace the inherited one instead. Every node keeps
+//! its span, so the merged tree knows which file and line set each value.
+
+use std::path::{Path, PathBuf};
+
+use crate::diag::{Diag, Diags};
+use crate::host::HostContext;
+use crate::load::load_file;
+use crate::load::node::{Entry, Node, Value};
+use crate::source::{SourceMap, Sp};
+use crate::vars::expand_tree;
+
+/// How deep `extends` may chain: far more than any real profile needs.
+const MAX_EXTENDS_DEPTH: usize = 16;
+
+/// Load `path` and everything it extends; `None` when a file could not be
+/// read or parsed (the reasons are in `diags`).
+pub fn load_merged(
+    path: &Path,
+    host: &HostContext,
+    sources: &mut SourceMap,
+    diags: &mut Diags,
+) -> Option<Node> {
+    let mut chain = Vec::new();
+    load_rec(path, None, host, &mut chain, sources, diags)
+}
+
+fn load_rec(
+    path: &Path,
+    named_at: Option<&Sp<String>>,
+    host: &HostContext,
+    chain: &mut Vec<PathBuf>,
+    sources: &mut SourceMap,
+    diags: &mut Diags,
+) -> Option<Node> {
+    let canonical = match path.canonicalize() {
+        Ok(c) => c,
+        Err(e) => {
+            let message = format!("read profile {}: {e}", path.display());
+            let help = "check the path; symlink loops and missing files end here";
+            diags.push(match named_at {
+                Some(at) => Diag::at("profile::extends", at.span, message).help(help),
+                None => Diag::new("profile::read", message).help(help),
+            });
+            return None;
+        }
+    };
+    if let Some(first) = chain.iter().position(|p| *p == canonical) {
+        let names: Vec<String> = chain[first..]
+            .iter()
+            .chain([&canonical])
+            .map(|p| p.display().to_string())
+            .collect();
+        let message = format!("`extends` cycle: {}", names.join(" → "));
+        let at = named_at.expect("a cycle is always reached through an extends entry");
+        diags.push(
+            Diag::at("profile::extends-cycle", at.span, message)
+                .help("remove one of the extends entries"),
+        );
+        return None;
+    }
+    if chain.len() >= MAX_EXTENDS_DEPTH {
+        let at = named_at.expect("depth grows only through extends entries");
+        diags.push(Diag::at(
+            "profile::extends",
+            at.span,
+            format!("`extends` nests deeper than {MAX_EXTENDS_DEPTH}"),
+        ));
+        return None;
+    }
+
+    let (_, mut node) = load_file(path, sources, diags)?;
+    let dir = canonical.parent().unwrap_or(Path::new("/")).to_path_buf();
+    expand_tree(&mut node, &dir, host, sources, diags);
+    let parents = string_list(node.take("extends"), diags);
+    let replace = string_list(node.take("replace"), diags);
+    for r in &replace {
+        if lookup_path(&node, &r.value).is_none() {
+            diags.push(
+                Diag::at(
+                    "profile::replace",
+                    r.span,
+                    format!(
+                        "`replace` names `{}`, which this file does not set",
+                        r.value
+                    ),
+                )
+                .help("list dotted keys this file sets, e.g. \"security.landlock.read\""),
+            );
+        }
+    }
+
+    chain.push(canonical);
+    let mut base: Option<Node> = None;
+    for parent in &parents {
+        let parent_path = dir.join(&parent.value);
+        let Some(loaded) = load_rec(&parent_path, Some(parent), host, chain, sources, diags) else {
+            continue;
+        };
+        base = Some(match base {
+            Some(b) => merge(b, loaded, &[], ""),
+            None => loaded,
+        });
+    }
+    chain.pop();
+
+    let replace: Vec<&str> = replace.iter().map(|r| r.value.as_str()).collect();
+    Some(match base {
+        Some(b) => merge(b, node, &replace, ""),
+        None => node,
+    })
+}
+
+/// Merge `over` onto `base`. `path` is the dotted key of this node.
+pub fn merge(base: Node, over: Node, replace: &[&str], path: &str) -> Node {
+    if replace.contains(&path) && !path.is_empty() {
+        return over;
+    }
+    match (base.value, over.value) {
+        (Value::Map(mut entries), Value::Map(over_entries)) => {
+            for entry in over_entries {
+                let child = if path.is_empty() {
+                    entry.key.value.clone()
+                } else {
+                    format!("{path}.{}", entry.key.value)
+                };
+                if let Some(i) = entries.iter().position(|e| e.key.value == entry.key.value) {
+                    let old = entries.remove(i);
+                    let value = merge(old.value, entry.value, replace, &child);
+                    entries.insert(
+                        i,
+                        Entry {
+                            key: entry.key,
+                            value,
+                        },
+                    );
+                } else {
+                    entries.push(entry);
+                }
+            }
+            Node::new(Value::Map(entries), over.span)
+        }
+        (Value::Seq(mut items), Value::Seq(more)) => {
+            items.extend(more);
+            Node::new(Value::Seq(items), over.span)
+        }
+        (_, value) => Node::new(value, over.span),
+    }
+}
+
+fn lookup_path<'a>(node: &'a Node, dotted: &str) -> Option<&'a Node> {
+    dotted.split('.').try_fold(node, |n, key| n.get(key))
+}
+
+/// `extends` and `replace` take a string or a list of strings.
+fn string_list(entry: Option<Entry>, diags: &mut Diags) -> Vec<Sp<String>> {
+    let Some(entry) = entry else {
+        return Vec::new();
+    };
+    let key = entry.key.value.clone();
+    let items = match entry.value.value {
+        Value::Seq(items) => items,
+        Value::Str(_) => vec![entry.value],
+        _ => {
+            diags.push(Diag::at(
+                "profile::type",
+                entry.value.span,
+                format!(
+                    "`{key}` takes a list of strings, found {}",
+                    entry.value.kind()
+                ),
+            ));
+            return Vec::new();
+        }
+    };
+    items
+        .into_iter()
+        .filter_map(|n| {
+            if let Value::Str(s) = n.value {
+                Some(Sp::new(s, n.span))
+            } else {
+                diags.push(Diag::at(
+                    "profile::type",
+                    n.span,
+                    format!("`{key}` entries are strings, found {}", n.kind()),
+                ));
+                None
+            }
+        })
+        .collect()
+}
