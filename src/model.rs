@@ -1,0 +1,245 @@
+//! The validated profile: typed, absolute, defaults resolved. Everything the
+//! compiler needs and nothing about files or spans.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    /// Short name, from the profile's file name (used for the cgroup and hostname default).
+    pub name: String,
+    pub description: Option<String>,
+    pub process: Process,
+    pub rootfs: Rootfs,
+    pub system_mounts: SystemMounts,
+    pub mounts: Vec<Mount>,
+    pub namespaces: Namespaces,
+    pub network: Network,
+    pub limits: Limits,
+    pub security: Security,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Process {
+    pub command: Vec<String>,
+    pub cwd: PathBuf,
+    pub env: BTreeMap<String, String>,
+    pub inherit_env: Vec<String>,
+    pub user: User,
+    pub terminal: Terminal,
+    pub init: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum User {
+    Root,
+    /// The caller's own uid and gid.
+    Host,
+    Ids {
+        uid: u32,
+        gid: u32,
+        groups: Vec<u32>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Terminal {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rootfs {
+    /// Bottom to top.
+    pub layers: Vec<Layer>,
+    pub writable: Writable,
+}
+
+/// One lower layer. Archives and images will be further variants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Layer {
+    /// The caller's root with its submounts, read-only.
+    HostRoot,
+    /// A directory on the host, read-only.
+    Dir(PathBuf),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Writable {
+    /// A tmpfs upper in the sandbox's mount namespace, thrown away at exit.
+    Tmpfs {
+        size: Option<u64>,
+    },
+    ReadOnly,
+    /// A persistent upper directory (its work directory sits beside it).
+    Dir(PathBuf),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // one switch per standard mount
+pub struct SystemMounts {
+    pub proc: bool,
+    pub dev: bool,
+    pub dev_pts: bool,
+    pub dev_shm: bool,
+    pub dev_mqueue: bool,
+    pub sys: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // the kernel's mount flags
+pub struct Mount {
+    pub target: PathBuf,
+    pub kind: MountKind,
+    pub nosuid: bool,
+    pub nodev: bool,
+    pub noexec: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountKind {
+    Bind { source: PathBuf, writable: bool },
+    Tmpfs { size: Option<u64>, mode: u32 },
+}
+
+/// `true` = a new namespace, `false` = shared with the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // one per namespace kind
+pub struct Namespaces {
+    pub user: UserNamespace,
+    pub pid: bool,
+    pub mount: bool,
+    pub ipc: bool,
+    pub uts: bool,
+    pub net: bool,
+    pub cgroup: bool,
+    pub time: bool,
+}
+
+/// The user namespace is decided with the caller: a rootless caller always needs one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserNamespace {
+    /// New when the caller is not root.
+    Auto,
+    New,
+    Host,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Network {
+    pub mode: NetMode,
+    pub hostname: String,
+    pub dns: Option<Dns>,
+    pub hosts: Vec<(String, IpAddr)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetMode {
+    /// Own network namespace with only loopback.
+    None,
+    Host,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dns {
+    /// Copy the caller's /etc/resolv.conf.
+    Host,
+    Servers(Vec<IpAddr>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    pub memory: Option<u64>,
+    /// Memory plus swap.
+    pub memory_swap: Option<u64>,
+    pub cpu: Option<CpuQuota>,
+    pub cpu_weight: Option<u64>,
+    pub pids: Option<u64>,
+    pub io_weight: Option<u16>,
+    pub timeout: Option<Duration>,
+    pub enforce: Enforce,
+    pub rlimits: Vec<Rlimit>,
+}
+
+impl Limits {
+    /// Whether any limit needs a cgroup.
+    pub fn needs_cgroup(&self) -> bool {
+        self.memory.is_some()
+            || self.memory_swap.is_some()
+            || self.cpu.is_some()
+            || self.cpu_weight.is_some()
+            || self.pids.is_some()
+            || self.io_weight.is_some()
+    }
+}
+
+/// CPU bandwidth: `quota` microseconds of CPU time per `period`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuQuota {
+    pub quota: i64,
+    pub period: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enforce {
+    Required,
+    BestEffort,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rlimit {
+    /// The OCI name, e.g. `RLIMIT_NOFILE`.
+    pub kind: &'static str,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Security {
+    /// Kept capabilities, `CAP_` names, sorted.
+    pub capabilities: Vec<&'static str>,
+    pub no_new_privileges: bool,
+    pub seccomp: Seccomp,
+    pub landlock: Option<Landlock>,
+    pub masked_paths: Vec<PathBuf>,
+    pub readonly_paths: Vec<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seccomp {
+    Unconfined,
+    Filter(SeccompFilter),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeccompFilter {
+    /// Start from the built-in allowlist.
+    pub base_default: bool,
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+    pub default_action: SeccompAction,
+    pub errno: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeccompAction {
+    Errno,
+    Kill,
+    Trap,
+    Log,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Landlock {
+    pub read: Vec<PathBuf>,
+    pub execute: Vec<PathBuf>,
+    pub write: Vec<PathBuf>,
+    pub tcp_bind: Vec<u16>,
+    pub tcp_connect: Vec<u16>,
+    pub scope_signal: bool,
+    pub scope_abstract_unix_socket: bool,
+    pub best_effort: bool,
+}

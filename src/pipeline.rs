@@ -1,0 +1,51 @@
+//! The front half in one call: profile file → model, or every diagnostic.
+
+use std::path::Path;
+
+use crate::diag::{Diag, Diags};
+use crate::host::HostContext;
+use crate::load::node::Node;
+use crate::merge::load_merged;
+use crate::model::Model;
+use crate::raw;
+use crate::source::SourceMap;
+use crate::validate::validate;
+
+/// What loading a profile produced. `model` is `Some` exactly when
+/// `diags` is empty.
+#[derive(Debug)]
+pub struct Loaded {
+    pub sources: SourceMap,
+    /// The merged tree, for `explain`; `None` when a file could not be parsed.
+    pub merged: Option<Node>,
+    pub model: Option<Model>,
+    pub diags: Vec<Diag>,
+}
+
+pub fn load_profile(path: &Path, host: &HostContext) -> Loaded {
+    let mut sources = SourceMap::default();
+    let mut diags = Diags::default();
+    let merged = load_merged(path, host, &mut sources, &mut diags);
+    let model = merged.as_ref().and_then(|tree| {
+        let raw: raw::Profile = raw::from_node(tree, &mut diags)?;
+        validate(&raw, &profile_name(path), &sources, &mut diags)
+    });
+    let model = model.filter(|_| diags.is_empty());
+    let mut diags = diags.into_vec();
+    // Report in reading order; file-level problems (no span) first.
+    diags.sort_by_key(|d| d.primary.as_ref().map(|l| (l.span.file, l.span.start)));
+    Loaded {
+        sources,
+        merged,
+        model,
+        diags,
+    }
+}
+
+/// The profile's name: its file name without the extension.
+fn profile_name(path: &Path) -> String {
+    path.file_stem().map_or_else(
+        || "sandbox".to_owned(),
+        |s| s.to_string_lossy().into_owned(),
+    )
+}

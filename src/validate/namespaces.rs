@@ -1,0 +1,191 @@
+//! `[namespaces]` and `[network]`, which decide the net namespace together.
+
+use std::net::IpAddr;
+
+use super::Cx;
+use crate::diag::Diag;
+use crate::model::{Dns, Namespaces, NetMode, Network, UserNamespace};
+use crate::raw::{self, DnsWord, NsMode, OneOf, UserNs};
+use crate::source::Sp;
+
+pub(super) fn check(
+    cx: &mut Cx,
+    ns: &raw::Namespaces,
+    net: &raw::Network,
+    name: &str,
+) -> (Namespaces, Option<Network>) {
+    let new =
+        |mode: Option<&Sp<NsMode>>, default: bool| mode.map_or(default, |m| m.value == NsMode::New);
+    let mut ok = true;
+    if let Some(m) = ns.mount.as_ref().filter(|m| m.value == NsMode::Host) {
+        cx.error(
+            Diag::at(
+                "profile::namespace",
+                m.span,
+                "the mount namespace cannot be shared with the host",
+            )
+            .help("the root filesystem is built in a private mount namespace; remove this key"),
+        );
+        ok = false;
+    }
+    let mode = net_mode(cx, ns.net.as_ref(), net.mode.as_ref());
+    ok &= mode.is_some();
+    let mode = mode.unwrap_or(NetMode::None);
+    let namespaces = Namespaces {
+        user: match ns.user.as_ref().map(|u| u.value) {
+            None | Some(UserNs::Auto) => UserNamespace::Auto,
+            Some(UserNs::New) => UserNamespace::New,
+            Some(UserNs::Host) => UserNamespace::Host,
+        },
+        pid: new(ns.pid.as_ref(), true),
+        mount: true,
+        ipc: new(ns.ipc.as_ref(), true),
+        uts: new(ns.uts.as_ref(), true),
+        net: mode == NetMode::None,
+        cgroup: new(ns.cgroup.as_ref(), true),
+        time: new(ns.time.as_ref(), false),
+    };
+    let hostname = match (&net.hostname, namespaces.uts) {
+        (Some(h), true) => valid_hostname(cx, h).then(|| h.value.clone()),
+        (Some(h), false) => {
+            let uts = ns.uts.as_ref().expect("uts is shared only when set");
+            let diag = Diag::at(
+                "profile::namespace-conflict",
+                h.span,
+                "a hostname is set but the UTS namespace is the host's",
+            )
+            .label(uts.span, "shared here")
+            .help("setting it would rename the host; remove `hostname` or use uts = \"new\"");
+            cx.error(diag);
+            None
+        }
+        (None, true) => Some(hostname_from(name)),
+        (None, false) => Some(String::new()),
+    };
+    let dns = match &net.dns {
+        None => Some(None),
+        Some(OneOf::Scalar(DnsWord::Host)) => Some(Some(Dns::Host)),
+        Some(OneOf::Collection(servers)) => {
+            let parsed: Vec<Option<IpAddr>> = servers
+                .iter()
+                .map(|s| address(cx, "DNS server", s))
+                .collect();
+            parsed
+                .into_iter()
+                .collect::<Option<Vec<_>>>()
+                .map(|s| Some(Dns::Servers(s)))
+        }
+    };
+    let mut hosts = Vec::new();
+    for (host, addr) in &net.hosts {
+        let name_ok = valid_hostname(cx, &Sp::new(host.clone(), addr.span));
+        if let (true, Some(ip)) = (name_ok, address(cx, "host address", addr)) {
+            hosts.push((host.clone(), ip));
+        } else {
+            ok = false;
+        }
+    }
+    let network = match (ok, hostname, dns) {
+        (true, Some(hostname), Some(dns)) => Some(Network {
+            mode,
+            hostname,
+            dns,
+            hosts,
+        }),
+        _ => None,
+    };
+    (namespaces, network)
+}
+
+/// `network.mode` and `namespaces.net` say the same thing; when both are
+/// written they must agree.
+fn net_mode(
+    cx: &mut Cx,
+    ns: Option<&Sp<NsMode>>,
+    mode: Option<&Sp<raw::NetMode>>,
+) -> Option<NetMode> {
+    let from_mode = mode.map(|m| match m.value {
+        raw::NetMode::None => NetMode::None,
+        raw::NetMode::Host => NetMode::Host,
+    });
+    let from_ns = ns.map(|n| {
+        if n.value == NsMode::Host {
+            NetMode::Host
+        } else {
+            NetMode::None
+        }
+    });
+    match (from_mode, from_ns) {
+        (Some(a), Some(b)) if a != b => {
+            let (m, n) = (mode.expect("set"), ns.expect("set"));
+            let diag = Diag::at("profile::namespace-conflict", m.span, "`network.mode` and `namespaces.net` disagree")
+                .label(n.span, "the namespace is set here")
+                .help("write only `network.mode`: \"none\" gives a new net namespace, \"host\" shares the host's");
+            cx.error(diag);
+            None
+        }
+        (a, b) => Some(a.or(b).unwrap_or(NetMode::None)),
+    }
+}
+
+fn address(cx: &mut Cx, what: &str, value: &Sp<String>) -> Option<IpAddr> {
+    value
+        .value
+        .parse()
+        .map_err(|_| {
+            cx.error(
+                Diag::at(
+                    "profile::address",
+                    value.span,
+                    format!("{what} \"{}\" is not an IP address", value.value),
+                )
+                .help("write an IPv4 or IPv6 address, e.g. \"192.0.2.1\""),
+            );
+        })
+        .ok()
+}
+
+/// RFC 1123 host names: labels of letters, digits and `-`, 63 bytes each.
+fn valid_hostname(cx: &mut Cx, h: &Sp<String>) -> bool {
+    let ok = !h.value.is_empty()
+        && h.value.len() <= 64
+        && h.value.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if !ok {
+        cx.error(
+            Diag::at(
+                "profile::hostname",
+                h.span,
+                format!("\"{}\" is not a valid host name", h.value),
+            )
+            .help("use letters, digits and `-`, up to 64 characters"),
+        );
+    }
+    ok
+}
+
+/// The default hostname: the profile's name, made a valid host name.
+fn hostname_from(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(63)
+        .collect();
+    let clean = clean.trim_matches('-');
+    if clean.is_empty() {
+        "sandbox".to_owned()
+    } else {
+        clean.to_owned()
+    }
+}
