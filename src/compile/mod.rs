@@ -1,0 +1,330 @@
+//! Model → OCI runtime spec plus [`Extension`]: a pure function of the
+//! model and the caller's facts. Every field of the spec is set explicitly
+//! (oci-spec's builders would otherwise fill in defaults of their own).
+
+pub mod extension;
+mod mounts;
+mod seccomp;
+
+use std::collections::BTreeMap;
+
+use oci_spec::runtime::{
+    Capability, LinuxBlockIoBuilder, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
+    LinuxIdMapping, LinuxIdMappingBuilder, LinuxMemoryBuilder, LinuxNamespace,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
+    LinuxResourcesBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder,
+    RootBuilder, Spec, SpecBuilder, UserBuilder,
+};
+
+pub use extension::Extension;
+use extension::{LayerSpec, NetworkSpec, WritableSpec, net_mode_name};
+
+use crate::host::HostContext;
+use crate::model::{Dns, Model, Seccomp, Terminal, User, UserNamespace, Writable};
+
+/// The PATH a sandboxed process gets unless the profile sets one.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub spec: Spec,
+    pub extension: Extension,
+}
+
+pub fn compile(model: &Model, host: &HostContext) -> Compiled {
+    let userns = match model.namespaces.user {
+        UserNamespace::New => true,
+        UserNamespace::Auto => !host.is_root(),
+        UserNamespace::Host => false,
+    };
+    let (uid, gid, groups) = ids(&model.process.user, host);
+    let extension = extension(model);
+    let mut annotations = extension.to_annotations();
+    if let Some(desc) = model.description.as_ref() {
+        annotations.insert("org.opencontainers.image.description".into(), desc.clone());
+    }
+    let mut spec = SpecBuilder::default()
+        .version("1.2.0")
+        .process(process(model, host, uid, gid, groups))
+        .root(
+            RootBuilder::default()
+                .path("rootfs")
+                .readonly(model.rootfs.writable == Writable::ReadOnly)
+                .build()
+                .expect("root"),
+        )
+        .mounts(mounts::mounts(model, userns))
+        .linux(linux(model, host, userns, uid, gid))
+        .annotations(annotations)
+        .build()
+        .expect("every spec field is set");
+    // Only a new UTS namespace gets a hostname; the host's is never changed.
+    spec.set_hostname(model.namespaces.uts.then(|| model.network.hostname.clone()));
+    Compiled { spec, extension }
+}
+
+/// The spec as pretty JSON, with every set sorted so output is stable.
+pub fn to_json(compiled: &Compiled) -> String {
+    let mut value = serde_json::to_value(&compiled.spec).expect("a spec serializes");
+    if let Some(caps) = value
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    {
+        for set in caps.values_mut() {
+            if let Some(list) = set.as_array_mut() {
+                list.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            }
+        }
+    }
+    let mut text = serde_json::to_string_pretty(&value).expect("JSON values serialize");
+    text.push('\n');
+    text
+}
+
+/// The sandbox's uid, gid and supplementary groups.
+fn ids(user: &User, host: &HostContext) -> (u32, u32, Vec<u32>) {
+    match user {
+        User::Root => (0, 0, Vec::new()),
+        User::Host => (host.uid, host.gid, Vec::new()),
+        User::Ids { uid, gid, groups } => (*uid, *gid, groups.clone()),
+    }
+}
+
+fn process(
+    model: &Model,
+    host: &HostContext,
+    uid: u32,
+    gid: u32,
+    groups: Vec<u32>,
+) -> oci_spec::runtime::Process {
+    let p = &model.process;
+    let caps: oci_spec::runtime::Capabilities = model
+        .security
+        .capabilities
+        .iter()
+        .map(|c| {
+            serde_json::from_value::<Capability>(serde_json::Value::String((*c).to_owned()))
+                .expect("a kernel capability name")
+        })
+        .collect();
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps.clone())
+        .inheritable(caps.clone())
+        .ambient(caps)
+        .build()
+        .expect("capabilities");
+    ProcessBuilder::default()
+        .terminal(p.terminal == Terminal::Always)
+        .user(
+            UserBuilder::default()
+                .uid(uid)
+                .gid(gid)
+                .additional_gids(groups)
+                .build()
+                .expect("user"),
+        )
+        .args(p.command.clone())
+        .env(environment(model, host, uid))
+        .cwd(p.cwd.clone())
+        .capabilities(capabilities)
+        .rlimits(
+            model
+                .limits
+                .rlimits
+                .iter()
+                .map(rlimit)
+                .collect::<Vec<PosixRlimit>>(),
+        )
+        .no_new_privileges(model.security.no_new_privileges)
+        .build()
+        .expect("every process field is set")
+}
+
+/// PATH and HOME defaults, the caller's inherited variables, then the
+/// profile's own values (which win).
+fn environment(model: &Model, host: &HostContext, uid: u32) -> Vec<String> {
+    let mut env = BTreeMap::new();
+    env.insert("PATH".to_owned(), DEFAULT_PATH.to_owned());
+    let home = match model.process.user {
+        User::Host => host.home.display().to_string(),
+        _ if uid == 0 => "/root".to_owned(),
+        _ => "/".to_owned(),
+    };
+    env.insert("HOME".to_owned(), home);
+    for name in &model.process.inherit_env {
+        if let Some(value) = host.env.get(name) {
+            env.insert(name.clone(), value.clone());
+        }
+    }
+    env.extend(
+        model
+            .process
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+fn rlimit(r: &crate::model::Rlimit) -> PosixRlimit {
+    let typ = match r.kind {
+        "RLIMIT_NOFILE" => PosixRlimitType::RlimitNofile,
+        "RLIMIT_NPROC" => PosixRlimitType::RlimitNproc,
+        "RLIMIT_CORE" => PosixRlimitType::RlimitCore,
+        "RLIMIT_FSIZE" => PosixRlimitType::RlimitFsize,
+        "RLIMIT_STACK" => PosixRlimitType::RlimitStack,
+        "RLIMIT_AS" => PosixRlimitType::RlimitAs,
+        "RLIMIT_CPU" => PosixRlimitType::RlimitCpu,
+        other => unreachable!("validate produces only known rlimits, not {other}"),
+    };
+    PosixRlimitBuilder::default()
+        .typ(typ)
+        .soft(r.soft)
+        .hard(r.hard)
+        .build()
+        .expect("rlimit")
+}
+
+fn linux(
+    model: &Model,
+    host: &HostContext,
+    userns: bool,
+    uid: u32,
+    gid: u32,
+) -> oci_spec::runtime::Linux {
+    let ns = &model.namespaces;
+    let kinds = [
+        (ns.pid, LinuxNamespaceType::Pid),
+        (ns.net, LinuxNamespaceType::Network),
+        (ns.ipc, LinuxNamespaceType::Ipc),
+        (ns.uts, LinuxNamespaceType::Uts),
+        (ns.mount, LinuxNamespaceType::Mount),
+        (ns.cgroup, LinuxNamespaceType::Cgroup),
+        (userns, LinuxNamespaceType::User),
+        (ns.time, LinuxNamespaceType::Time),
+    ];
+    let namespaces: Vec<LinuxNamespace> = kinds
+        .into_iter()
+        .filter(|(new, _)| *new)
+        .map(|(_, typ)| {
+            LinuxNamespaceBuilder::default()
+                .typ(typ)
+                .build()
+                .expect("namespace")
+        })
+        .collect();
+    let mut b = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .resources(resources(model))
+        .masked_paths(paths(&model.security.masked_paths))
+        .readonly_paths(paths(&model.security.readonly_paths))
+        .rootfs_propagation("private");
+    if userns {
+        b = b
+            .uid_mappings(vec![one_id(uid, host.uid)])
+            .gid_mappings(vec![one_id(gid, host.gid)]);
+    }
+    if let Seccomp::Filter(filter) = &model.security.seccomp {
+        b = b.seccomp(seccomp::compile(filter, crate::seccomp::Arch::native()));
+    }
+    b.build().expect("every linux field is set")
+}
+
+/// Map one id inside the sandbox to the caller's own id outside.
+fn one_id(inside: u32, outside: u32) -> LinuxIdMapping {
+    LinuxIdMappingBuilder::default()
+        .container_id(inside)
+        .host_id(outside)
+        .size(1u32)
+        .build()
+        .expect("id mapping")
+}
+
+fn paths(list: &[std::path::PathBuf]) -> Vec<String> {
+    list.iter().map(|p| p.display().to_string()).collect()
+}
+
+#[allow(clippy::cast_possible_wrap)] // validated ranges are far below i64::MAX
+fn resources(model: &Model) -> LinuxResources {
+    let l = &model.limits;
+    let mut b = LinuxResourcesBuilder::default();
+    if l.memory.is_some() || l.memory_swap.is_some() {
+        let mut m = LinuxMemoryBuilder::default();
+        if let Some(mem) = l.memory {
+            m = m.limit(mem as i64);
+        }
+        if let Some(swap) = l.memory_swap {
+            m = m.swap(swap as i64);
+        }
+        b = b.memory(m.build().expect("memory"));
+    }
+    if l.cpu.is_some() || l.cpu_weight.is_some() {
+        let mut c = LinuxCpuBuilder::default();
+        if let Some(q) = l.cpu {
+            c = c.quota(q.quota).period(q.period);
+        }
+        if let Some(w) = l.cpu_weight {
+            c = c.shares(weight_to_shares(w));
+        }
+        b = b.cpu(c.build().expect("cpu"));
+    }
+    if let Some(p) = l.pids {
+        b = b.pids(
+            LinuxPidsBuilder::default()
+                .limit(p as i64)
+                .build()
+                .expect("pids"),
+        );
+    }
+    if let Some(w) = l.io_weight {
+        b = b.block_io(
+            LinuxBlockIoBuilder::default()
+                .weight(w)
+                .build()
+                .expect("blkio"),
+        );
+    }
+    b.build().expect("resources")
+}
+
+/// cgroup v2 cpu.weight (1..10000) → OCI cpu.shares (2..262144), the inverse
+/// of the conversion runc and crun apply on v2 hosts, so the weight survives.
+pub fn weight_to_shares(weight: u64) -> u64 {
+    2 + ((weight - 1) * 262_142).div_ceil(9_999)
+}
+
+fn extension(model: &Model) -> Extension {
+    let net = &model.network;
+    Extension {
+        layers: model.rootfs.layers.iter().map(LayerSpec::of).collect(),
+        writable: WritableSpec::of(&model.rootfs.writable),
+        network: NetworkSpec {
+            mode: net_mode_name(net.mode).to_owned(),
+            dns: match &net.dns {
+                Some(Dns::Servers(s)) => Some(s.iter().map(ToString::to_string).collect()),
+                _ => None,
+            },
+            dns_from_host: net.dns == Some(Dns::Host),
+            hosts: net
+                .hosts
+                .iter()
+                .map(|(name, ip)| (ip.to_string(), name.clone()))
+                .collect(),
+        },
+        landlock: model.security.landlock.clone(),
+        init: model.process.init,
+        terminal: match model.process.terminal {
+            Terminal::Auto => "auto",
+            Terminal::Always => "always",
+            Terminal::Never => "never",
+        }
+        .to_owned(),
+        timeout_ms: model
+            .limits
+            .timeout
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        limits_required: model.limits.enforce == crate::model::Enforce::Required,
+    }
+}

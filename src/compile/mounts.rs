@@ -1,0 +1,124 @@
+//! The OCI mount list: the standard mounts (in the order a runtime must
+//! make them), then the profile's own.
+
+use oci_spec::runtime::{Mount, MountBuilder};
+
+use crate::model::{Model, MountKind};
+
+fn mount(target: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
+    MountBuilder::default()
+        .destination(target)
+        .typ(typ)
+        .source(source)
+        .options(options.iter().map(|o| (*o).to_owned()).collect::<Vec<_>>())
+        .build()
+        .expect("every mount field is set")
+}
+
+pub(super) fn mounts(model: &Model, userns: bool) -> Vec<Mount> {
+    let sys = &model.system_mounts;
+    let mut out = Vec::new();
+    if sys.proc {
+        out.push(mount(
+            "/proc",
+            "proc",
+            "proc",
+            &["nosuid", "noexec", "nodev"],
+        ));
+    }
+    if sys.dev {
+        out.push(mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ));
+    }
+    if sys.dev_pts {
+        // gid 5 (tty) exists only when the sandbox maps more than one id.
+        let opts: &[&str] = if userns {
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+            ]
+        } else {
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ]
+        };
+        out.push(mount("/dev/pts", "devpts", "devpts", opts));
+    }
+    if sys.dev_shm {
+        out.push(mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ));
+    }
+    if sys.dev_mqueue {
+        out.push(mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ));
+    }
+    if sys.sys {
+        if model.namespaces.net {
+            out.push(mount(
+                "/sys",
+                "sysfs",
+                "sysfs",
+                &["nosuid", "noexec", "nodev", "ro"],
+            ));
+        } else {
+            // The kernel lets a new sysfs be mounted only by the owner of the
+            // net namespace; sharing the host's, bind its /sys read-only.
+            out.push(mount(
+                "/sys",
+                "bind",
+                "/sys",
+                &["rbind", "nosuid", "noexec", "nodev", "ro"],
+            ));
+        }
+    }
+    for m in &model.mounts {
+        let target = m.target.display().to_string();
+        let mut opts: Vec<String> = Vec::new();
+        let (typ, source) = match &m.kind {
+            MountKind::Bind { source, writable } => {
+                opts.push("rbind".into());
+                opts.push(if *writable { "rw" } else { "ro" }.into());
+                ("bind", source.display().to_string())
+            }
+            MountKind::Tmpfs { size, mode } => {
+                opts.push(format!("mode={mode:o}"));
+                if let Some(size) = size {
+                    opts.push(format!("size={size}"));
+                }
+                ("tmpfs", "tmpfs".to_owned())
+            }
+        };
+        for (on, flag) in [
+            (m.nosuid, "nosuid"),
+            (m.nodev, "nodev"),
+            (m.noexec, "noexec"),
+        ] {
+            if on {
+                opts.push(flag.into());
+            }
+        }
+        let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+        out.push(mount(&target, typ, &source, &opts));
+    }
+    out
+}

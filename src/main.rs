@@ -1,0 +1,107 @@
+//! The `sandbox` command line. Errors are printed once, here.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use sandbox::diag::render;
+use sandbox::host::HostContext;
+use sandbox::pipeline::{Loaded, load_profile};
+
+/// Declarative Linux sandboxes: TOML/YAML profiles compiled to OCI runtime specs.
+#[derive(Parser)]
+#[command(name = "sandbox", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check profiles and print every problem; exit 1 if any profile has one.
+    Check {
+        #[arg(required = true, value_name = "PROFILE")]
+        profiles: Vec<PathBuf>,
+    },
+    /// Print the OCI runtime config.json a profile compiles to.
+    Spec {
+        #[arg(value_name = "PROFILE")]
+        profile: PathBuf,
+    },
+    /// Print the merged profile, each value with the <file:line> that set it.
+    Explain {
+        #[arg(value_name = "PROFILE")]
+        profile: PathBuf,
+    },
+    /// Print the JSON Schema of the profile format.
+    Schema,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let host = HostContext::current();
+    match cli.command {
+        Command::Check { profiles } => {
+            let mut failed = false;
+            for path in &profiles {
+                let loaded = load_profile(path, &host);
+                if loaded.diags.is_empty() {
+                    println!("{}: ok", path.display());
+                } else {
+                    failed = true;
+                    report(&loaded);
+                }
+            }
+            if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Command::Spec { profile } => {
+            let loaded = load_profile(&profile, &host);
+            let Some(model) = &loaded.model else {
+                return report(&loaded);
+            };
+            let compiled = sandbox::compile::compile(model, &host);
+            print_out(&sandbox::compile::to_json(&compiled))
+        }
+        Command::Explain { profile } => {
+            let loaded = load_profile(&profile, &host);
+            let Some(tree) = &loaded.merged else {
+                return report(&loaded);
+            };
+            let text = sandbox::explain::explain(tree, &loaded.sources);
+            if !loaded.diags.is_empty() {
+                report(&loaded);
+            }
+            print_out(&text)
+        }
+        Command::Schema => print_out(&sandbox::schema::json()),
+    }
+}
+
+/// Print a profile's diagnostics to stderr; returns the failure code.
+fn report(loaded: &Loaded) -> ExitCode {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let text = render(&loaded.sources, &loaded.diags, color);
+    let count = loaded.diags.len();
+    eprint!("{text}");
+    eprintln!("{count} problem{}", if count == 1 { "" } else { "s" });
+    ExitCode::FAILURE
+}
+
+/// Write to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn print_out(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sandbox: write to stdout: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
