@@ -48,19 +48,13 @@ pub const ALL: &[&str] = &[
 /// The canonical `CAP_` name for `name` (prefix optional, any case).
 pub fn canonical(name: &str) -> Option<&'static str> {
     let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("CAP_") {
-        upper
-    } else {
-        format!("CAP_{upper}")
-    };
+    let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
     ALL.iter().copied().find(|c| *c == full)
 }
 
 /// The kernel's number for a capability.
 pub fn number(name: &str) -> Option<u8> {
-    ALL.iter()
-        .position(|c| *c == name)
-        .and_then(|i| u8::try_from(i).ok())
+    ALL.iter().position(|c| *c == name).and_then(|i| u8::try_from(i).ok())
 }
 
 #[cfg(test)]

@@ -31,13 +31,7 @@ pub struct Diag {
 
 impl Diag {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Diag {
-            code,
-            message: message.into(),
-            primary: None,
-            secondary: Vec::new(),
-            help: None,
-        }
+        Diag { code, message: message.into(), primary: None, secondary: Vec::new(), help: None }
     }
 
     /// Shorthand for the common case: a message at one span.
@@ -47,10 +41,7 @@ impl Diag {
 
     #[must_use]
     pub fn label(mut self, span: Span, text: impl Into<String>) -> Self {
-        let label = Label {
-            span,
-            text: text.into(),
-        };
+        let label = Label { span, text: text.into() };
         if self.primary.is_none() {
             self.primary = Some(label);
         } else {
@@ -114,14 +105,8 @@ impl Diags {
 /// Render diagnostics as text: miette's graphical report, without colour
 /// when `color` is false (tests snapshot this form).
 pub fn render(sources: &SourceMap, diags: &[Diag], color: bool) -> String {
-    let theme = if color {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
-    let handler = GraphicalReportHandler::new_themed(theme)
-        .with_width(100)
-        .with_links(false);
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
     let mut out = String::new();
     for diag in diags {
         let report = to_miette(sources, diag);
@@ -171,9 +156,7 @@ impl miette::Diagnostic for Report {
         if self.related.is_empty() {
             return None;
         }
-        Some(Box::new(
-            self.related.iter().map(|r| r as &dyn miette::Diagnostic),
-        ))
+        Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
     }
 }
 
@@ -183,11 +166,7 @@ fn to_miette(sources: &SourceMap, diag: &Diag) -> Report {
         inner = inner.with_help(help.clone());
     }
     let Some(primary) = &diag.primary else {
-        return Report {
-            inner,
-            source: None,
-            related: Vec::new(),
-        };
+        return Report { inner, source: None, related: Vec::new() };
     };
     let file = primary.span.file;
     let mut labels = Vec::new();
@@ -202,21 +181,13 @@ fn to_miette(sources: &SourceMap, diag: &Diag) -> Report {
                 LabeledSpan::new_with_span(text, span)
             });
         } else {
-            let note = MietteDiagnostic::new(label.text.clone())
-                .with_label(LabeledSpan::new_with_span(None, span));
-            related.push(Report {
-                inner: note,
-                source: Some(named(sources, label.span)),
-                related: vec![],
-            });
+            let note =
+                MietteDiagnostic::new(label.text.clone()).with_label(LabeledSpan::new_with_span(None, span));
+            related.push(Report { inner: note, source: Some(named(sources, label.span)), related: vec![] });
         }
     }
     inner = inner.with_labels(labels);
-    Report {
-        inner,
-        source: Some(named(sources, primary.span)),
-        related,
-    }
+    Report { inner, source: Some(named(sources, primary.span)), related }
 }
 
 fn named(sources: &SourceMap, span: Span) -> NamedSource<String> {

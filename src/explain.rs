@@ -10,11 +10,7 @@ use crate::source::SourceMap;
 pub fn explain(tree: &Node, sources: &SourceMap) -> String {
     let mut lines = Vec::new();
     walk(tree, "", sources, &mut lines);
-    let width = lines
-        .iter()
-        .map(|(l, _)| l.chars().count())
-        .max()
-        .unwrap_or(0);
+    let width = lines.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0);
     let mut out = String::new();
     for (line, location) in lines {
         let pad = width - line.chars().count();
@@ -41,10 +37,7 @@ fn walk(node: &Node, path: &str, sources: &SourceMap, lines: &mut Vec<(String, S
                 walk(item, &format!("{path}[{i}]"), sources, lines);
             }
         }
-        _ => lines.push((
-            format!("{path} = {}", scalar(node)),
-            sources.location(node.span).to_string(),
-        )),
+        _ => lines.push((format!("{path} = {}", scalar(node)), sources.location(node.span).to_string())),
     }
 }
 
@@ -61,11 +54,7 @@ fn scalar(node: &Node) -> String {
 }
 
 fn quote_key(key: &str) -> String {
-    if !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
+    if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         key.to_owned()
     } else {
         format!("{key:?}")

@@ -20,9 +20,7 @@ impl HostContext {
         let env: BTreeMap<String, String> = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect();
-        let home = env
-            .get("HOME")
-            .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+        let home = env.get("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from);
         HostContext {
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
             home,
@@ -34,15 +32,10 @@ impl HostContext {
 
     /// A fixed context for tests and snapshots.
     pub fn fixed() -> HostContext {
-        let env = [
-            ("HOME", "/home/dev"),
-            ("TERM", "xterm-256color"),
-            ("USER", "dev"),
-            ("LANG", "C.UTF-8"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        let env = [("HOME", "/home/dev"), ("TERM", "xterm-256color"), ("USER", "dev"), ("LANG", "C.UTF-8")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
         HostContext {
             cwd: PathBuf::from("/home/dev/project"),
             home: PathBuf::from("/home/dev"),

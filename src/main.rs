@@ -54,11 +54,7 @@ fn main() -> ExitCode {
                     report(&loaded);
                 }
             }
-            if failed {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
+            if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
         }
         Command::Spec { profile } => {
             let loaded = load_profile(&profile, &host);

@@ -17,19 +17,22 @@ use crate::vars::expand_tree;
 const MAX_EXTENDS_DEPTH: usize = 16;
 
 /// Load `path` and everything it extends; `None` when a file could not be
-/// read or parsed (the reasons are in `diags`).
+/// read or parsed (the reasons are in `diags`). `text`, when given, is the
+/// content of `path` (used by tests and the fuzzer; `extends` still reads files).
 pub fn load_merged(
     path: &Path,
+    text: Option<String>,
     host: &HostContext,
     sources: &mut SourceMap,
     diags: &mut Diags,
 ) -> Option<Node> {
     let mut chain = Vec::new();
-    load_rec(path, None, host, &mut chain, sources, diags)
+    load_rec(path, text, None, host, &mut chain, sources, diags)
 }
 
 fn load_rec(
     path: &Path,
+    text: Option<String>,
     named_at: Option<&Sp<String>>,
     host: &HostContext,
     chain: &mut Vec<PathBuf>,
@@ -38,6 +41,8 @@ fn load_rec(
 ) -> Option<Node> {
     let canonical = match path.canonicalize() {
         Ok(c) => c,
+        // Text given in memory for a path that need not exist.
+        Err(_) if text.is_some() => std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
         Err(e) => {
             let message = format!("read profile {}: {e}", path.display());
             let help = "check the path; symlink loops and missing files end here";
@@ -49,16 +54,12 @@ fn load_rec(
         }
     };
     if let Some(first) = chain.iter().position(|p| *p == canonical) {
-        let names: Vec<String> = chain[first..]
-            .iter()
-            .chain([&canonical])
-            .map(|p| p.display().to_string())
-            .collect();
+        let names: Vec<String> =
+            chain[first..].iter().chain([&canonical]).map(|p| p.display().to_string()).collect();
         let message = format!("`extends` cycle: {}", names.join(" → "));
         let at = named_at.expect("a cycle is always reached through an extends entry");
         diags.push(
-            Diag::at("profile::extends-cycle", at.span, message)
-                .help("remove one of the extends entries"),
+            Diag::at("profile::extends-cycle", at.span, message).help("remove one of the extends entries"),
         );
         return None;
     }
@@ -72,7 +73,7 @@ fn load_rec(
         return None;
     }
 
-    let (_, mut node) = load_file(path, sources, diags)?;
+    let (_, mut node) = load_file(path, text, sources, diags)?;
     let dir = canonical.parent().unwrap_or(Path::new("/")).to_path_buf();
     expand_tree(&mut node, &dir, host, sources, diags);
     let parents = string_list(node.take("extends"), diags);
@@ -83,10 +84,7 @@ fn load_rec(
                 Diag::at(
                     "profile::replace",
                     r.span,
-                    format!(
-                        "`replace` names `{}`, which this file does not set",
-                        r.value
-                    ),
+                    format!("`replace` names `{}`, which this file does not set", r.value),
                 )
                 .help("list dotted keys this file sets, e.g. \"security.landlock.read\""),
             );
@@ -97,7 +95,7 @@ fn load_rec(
     let mut base: Option<Node> = None;
     for parent in &parents {
         let parent_path = dir.join(&parent.value);
-        let Some(loaded) = load_rec(&parent_path, Some(parent), host, chain, sources, diags) else {
+        let Some(loaded) = load_rec(&parent_path, None, Some(parent), host, chain, sources, diags) else {
             continue;
         };
         base = Some(match base {
@@ -130,13 +128,7 @@ pub fn merge(base: Node, over: Node, replace: &[&str], path: &str) -> Node {
                 if let Some(i) = entries.iter().position(|e| e.key.value == entry.key.value) {
                     let old = entries.remove(i);
                     let value = merge(old.value, entry.value, replace, &child);
-                    entries.insert(
-                        i,
-                        Entry {
-                            key: entry.key,
-                            value,
-                        },
-                    );
+                    entries.insert(i, Entry { key: entry.key, value });
                 } else {
                     entries.push(entry);
                 }
@@ -168,10 +160,7 @@ fn string_list(entry: Option<Entry>, diags: &mut Diags) -> Vec<Sp<String>> {
             diags.push(Diag::at(
                 "profile::type",
                 entry.value.span,
-                format!(
-                    "`{key}` takes a list of strings, found {}",
-                    entry.value.kind()
-                ),
+                format!("`{key}` takes a list of strings, found {}", entry.value.kind()),
             ));
             return Vec::new();
         }

@@ -22,10 +22,21 @@ pub struct Loaded {
     pub diags: Vec<Diag>,
 }
 
+/// Load, merge, type and validate the profile at `path`.
 pub fn load_profile(path: &Path, host: &HostContext) -> Loaded {
+    load(path, None, host)
+}
+
+/// The same for a profile whose text is in memory (`path` names it and
+/// anchors relative paths; `extends` still reads files).
+pub fn load_profile_text(path: &Path, text: String, host: &HostContext) -> Loaded {
+    load(path, Some(text), host)
+}
+
+fn load(path: &Path, text: Option<String>, host: &HostContext) -> Loaded {
     let mut sources = SourceMap::default();
     let mut diags = Diags::default();
-    let merged = load_merged(path, host, &mut sources, &mut diags);
+    let merged = load_merged(path, text, host, &mut sources, &mut diags);
     let model = merged.as_ref().and_then(|tree| {
         let raw: raw::Profile = raw::from_node(tree, &mut diags)?;
         validate(&raw, &profile_name(path), &sources, &mut diags)
@@ -34,18 +45,10 @@ pub fn load_profile(path: &Path, host: &HostContext) -> Loaded {
     let mut diags = diags.into_vec();
     // Report in reading order; file-level problems (no span) first.
     diags.sort_by_key(|d| d.primary.as_ref().map(|l| (l.span.file, l.span.start)));
-    Loaded {
-        sources,
-        merged,
-        model,
-        diags,
-    }
+    Loaded { sources, merged, model, diags }
 }
 
 /// The profile's name: its file name without the extension.
 fn profile_name(path: &Path) -> String {
-    path.file_stem().map_or_else(
-        || "sandbox".to_owned(),
-        |s| s.to_string_lossy().into_owned(),
-    )
+    path.file_stem().map_or_else(|| "sandbox".to_owned(), |s| s.to_string_lossy().into_owned())
 }

@@ -35,10 +35,7 @@ mod tests {
     #[test]
     fn finds_typos_only() {
         assert_eq!(distance("kitten", "sitting"), 3);
-        assert_eq!(
-            closest("comand", ["command", "cwd", "env"]),
-            Some("command")
-        );
+        assert_eq!(closest("comand", ["command", "cwd", "env"]), Some("command"));
         assert_eq!(closest("memroy", ["memory", "pids"]), Some("memory"));
         assert_eq!(closest("zzz", ["memory", "pids"]), None);
     }

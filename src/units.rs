@@ -9,9 +9,7 @@ pub const DURATION_SUFFIXES: &str = "ms, s, m, h";
 /// Parse a size. Bare K/M/G/T are binary, as in docker and tmpfs.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
     let (number, suffix) = text.split_at(split);
     let multiplier: u64 = match suffix.trim() {
         "" | "B" | "b" => 1,
@@ -31,9 +29,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// Parse a duration; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
     let (number, suffix) = text.split_at(split);
     let millis: u64 = match suffix.trim() {
         "ms" => 1,
@@ -42,9 +38,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => 3_600_000,
         other => return Err(format!("unknown duration suffix \"{other}\"")),
     };
-    scale(number, millis)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("\"{text}\" is not a duration"))
+    scale(number, millis).map(Duration::from_millis).ok_or_else(|| format!("\"{text}\" is not a duration"))
 }
 
 /// `number * multiplier` for a decimal number like "1.5", without floats

@@ -28,9 +28,7 @@ pub fn expand_tree(
                 diags.push(e.into_diag(span));
             }
         },
-        Value::Seq(items) => items
-            .iter_mut()
-            .for_each(|n| expand_tree(n, profile_dir, host, sources, diags)),
+        Value::Seq(items) => items.iter_mut().for_each(|n| expand_tree(n, profile_dir, host, sources, diags)),
         Value::Map(entries) => {
             for e in entries.iter_mut() {
                 expand_tree(&mut e.value, profile_dir, host, sources, diags);
@@ -128,9 +126,7 @@ fn narrow(sources: &SourceMap, span: Span, token: &str) -> Span {
     let text = &sources.get(span.file).text;
     text.get(span.start..span.end)
         .and_then(|slice| slice.find(token))
-        .map_or(span, |i| {
-            Span::new(span.file, span.start + i, span.start + i + token.len())
-        })
+        .map_or(span, |i| Span::new(span.file, span.start + i, span.start + i + token.len()))
 }
 
 #[cfg(test)]
@@ -144,10 +140,7 @@ mod tests {
     #[test]
     fn expands_known_variables() {
         assert_eq!(ex("${profile_dir}/../src").unwrap(), "/p/../src");
-        assert_eq!(
-            ex("${home}:${uid}:${gid}:${cwd}").unwrap(),
-            "/home/dev:1000:1000:/home/dev/project"
-        );
+        assert_eq!(ex("${home}:${uid}:${gid}:${cwd}").unwrap(), "/home/dev:1000:1000:/home/dev/project");
         assert_eq!(ex("${env.TERM}").unwrap(), "xterm-256color");
         assert_eq!(ex("${env.NOPE:-x y}").unwrap(), "x y");
         assert_eq!(ex("${env.NOPE:-}").unwrap(), "");

@@ -69,9 +69,7 @@ impl WritableSpec {
         match w {
             Writable::Tmpfs { size } => WritableSpec::Tmpfs { size: *size },
             Writable::ReadOnly => WritableSpec::Readonly,
-            Writable::Dir(p) => WritableSpec::Dir {
-                path: p.display().to_string(),
-            },
+            Writable::Dir(p) => WritableSpec::Dir { path: p.display().to_string() },
         }
     }
 }
@@ -90,10 +88,7 @@ impl Extension {
         let serde_json::Value::Object(fields) = value else {
             unreachable!("a struct serializes to an object")
         };
-        fields
-            .into_iter()
-            .map(|(k, v)| (format!("{PREFIX}{k}"), v.to_string()))
-            .collect()
+        fields.into_iter().map(|(k, v)| (format!("{PREFIX}{k}"), v.to_string())).collect()
     }
 
     /// Read the extension back from a spec's annotations; `None` when they

@@ -9,11 +9,10 @@ mod seccomp;
 use std::collections::BTreeMap;
 
 use oci_spec::runtime::{
-    Capability, LinuxBlockIoBuilder, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
-    LinuxIdMapping, LinuxIdMappingBuilder, LinuxMemoryBuilder, LinuxNamespace,
-    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
-    LinuxResourcesBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder,
-    RootBuilder, Spec, SpecBuilder, UserBuilder,
+    Capability, LinuxBlockIoBuilder, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxIdMapping,
+    LinuxIdMappingBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder, PosixRlimit, PosixRlimitBuilder,
+    PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 pub use extension::Extension;
@@ -66,10 +65,7 @@ pub fn compile(model: &Model, host: &HostContext) -> Compiled {
 /// The spec as pretty JSON, with every set sorted so output is stable.
 pub fn to_json(compiled: &Compiled) -> String {
     let mut value = serde_json::to_value(&compiled.spec).expect("a spec serializes");
-    if let Some(caps) = value
-        .pointer_mut("/process/capabilities")
-        .and_then(|c| c.as_object_mut())
-    {
+    if let Some(caps) = value.pointer_mut("/process/capabilities").and_then(|c| c.as_object_mut()) {
         for set in caps.values_mut() {
             if let Some(list) = set.as_array_mut() {
                 list.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
@@ -117,26 +113,12 @@ fn process(
         .expect("capabilities");
     ProcessBuilder::default()
         .terminal(p.terminal == Terminal::Always)
-        .user(
-            UserBuilder::default()
-                .uid(uid)
-                .gid(gid)
-                .additional_gids(groups)
-                .build()
-                .expect("user"),
-        )
+        .user(UserBuilder::default().uid(uid).gid(gid).additional_gids(groups).build().expect("user"))
         .args(p.command.clone())
         .env(environment(model, host, uid))
         .cwd(p.cwd.clone())
         .capabilities(capabilities)
-        .rlimits(
-            model
-                .limits
-                .rlimits
-                .iter()
-                .map(rlimit)
-                .collect::<Vec<PosixRlimit>>(),
-        )
+        .rlimits(model.limits.rlimits.iter().map(rlimit).collect::<Vec<PosixRlimit>>())
         .no_new_privileges(model.security.no_new_privileges)
         .build()
         .expect("every process field is set")
@@ -158,13 +140,7 @@ fn environment(model: &Model, host: &HostContext, uid: u32) -> Vec<String> {
             env.insert(name.clone(), value.clone());
         }
     }
-    env.extend(
-        model
-            .process
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone())),
-    );
+    env.extend(model.process.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
@@ -179,21 +155,10 @@ fn rlimit(r: &crate::model::Rlimit) -> PosixRlimit {
         "RLIMIT_CPU" => PosixRlimitType::RlimitCpu,
         other => unreachable!("validate produces only known rlimits, not {other}"),
     };
-    PosixRlimitBuilder::default()
-        .typ(typ)
-        .soft(r.soft)
-        .hard(r.hard)
-        .build()
-        .expect("rlimit")
+    PosixRlimitBuilder::default().typ(typ).soft(r.soft).hard(r.hard).build().expect("rlimit")
 }
 
-fn linux(
-    model: &Model,
-    host: &HostContext,
-    userns: bool,
-    uid: u32,
-    gid: u32,
-) -> oci_spec::runtime::Linux {
+fn linux(model: &Model, host: &HostContext, userns: bool, uid: u32, gid: u32) -> oci_spec::runtime::Linux {
     let ns = &model.namespaces;
     let kinds = [
         (ns.pid, LinuxNamespaceType::Pid),
@@ -208,12 +173,7 @@ fn linux(
     let namespaces: Vec<LinuxNamespace> = kinds
         .into_iter()
         .filter(|(new, _)| *new)
-        .map(|(_, typ)| {
-            LinuxNamespaceBuilder::default()
-                .typ(typ)
-                .build()
-                .expect("namespace")
-        })
+        .map(|(_, typ)| LinuxNamespaceBuilder::default().typ(typ).build().expect("namespace"))
         .collect();
     let mut b = LinuxBuilder::default()
         .namespaces(namespaces)
@@ -222,9 +182,7 @@ fn linux(
         .readonly_paths(paths(&model.security.readonly_paths))
         .rootfs_propagation("private");
     if userns {
-        b = b
-            .uid_mappings(vec![one_id(uid, host.uid)])
-            .gid_mappings(vec![one_id(gid, host.gid)]);
+        b = b.uid_mappings(vec![one_id(uid, host.uid)]).gid_mappings(vec![one_id(gid, host.gid)]);
     }
     if let Seccomp::Filter(filter) = &model.security.seccomp {
         b = b.seccomp(seccomp::compile(filter, crate::seccomp::Arch::native()));
@@ -271,20 +229,10 @@ fn resources(model: &Model) -> LinuxResources {
         b = b.cpu(c.build().expect("cpu"));
     }
     if let Some(p) = l.pids {
-        b = b.pids(
-            LinuxPidsBuilder::default()
-                .limit(p as i64)
-                .build()
-                .expect("pids"),
-        );
+        b = b.pids(LinuxPidsBuilder::default().limit(p as i64).build().expect("pids"));
     }
     if let Some(w) = l.io_weight {
-        b = b.block_io(
-            LinuxBlockIoBuilder::default()
-                .weight(w)
-                .build()
-                .expect("blkio"),
-        );
+        b = b.block_io(LinuxBlockIoBuilder::default().weight(w).build().expect("blkio"));
     }
     b.build().expect("resources")
 }
@@ -307,11 +255,7 @@ fn extension(model: &Model) -> Extension {
                 _ => None,
             },
             dns_from_host: net.dns == Some(Dns::Host),
-            hosts: net
-                .hosts
-                .iter()
-                .map(|(name, ip)| (ip.to_string(), name.clone()))
-                .collect(),
+            hosts: net.hosts.iter().map(|(name, ip)| (ip.to_string(), name.clone())).collect(),
         },
         landlock: model.security.landlock.clone(),
         init: model.process.init,
@@ -321,10 +265,7 @@ fn extension(model: &Model) -> Extension {
             Terminal::Never => "never",
         }
         .to_owned(),
-        timeout_ms: model
-            .limits
-            .timeout
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        timeout_ms: model.limits.timeout.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         limits_required: model.limits.enforce == crate::model::Enforce::Required,
     }
 }

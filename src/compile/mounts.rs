@@ -19,40 +19,17 @@ pub(super) fn mounts(model: &Model, userns: bool) -> Vec<Mount> {
     let sys = &model.system_mounts;
     let mut out = Vec::new();
     if sys.proc {
-        out.push(mount(
-            "/proc",
-            "proc",
-            "proc",
-            &["nosuid", "noexec", "nodev"],
-        ));
+        out.push(mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]));
     }
     if sys.dev {
-        out.push(mount(
-            "/dev",
-            "tmpfs",
-            "tmpfs",
-            &["nosuid", "strictatime", "mode=755", "size=65536k"],
-        ));
+        out.push(mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]));
     }
     if sys.dev_pts {
         // gid 5 (tty) exists only when the sandbox maps more than one id.
         let opts: &[&str] = if userns {
-            &[
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-            ]
+            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]
         } else {
-            &[
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-                "gid=5",
-            ]
+            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]
         };
         out.push(mount("/dev/pts", "devpts", "devpts", opts));
     }
@@ -65,30 +42,15 @@ pub(super) fn mounts(model: &Model, userns: bool) -> Vec<Mount> {
         ));
     }
     if sys.dev_mqueue {
-        out.push(mount(
-            "/dev/mqueue",
-            "mqueue",
-            "mqueue",
-            &["nosuid", "noexec", "nodev"],
-        ));
+        out.push(mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]));
     }
     if sys.sys {
         if model.namespaces.net {
-            out.push(mount(
-                "/sys",
-                "sysfs",
-                "sysfs",
-                &["nosuid", "noexec", "nodev", "ro"],
-            ));
+            out.push(mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]));
         } else {
             // The kernel lets a new sysfs be mounted only by the owner of the
             // net namespace; sharing the host's, bind its /sys read-only.
-            out.push(mount(
-                "/sys",
-                "bind",
-                "/sys",
-                &["rbind", "nosuid", "noexec", "nodev", "ro"],
-            ));
+            out.push(mount("/sys", "bind", "/sys", &["rbind", "nosuid", "noexec", "nodev", "ro"]));
         }
     }
     for m in &model.mounts {
@@ -108,11 +70,7 @@ pub(super) fn mounts(model: &Model, userns: bool) -> Vec<Mount> {
                 ("tmpfs", "tmpfs".to_owned())
             }
         };
-        for (on, flag) in [
-            (m.nosuid, "nosuid"),
-            (m.nodev, "nodev"),
-            (m.noexec, "noexec"),
-        ] {
+        for (on, flag) in [(m.nosuid, "nosuid"), (m.nodev, "nodev"), (m.noexec, "noexec")] {
             if on {
                 opts.push(flag.into());
             }

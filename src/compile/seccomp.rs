@@ -4,9 +4,8 @@
 use std::collections::BTreeSet;
 
 use oci_spec::runtime::{
-    Arch as OciArch, LinuxSeccomp, LinuxSeccompAction as Act, LinuxSeccompArg,
-    LinuxSeccompArgBuilder, LinuxSeccompBuilder, LinuxSeccompOperator as CmpOp, LinuxSyscall,
-    LinuxSyscallBuilder,
+    Arch as OciArch, LinuxSeccomp, LinuxSeccompAction as Act, LinuxSeccompArg, LinuxSeccompArgBuilder,
+    LinuxSeccompBuilder, LinuxSeccompOperator as CmpOp, LinuxSyscall, LinuxSyscallBuilder,
 };
 
 use crate::model::{SeccompAction, SeccompFilter};
@@ -16,12 +15,7 @@ use crate::seccomp::{Arch, number};
 pub fn compile(filter: &SeccompFilter, arch: Arch) -> LinuxSeccomp {
     let known = |name: &&str| number(arch, name).is_some();
     let denied: BTreeSet<&str> = filter.deny.iter().map(String::as_str).collect();
-    let allowed: BTreeSet<&str> = filter
-        .allow
-        .iter()
-        .map(String::as_str)
-        .filter(known)
-        .collect();
+    let allowed: BTreeSet<&str> = filter.allow.iter().map(String::as_str).filter(known).collect();
     let mut syscalls = Vec::new();
     if filter.base_default {
         for rule in DEFAULT {
@@ -90,10 +84,7 @@ fn arg(a: &ArgCmp) -> LinuxSeccompArg {
         Op::Ge => CmpOp::ScmpCmpGe,
         Op::MaskedEq => CmpOp::ScmpCmpMaskedEq,
     };
-    let mut b = LinuxSeccompArgBuilder::default()
-        .index(usize::from(a.index))
-        .value(a.value)
-        .op(op);
+    let mut b = LinuxSeccompArgBuilder::default().index(usize::from(a.index)).value(a.value).op(op);
     if a.op == Op::MaskedEq {
         b = b.value_two(a.value_two);
     }

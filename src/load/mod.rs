@@ -33,24 +33,23 @@ impl Format {
     }
 }
 
-/// Read and parse one profile file. Problems that have no place in a file
-/// (unreadable, too big, not UTF-8) are reported without a span.
+/// Read (unless `text` is given) and parse one profile file. Problems that
+/// have no place in a file (unreadable, too big, not UTF-8) are reported
+/// without a span.
 pub fn load_file(
     path: &Path,
+    text: Option<String>,
     sources: &mut SourceMap,
     diags: &mut Diags,
 ) -> Option<(FileId, Node)> {
     let Some(format) = Format::of(path) else {
         diags.push(
-            Diag::new(
-                "profile::extension",
-                format!("{}: unknown profile type", path.display()),
-            )
-            .help("name profiles *.toml, *.yaml or *.yml"),
+            Diag::new("profile::extension", format!("{}: unknown profile type", path.display()))
+                .help("name profiles *.toml, *.yaml or *.yml"),
         );
         return None;
     };
-    let text = match read_bounded(path) {
+    let text = match text.map_or_else(|| read_bounded(path), Ok) {
         Ok(text) => text,
         Err(diag) => {
             diags.push(*diag);
@@ -58,20 +57,13 @@ pub fn load_file(
         }
     };
     // A leading byte-order mark is legal in both formats' editors; drop it.
-    let text = text
-        .strip_prefix('\u{feff}')
-        .map(str::to_owned)
-        .unwrap_or(text);
+    let text = text.strip_prefix('\u{feff}').map(str::to_owned).unwrap_or(text);
     let file = sources.add(path.to_path_buf(), text);
     let text = &sources.get(file).text;
     if let Some(at) = text.find('\0') {
         diags.push(
-            Diag::at(
-                "profile::nul-byte",
-                Span::new(file, at, at + 1),
-                "NUL byte in profile",
-            )
-            .help("profiles are text; remove the NUL byte"),
+            Diag::at("profile::nul-byte", Span::new(file, at, at + 1), "NUL byte in profile")
+                .help("profiles are text; remove the NUL byte"),
         );
         return None;
     }
@@ -93,11 +85,8 @@ pub fn load_file(
 fn read_bounded(path: &Path) -> Result<String, Box<Diag>> {
     let fail = |what: &str, help: &str| {
         Box::new(
-            Diag::new(
-                "profile::read",
-                format!("read profile {}: {what}", path.display()),
-            )
-            .help(help.to_owned()),
+            Diag::new("profile::read", format!("read profile {}: {what}", path.display()))
+                .help(help.to_owned()),
         )
     };
     // O_NONBLOCK: opening a FIFO must not wait for a writer.
@@ -106,24 +95,14 @@ fn read_bounded(path: &Path) -> Result<String, Box<Diag>> {
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
         .map_err(|e| fail(&e.to_string(), "check the path and its permissions"))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| fail(&e.to_string(), "check the path"))?;
+    let meta = file.metadata().map_err(|e| fail(&e.to_string(), "check the path"))?;
     if !meta.is_file() {
-        let kind = if meta.is_dir() {
-            "a directory"
-        } else {
-            "not a regular file"
-        };
+        let kind = if meta.is_dir() { "a directory" } else { "not a regular file" };
         return Err(fail(&format!("is {kind}"), "name a .toml or .yaml file"));
     }
     if meta.len() > MAX_PROFILE_BYTES {
         return Err(fail(
-            &format!(
-                "{} bytes, more than the {} byte limit",
-                meta.len(),
-                MAX_PROFILE_BYTES
-            ),
+            &format!("{} bytes, more than the {} byte limit", meta.len(), MAX_PROFILE_BYTES),
             "profiles are small; split it with `extends`",
         ));
     }
@@ -132,17 +111,11 @@ fn read_bounded(path: &Path) -> Result<String, Box<Diag>> {
         .read_to_end(&mut bytes)
         .map_err(|e| fail(&e.to_string(), "check the file"))?;
     if bytes.len() as u64 > MAX_PROFILE_BYTES {
-        return Err(fail(
-            "grew past the size limit while reading",
-            "profiles are small",
-        ));
+        return Err(fail("grew past the size limit while reading", "profiles are small"));
     }
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..at].split(|&b| b == b'\n').count();
-        fail(
-            &format!("invalid UTF-8 at byte {at} (line {line})"),
-            "save the profile as UTF-8",
-        )
+        fail(&format!("invalid UTF-8 at byte {at} (line {line})"), "save the profile as UTF-8")
     })
 }

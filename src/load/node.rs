@@ -52,10 +52,7 @@ impl Node {
 
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.value {
-            Value::Map(entries) => entries
-                .iter()
-                .find(|e| e.key.value == key)
-                .map(|e| &e.value),
+            Value::Map(entries) => entries.iter().find(|e| e.key.value == key).map(|e| &e.value),
             _ => None,
         }
     }

@@ -35,10 +35,7 @@ fn convert_table(file: FileId, table: DeTable<'_>, depth: usize, diags: &mut Dia
         .map(|(k, v)| {
             let key_span = span_of(file, &k);
             let key = Sp::new(k.into_inner().into_owned(), key_span);
-            Entry {
-                key,
-                value: convert(file, v, depth + 1, diags),
-            }
+            Entry { key, value: convert(file, v, depth + 1, diags) }
         })
         .collect()
 }
@@ -46,40 +43,27 @@ fn convert_table(file: FileId, table: DeTable<'_>, depth: usize, diags: &mut Dia
 fn convert(file: FileId, v: Spanned<DeValue<'_>>, depth: usize, diags: &mut Diags) -> Node {
     let span = span_of(file, &v);
     if depth > MAX_DEPTH {
-        diags.push(Diag::at(
-            "profile::too-deep",
-            span,
-            format!("nested deeper than {MAX_DEPTH} levels"),
-        ));
+        diags.push(Diag::at("profile::too-deep", span, format!("nested deeper than {MAX_DEPTH} levels")));
         return Node::new(Value::Null, span);
     }
     let value = match v.into_inner() {
         DeValue::String(s) => Value::Str(s.into_owned()),
-        DeValue::Integer(i) => {
-            match i128::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
-                Ok(n) if i64::try_from(n).is_ok() || u64::try_from(n).is_ok() => Value::Int(n),
-                _ => {
-                    diags.push(Diag::at(
-                        "profile::number-range",
-                        span,
-                        "integer out of range (beyond 64 bits)",
-                    ));
-                    Value::Null
-                }
+        DeValue::Integer(i) => match i128::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
+            Ok(n) if i64::try_from(n).is_ok() || u64::try_from(n).is_ok() => Value::Int(n),
+            _ => {
+                diags.push(Diag::at("profile::number-range", span, "integer out of range (beyond 64 bits)"));
+                Value::Null
             }
-        }
+        },
         DeValue::Float(f) => match f.as_str().replace('_', "").parse::<f64>() {
             Ok(x) => Value::Float(x),
             Err(_) => Value::Str(f.as_str().to_owned()),
         },
         DeValue::Boolean(b) => Value::Bool(b),
         DeValue::Datetime(d) => Value::Str(d.to_string()),
-        DeValue::Array(items) => Value::Seq(
-            items
-                .into_iter()
-                .map(|item| convert(file, item, depth + 1, diags))
-                .collect(),
-        ),
+        DeValue::Array(items) => {
+            Value::Seq(items.into_iter().map(|item| convert(file, item, depth + 1, diags)).collect())
+        }
         DeValue::Table(t) => Value::Map(convert_table(file, t, depth, diags)),
     };
     Node::new(value, span)

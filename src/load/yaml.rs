@@ -24,14 +24,9 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diags) -> Option<Node> {
     options.strict_booleans = true;
     match serde_saphyr::from_str_with_options::<Option<YNode>>(text, options) {
         Ok(Some(node)) => Some(node.into_node(file, text)),
-        Ok(None) => Some(Node::new(
-            Value::Map(Vec::new()),
-            Span::new(file, 0, text.len()),
-        )),
+        Ok(None) => Some(Node::new(Value::Map(Vec::new()), Span::new(file, 0, text.len()))),
         Err(e) => {
-            let span = e
-                .location()
-                .map_or(Span::new(file, 0, 0), |l| span_of(file, text, l));
+            let span = e.location().map_or(Span::new(file, 0, 0), |l| span_of(file, text, l));
             let message = e.to_string();
             let message = message.lines().next().unwrap_or("invalid YAML").trim();
             diags.push(Diag::at("profile::syntax", span, message));
@@ -42,15 +37,8 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diags) -> Option<Node> {
 
 fn span_of(file: FileId, text: &str, loc: Location) -> Span {
     let s = loc.span();
-    let start = s
-        .byte_offset()
-        .and_then(|o| usize::try_from(o).ok())
-        .unwrap_or(0)
-        .min(text.len());
-    let len = s
-        .byte_len()
-        .and_then(|o| usize::try_from(o).ok())
-        .unwrap_or(0);
+    let start = s.byte_offset().and_then(|o| usize::try_from(o).ok()).unwrap_or(0).min(text.len());
+    let len = s.byte_len().and_then(|o| usize::try_from(o).ok()).unwrap_or(0);
     Span::new(file, start, (start + len).min(text.len()))
 }
 
@@ -76,9 +64,7 @@ impl YNode {
             YValue::Int(i) => Value::Int(i),
             YValue::Float(f) => Value::Float(f),
             YValue::Str(s) => Value::Str(s),
-            YValue::Seq(items) => {
-                Value::Seq(items.into_iter().map(|n| n.into_node(file, text)).collect())
-            }
+            YValue::Seq(items) => Value::Seq(items.into_iter().map(|n| n.into_node(file, text)).collect()),
             YValue::Map(entries) => Value::Map(
                 entries
                     .into_iter()
@@ -135,9 +121,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(YValue::Int(v))
     }
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<YValue, E> {
-        i128::try_from(v)
-            .map(YValue::Int)
-            .map_err(|_| E::custom("integer out of range"))
+        i128::try_from(v).map(YValue::Int).map_err(|_| E::custom("integer out of range"))
     }
     fn visit_f64<E>(self, v: f64) -> Result<YValue, E> {
         Ok(YValue::Float(v))
@@ -159,10 +143,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
         let mut entries = Vec::new();
         while let Some(key) = map.next_key::<Spanned<KeyString>>()? {
             let value = map.next_value::<YNode>()?;
-            entries.push((
-                Spanned::new(key.value.0, key.referenced, key.defined),
-                value,
-            ));
+            entries.push((Spanned::new(key.value.0, key.referenced, key.defined), value));
         }
         Ok(YValue::Map(entries))
     }

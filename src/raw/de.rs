@@ -20,20 +20,12 @@ use crate::suggest::closest;
 /// when a problem could not be recovered from (it is in `diags` too).
 pub fn from_node<T: DeserializeOwned>(node: &Node, diags: &mut Diags) -> Option<T> {
     let cell = RefCell::new(std::mem::take(diags));
-    let result = T::deserialize(NodeDe {
-        node,
-        diags: &cell,
-        unknown: None,
-    });
+    let result = T::deserialize(NodeDe { node, diags: &cell, unknown: None });
     *diags = cell.into_inner();
     match result {
         Ok(value) => Some(value),
         Err(e) => {
-            diags.push(Diag::at(
-                "profile::type",
-                e.span.unwrap_or(node.span),
-                e.message,
-            ));
+            diags.push(Diag::at("profile::type", e.span.unwrap_or(node.span), e.message));
             None
         }
     }
@@ -62,10 +54,7 @@ impl std::error::Error for Error {}
 
 impl de::Error for Error {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        Error {
-            message: msg.to_string(),
-            span: None,
-        }
+        Error { message: msg.to_string(), span: None }
     }
 }
 
@@ -79,18 +68,12 @@ struct NodeDe<'a> {
 
 impl<'a> NodeDe<'a> {
     fn child(&self, node: &'a Node) -> NodeDe<'a> {
-        NodeDe {
-            node,
-            diags: self.diags,
-            unknown: None,
-        }
+        NodeDe { node, diags: self.diags, unknown: None }
     }
 
     fn mismatch(&self, expected: &str) {
         let message = format!("expected {expected}, found {}", self.node.kind());
-        self.diags
-            .borrow_mut()
-            .poison(Diag::at("profile::type", self.node.span, message));
+        self.diags.borrow_mut().poison(Diag::at("profile::type", self.node.span, message));
     }
 
     fn is_scalar(&self) -> bool {
@@ -101,9 +84,7 @@ impl<'a> NodeDe<'a> {
         if let Value::Int(i) = self.node.value {
             T::try_from(i).unwrap_or_else(|_| {
                 let message = format!("{i} is out of range for this key ({name})");
-                self.diags
-                    .borrow_mut()
-                    .poison(Diag::at("profile::range", self.node.span, message));
+                self.diags.borrow_mut().poison(Diag::at("profile::range", self.node.span, message));
                 T::default()
             })
         } else {
@@ -119,12 +100,7 @@ impl<'a> NodeDe<'a> {
             self.mismatch("a table");
             &[]
         };
-        MapDe {
-            entries: entries.iter(),
-            current: None,
-            fields,
-            diags: self.diags,
-        }
+        MapDe { entries: entries.iter(), current: None, fields, diags: self.diags }
     }
 
     fn seq(&self) -> SeqDe<'a> {
@@ -134,10 +110,7 @@ impl<'a> NodeDe<'a> {
             self.mismatch("a list");
             &[]
         };
-        SeqDe {
-            items: items.iter(),
-            diags: self.diags,
-        }
+        SeqDe { items: items.iter(), diags: self.diags }
     }
 }
 
@@ -231,24 +204,13 @@ impl<'a> de::Deserializer<'a> for NodeDe<'a> {
         v.visit_unit()
     }
 
-    fn deserialize_unit_struct<V: Visitor<'a>>(
-        self,
-        _: &'static str,
-        v: V,
-    ) -> Result<V::Value, Error> {
+    fn deserialize_unit_struct<V: Visitor<'a>>(self, _: &'static str, v: V) -> Result<V::Value, Error> {
         v.visit_unit()
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'a>>(
-        self,
-        name: &'static str,
-        v: V,
-    ) -> Result<V::Value, Error> {
+    fn deserialize_newtype_struct<V: Visitor<'a>>(self, name: &'static str, v: V) -> Result<V::Value, Error> {
         match name {
-            SPANNED => v.visit_seq(SpanSeq {
-                de: Some(self),
-                step: 0,
-            }),
+            SPANNED => v.visit_seq(SpanSeq { de: Some(self), step: 0 }),
             ONE_OF => v.visit_enum(OneOfAccess { de: self }),
             SCALAR => match self.node.value {
                 Value::Str(_) | Value::Int(_) | Value::Float(_) => self.deserialize_any(v),
@@ -297,24 +259,15 @@ impl<'a> de::Deserializer<'a> for NodeDe<'a> {
         variants: &'static [&'static str],
         v: V,
     ) -> Result<V::Value, Error> {
-        let choices = variants
-            .iter()
-            .map(|s| format!("\"{s}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let choices = variants.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
         match &self.node.value {
             Value::Str(s) if variants.contains(&s.as_str()) => v.visit_enum(str_de(s)),
             Value::Str(s) => {
-                let mut diag = Diag::at(
-                    "profile::unknown-value",
-                    self.node.span,
-                    format!("unknown value \"{s}\""),
-                )
-                .help(format!("expected one of {choices}"));
+                let mut diag =
+                    Diag::at("profile::unknown-value", self.node.span, format!("unknown value \"{s}\""))
+                        .help(format!("expected one of {choices}"));
                 if let Some(guess) = closest(s, variants.iter().copied()) {
-                    diag = diag.help(format!(
-                        "did you mean \"{guess}\"? expected one of {choices}"
-                    ));
+                    diag = diag.help(format!("did you mean \"{guess}\"? expected one of {choices}"));
                 }
                 self.diags.borrow_mut().poison(diag);
                 v.visit_enum(str_de(variants[0]))
@@ -332,21 +285,13 @@ impl<'a> de::Deserializer<'a> for NodeDe<'a> {
 
     fn deserialize_ignored_any<V: Visitor<'a>>(self, v: V) -> Result<V::Value, Error> {
         if let Some((key, fields)) = self.unknown {
-            let known = fields
-                .iter()
-                .map(|f| format!("`{f}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let known = fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
             let help = match closest(&key.value, fields.iter().copied()) {
                 Some(guess) => format!("did you mean `{guess}`? known keys here: {known}"),
                 None => format!("known keys here: {known}"),
             };
-            let diag = Diag::at(
-                "profile::unknown-key",
-                key.span,
-                format!("unknown key `{}`", key.value),
-            )
-            .help(help);
+            let diag =
+                Diag::at("profile::unknown-key", key.span, format!("unknown key `{}`", key.value)).help(help);
             self.diags.borrow_mut().push(diag);
         }
         v.visit_unit()
@@ -367,30 +312,18 @@ struct MapDe<'a> {
 impl<'a> de::MapAccess<'a> for MapDe<'a> {
     type Error = Error;
 
-    fn next_key_seed<K: DeserializeSeed<'a>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'a>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
         let Some(entry) = self.entries.next() else {
             return Ok(None);
         };
         self.current = Some(entry);
-        seed.deserialize(str_de(&entry.key.value))
-            .map(Some)
-            .map_err(|e| e.at(entry.key.span))
+        seed.deserialize(str_de(&entry.key.value)).map(Some).map_err(|e| e.at(entry.key.span))
     }
 
     fn next_value_seed<V: DeserializeSeed<'a>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        let entry = self
-            .current
-            .take()
-            .expect("serde asks for a value after its key");
+        let entry = self.current.take().expect("serde asks for a value after its key");
         let unknown = (!self.fields.is_empty()).then_some((&entry.key, self.fields));
-        let de = NodeDe {
-            node: &entry.value,
-            diags: self.diags,
-            unknown,
-        };
+        let de = NodeDe { node: &entry.value, diags: self.diags, unknown };
         seed.deserialize(de).map_err(|e| e.at(entry.value.span))
     }
 }
@@ -403,18 +336,11 @@ struct SeqDe<'a> {
 impl<'a> de::SeqAccess<'a> for SeqDe<'a> {
     type Error = Error;
 
-    fn next_element_seed<T: DeserializeSeed<'a>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, Error> {
+    fn next_element_seed<T: DeserializeSeed<'a>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
         let Some(node) = self.items.next() else {
             return Ok(None);
         };
-        let de = NodeDe {
-            node,
-            diags: self.diags,
-            unknown: None,
-        };
+        let de = NodeDe { node, diags: self.diags, unknown: None };
         seed.deserialize(de).map(Some).map_err(|e| e.at(node.span))
     }
 }
@@ -428,30 +354,17 @@ struct SpanSeq<'a> {
 impl<'a> de::SeqAccess<'a> for SpanSeq<'a> {
     type Error = Error;
 
-    fn next_element_seed<T: DeserializeSeed<'a>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, Error> {
+    fn next_element_seed<T: DeserializeSeed<'a>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
         let Some(de) = &self.de else { return Ok(None) };
         let span = de.node.span;
         self.step += 1;
         match self.step {
-            1 => seed
-                .deserialize(U32Deserializer::<Error>::new(span.file.0))
-                .map(Some),
-            2 => seed
-                .deserialize(U64Deserializer::<Error>::new(span.start as u64))
-                .map(Some),
-            3 => seed
-                .deserialize(U64Deserializer::<Error>::new(span.end as u64))
-                .map(Some),
+            1 => seed.deserialize(U32Deserializer::<Error>::new(span.file.0)).map(Some),
+            2 => seed.deserialize(U64Deserializer::<Error>::new(span.start as u64)).map(Some),
+            3 => seed.deserialize(U64Deserializer::<Error>::new(span.end as u64)).map(Some),
             _ => {
                 let de = self.de.take().expect("checked above");
-                let child = NodeDe {
-                    node: de.node,
-                    diags: de.diags,
-                    unknown: None,
-                };
+                let child = NodeDe { node: de.node, diags: de.diags, unknown: None };
                 seed.deserialize(child).map(Some)
             }
         }
@@ -467,22 +380,10 @@ impl<'a> de::EnumAccess<'a> for OneOfAccess<'a> {
     type Error = Error;
     type Variant = NodeVariant<'a>;
 
-    fn variant_seed<S: DeserializeSeed<'a>>(
-        self,
-        seed: S,
-    ) -> Result<(S::Value, NodeVariant<'a>), Error> {
-        let form = if self.de.is_scalar() {
-            SCALAR_VARIANT
-        } else {
-            COLLECTION_VARIANT
-        };
+    fn variant_seed<S: DeserializeSeed<'a>>(self, seed: S) -> Result<(S::Value, NodeVariant<'a>), Error> {
+        let form = if self.de.is_scalar() { SCALAR_VARIANT } else { COLLECTION_VARIANT };
         let tag = seed.deserialize(str_de(form))?;
-        Ok((
-            tag,
-            NodeVariant {
-                de: self.de.child(self.de.node),
-            },
-        ))
+        Ok((tag, NodeVariant { de: self.de.child(self.de.node) }))
     }
 }
 

@@ -89,10 +89,7 @@ pub struct Rule {
 impl Rule {
     /// Whether this rule matches a call with these six raw arguments.
     pub fn matches(&self, args: &[u64; 6]) -> bool {
-        self.args.iter().all(|cmp| {
-            args.get(usize::from(cmp.index))
-                .is_some_and(|&a| cmp.matches(a))
-        })
+        self.args.iter().all(|cmp| args.get(usize::from(cmp.index)).is_some_and(|&a| cmp.matches(a)))
     }
 }
 
@@ -126,30 +123,15 @@ pub const AF_VSOCK: u64 = 40;
 /// are left out of the mask on purpose: the kernel ignores them too.
 const fn low32_branch(index: u8, value: u32, bit: u32) -> ArgCmp {
     let mask = u32::MAX << bit;
-    ArgCmp {
-        index,
-        op: Op::MaskedEq,
-        value: mask as u64,
-        value_two: ((value ^ (1 << bit)) & mask) as u64,
-    }
+    ArgCmp { index, op: Op::MaskedEq, value: mask as u64, value_two: ((value ^ (1 << bit)) & mask) as u64 }
 }
 
 const fn eq(index: u8, value: u64) -> ArgCmp {
-    ArgCmp {
-        index,
-        op: Op::Eq,
-        value,
-        value_two: 0,
-    }
+    ArgCmp { index, op: Op::Eq, value, value_two: 0 }
 }
 
 const fn allow(reason: &'static str, names: &'static [&'static str]) -> Rule {
-    Rule {
-        reason,
-        names,
-        action: Action::Allow,
-        args: &[],
-    }
+    Rule { reason, names, action: Action::Allow, args: &[] }
 }
 
 macro_rules! allow_if {
@@ -418,10 +400,7 @@ pub static DENIED_BY_DEFAULT: &[Denied] = &[
 
 /// Why `name` is left out of the default profile, if it is deliberately denied.
 pub fn denied_reason(name: &str) -> Option<&'static str> {
-    DENIED_BY_DEFAULT
-        .iter()
-        .find(|group| group.names.contains(&name))
-        .map(|group| group.reason)
+    DENIED_BY_DEFAULT.iter().find(|group| group.names.contains(&name)).map(|group| group.reason)
 }
 
 /// Every name some [`Action::Allow`] rule of [`DEFAULT`] covers, sorted and deduplicated.

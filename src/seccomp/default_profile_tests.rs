@@ -4,17 +4,13 @@ use super::super::{Arch, all_names, is_known, known_on};
 use super::*;
 
 fn rules_for(name: &str) -> impl Iterator<Item = &'static Rule> + '_ {
-    DEFAULT
-        .iter()
-        .filter(move |rule| rule.names.contains(&name))
+    DEFAULT.iter().filter(move |rule| rule.names.contains(&name))
 }
 
 /// What the profile does with a call: the first matching rule's action (the
 /// rules of one name never disagree), else the default errno.
 fn verdict(name: &str, args: [u64; 6]) -> Action {
-    rules_for(name)
-        .find(|rule| rule.matches(&args))
-        .map_or(Action::Errno(DEFAULT_ERRNO), |rule| rule.action)
+    rules_for(name).find(|rule| rule.matches(&args)).map_or(Action::Errno(DEFAULT_ERRNO), |rule| rule.action)
 }
 
 fn arg(index: usize, value: u64) -> [u64; 6] {
@@ -32,10 +28,7 @@ fn every_name_is_known_somewhere() {
     }
     for group in DENIED_BY_DEFAULT {
         for name in group.names {
-            assert!(
-                is_known(name),
-                "DENIED_BY_DEFAULT names unknown syscall {name}"
-            );
+            assert!(is_known(name), "DENIED_BY_DEFAULT names unknown syscall {name}");
         }
     }
 }
@@ -44,10 +37,7 @@ fn every_name_is_known_somewhere() {
 fn denied_names_appear_in_no_rule() {
     for group in DENIED_BY_DEFAULT {
         for name in group.names {
-            assert!(
-                rules_for(name).next().is_none(),
-                "{name} is denied but has a rule"
-            );
+            assert!(rules_for(name).next().is_none(), "{name} is denied but has a rule");
             assert_eq!(denied_reason(name), Some(group.reason));
         }
     }
@@ -71,15 +61,8 @@ const MUST_DENY: &[&str] = &[
 #[test]
 fn the_usual_dangerous_calls_are_denied() {
     for &name in MUST_DENY {
-        assert!(
-            denied_reason(name).is_some(),
-            "{name} should be in DENIED_BY_DEFAULT"
-        );
-        assert_eq!(
-            verdict(name, [0; 6]),
-            Action::Errno(DEFAULT_ERRNO),
-            "{name}"
-        );
+        assert!(denied_reason(name).is_some(), "{name} should be in DENIED_BY_DEFAULT");
+        assert_eq!(verdict(name, [0; 6]), Action::Errno(DEFAULT_ERRNO), "{name}");
     }
 }
 
@@ -101,19 +84,13 @@ fn rules_are_consistent() {
         for cmp in rule.args {
             assert!(cmp.index < 6);
             if cmp.op != Op::MaskedEq {
-                assert_eq!(
-                    cmp.value_two, 0,
-                    "value_two only means something for MaskedEq"
-                );
+                assert_eq!(cmp.value_two, 0, "value_two only means something for MaskedEq");
             }
         }
         // Portability: runc ORs, and libseccomp rejects, repeated comparisons
         // of one argument within a rule.
         for (i, a) in rule.args.iter().enumerate() {
-            assert!(
-                rule.args[i + 1..].iter().all(|b| b.index != a.index),
-                "{rule:?}"
-            );
+            assert!(rule.args[i + 1..].iter().all(|b| b.index != a.index), "{rule:?}");
         }
         if rule.args.is_empty() {
             seen_unconditional.extend(rule.names.iter().copied());
@@ -123,17 +100,9 @@ fn rules_are_consistent() {
     let mut sorted = seen_unconditional.clone();
     sorted.sort_unstable();
     sorted.dedup();
-    assert_eq!(
-        sorted.len(),
-        seen_unconditional.len(),
-        "a name is listed twice"
-    );
+    assert_eq!(sorted.len(), seen_unconditional.len(), "a name is listed twice");
     for name in &seen_unconditional {
-        assert_eq!(
-            rules_for(name).count(),
-            1,
-            "{name} also has conditional rules"
-        );
+        assert_eq!(rules_for(name).count(), 1, "{name} also has conditional rules");
     }
     // The rules of one name agree on the action, so rule order cannot matter.
     for name in allowed_names() {
@@ -146,26 +115,11 @@ fn rules_are_consistent() {
 #[test]
 fn allowlist_has_arch_specific_names() {
     let allowed = allowed_names();
-    for name in [
-        "arch_prctl",
-        "fork",
-        "vfork",
-        "open",
-        "stat",
-        "poll",
-        "select",
-    ] {
+    for name in ["arch_prctl", "fork", "vfork", "open", "stat", "poll", "select"] {
         assert!(allowed.contains(&name), "{name}");
     }
     // Everyday calls resolve on both architectures.
-    for name in [
-        "read",
-        "openat",
-        "mmap",
-        "futex",
-        "rseq",
-        "landlock_create_ruleset",
-    ] {
+    for name in ["read", "openat", "mmap", "futex", "rseq", "landlock_create_ruleset"] {
         assert!(allowed.contains(&name), "{name}");
         assert_eq!(known_on(name), Arch::ALL.to_vec(), "{name}");
     }
@@ -179,21 +133,8 @@ fn clone_refuses_namespace_flags() {
     let thread = 0x003d_0f00;
     assert_eq!(verdict("clone", arg(0, fork)), Action::Allow);
     assert_eq!(verdict("clone", arg(0, thread)), Action::Allow);
-    for flag in [
-        0x80,
-        0x2_0000,
-        0x200_0000,
-        0x400_0000,
-        0x800_0000,
-        0x1000_0000,
-        0x2000_0000,
-        0x4000_0000,
-    ] {
-        assert_eq!(
-            verdict("clone", arg(0, fork | flag)),
-            Action::Errno(DEFAULT_ERRNO),
-            "{flag:#x}"
-        );
+    for flag in [0x80, 0x2_0000, 0x200_0000, 0x400_0000, 0x800_0000, 0x1000_0000, 0x2000_0000, 0x4000_0000] {
+        assert_eq!(verdict("clone", arg(0, fork | flag)), Action::Errno(DEFAULT_ERRNO), "{flag:#x}");
     }
     assert_eq!(verdict("clone3", [0; 6]), Action::Errno(ENOSYS));
 }
@@ -205,11 +146,7 @@ fn personality_allows_only_harmless_personas() {
     }
     // ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, and a junk-upper-bits PER_LINUX.
     for bad in [0x4_0000, 0x40_0000, 0x1_0000_0000] {
-        assert_eq!(
-            verdict("personality", arg(0, bad)),
-            Action::Errno(DEFAULT_ERRNO),
-            "{bad:#x}"
-        );
+        assert_eq!(verdict("personality", arg(0, bad)), Action::Errno(DEFAULT_ERRNO), "{bad:#x}");
     }
 }
 
@@ -218,17 +155,8 @@ fn socket_blocks_vsock_even_with_junk_upper_bits() {
     for family in [1, 2, 10, 16, 17, 38, 39, 41, 44, 45] {
         assert_eq!(verdict("socket", arg(0, family)), Action::Allow, "{family}");
     }
-    for family in [
-        AF_VSOCK,
-        0x1_0000_0000 | AF_VSOCK,
-        0xffff_ffff_0000_0000 | AF_VSOCK,
-        1 << 32,
-    ] {
-        assert_eq!(
-            verdict("socket", arg(0, family)),
-            Action::Errno(DEFAULT_ERRNO),
-            "{family:#x}"
-        );
+    for family in [AF_VSOCK, 0x1_0000_0000 | AF_VSOCK, 0xffff_ffff_0000_0000 | AF_VSOCK, 1 << 32] {
+        assert_eq!(verdict("socket", arg(0, family)), Action::Errno(DEFAULT_ERRNO), "{family:#x}");
     }
 }
 
@@ -238,45 +166,20 @@ fn ioctl_blocks_tiocsti_and_tioclinux_on_the_low_32_bits() {
     for hi in upper {
         for bad in [TIOCSTI, TIOCLINUX] {
             let request = hi | u64::from(bad);
-            assert_eq!(
-                verdict("ioctl", arg(1, request)),
-                Action::Errno(DEFAULT_ERRNO),
-                "{request:#x}"
-            );
+            assert_eq!(verdict("ioctl", arg(1, request)), Action::Errno(DEFAULT_ERRNO), "{request:#x}");
         }
         // TCGETS, TIOCGWINSZ, FIONREAD, neighbours, FIOCLEX, an _IOR request,
         // and the extremes of the 32-bit range.
-        for ok in [
-            0x5401_u32,
-            0x5411,
-            0x5413,
-            0x541B,
-            0x541D,
-            0x5451,
-            0x8004_5430,
-            0,
-            0xffff_ffff,
-        ] {
+        for ok in [0x5401_u32, 0x5411, 0x5413, 0x541B, 0x541D, 0x5451, 0x8004_5430, 0, 0xffff_ffff] {
             let request = hi | u64::from(ok);
-            assert_eq!(
-                verdict("ioctl", arg(1, request)),
-                Action::Allow,
-                "{request:#x}"
-            );
+            assert_eq!(verdict("ioctl", arg(1, request)), Action::Allow, "{request:#x}");
         }
     }
     // Exhaustive over a window around the two values, any fd.
     for low in 0x5000..0x6000_u32 {
-        let expect = if low == TIOCSTI || low == TIOCLINUX {
-            Action::Errno(DEFAULT_ERRNO)
-        } else {
-            Action::Allow
-        };
-        assert_eq!(
-            verdict("ioctl", [3, u64::from(low), 0, 0, 0, 0]),
-            expect,
-            "{low:#x}"
-        );
+        let expect =
+            if low == TIOCSTI || low == TIOCLINUX { Action::Errno(DEFAULT_ERRNO) } else { Action::Allow };
+        assert_eq!(verdict("ioctl", [3, u64::from(low), 0, 0, 0, 0]), expect, "{low:#x}");
     }
 }
 
@@ -288,18 +191,11 @@ fn ioctl_rules_cover_exactly_the_complement() {
     let cmps: Vec<ArgCmp> = rules_for("ioctl").map(|rule| rule.args[0]).collect();
     let mut total: u64 = 0;
     for (i, a) in cmps.iter().enumerate() {
-        assert_eq!(
-            (a.index, a.op, a.value >> 32, a.value_two & !a.value),
-            (1, Op::MaskedEq, 0, 0)
-        );
+        assert_eq!((a.index, a.op, a.value >> 32, a.value_two & !a.value), (1, Op::MaskedEq, 0, 0));
         total += 1 << (32 - a.value.count_ones());
         for b in &cmps[i + 1..] {
             let common = a.value & b.value;
-            assert_ne!(
-                a.value_two & common,
-                b.value_two & common,
-                "{a:?} overlaps {b:?}"
-            );
+            assert_ne!(a.value_two & common, b.value_two & common, "{a:?} overlaps {b:?}");
         }
     }
     assert_eq!(total, (1 << 32) - 2);

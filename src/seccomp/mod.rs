@@ -24,10 +24,7 @@ pub enum Arch {
 
 // Only these two 64-bit ABIs have tables; x32 reuses target_arch = "x86_64"
 // with different syscall numbers, so it must not be mistaken for X86_64.
-#[cfg(not(any(
-    all(target_arch = "x86_64", target_pointer_width = "64"),
-    target_arch = "aarch64"
-)))]
+#[cfg(not(any(all(target_arch = "x86_64", target_pointer_width = "64"), target_arch = "aarch64")))]
 compile_error!("the seccomp module only knows x86_64 (64-bit ABI) and aarch64 syscalls");
 
 impl Arch {
@@ -80,10 +77,7 @@ impl fmt::Display for Arch {
 /// The syscall number of `name` on `arch`, or `None` if `arch` has no such syscall.
 pub fn number(arch: Arch, name: &str) -> Option<u32> {
     let table = arch.table();
-    table
-        .binary_search_by(|&(n, _)| n.cmp(name))
-        .ok()
-        .map(|i| table[i].1)
+    table.binary_search_by(|&(n, _)| n.cmp(name)).ok().map(|i| table[i].1)
 }
 
 /// Whether `name` is a syscall on `x86_64` or on `aarch64` (or both).
@@ -94,19 +88,13 @@ pub fn is_known(name: &str) -> bool {
 /// The architectures on which `name` is a syscall, in [`Arch::ALL`] order
 /// (empty if the name is unknown everywhere).
 pub fn known_on(name: &str) -> Vec<Arch> {
-    Arch::ALL
-        .into_iter()
-        .filter(|&arch| number(arch, name).is_some())
-        .collect()
+    Arch::ALL.into_iter().filter(|&arch| number(arch, name).is_some()).collect()
 }
 
 /// Every syscall name known on any supported architecture, sorted and
 /// deduplicated (the candidate set for "did you mean" suggestions).
 pub fn all_names() -> impl Iterator<Item = &'static str> {
-    MergeNames {
-        a: names_of(Arch::X86_64).peekable(),
-        b: names_of(Arch::Aarch64).peekable(),
-    }
+    MergeNames { a: names_of(Arch::X86_64).peekable(), b: names_of(Arch::Aarch64).peekable() }
 }
 
 type Names = std::iter::Map<
@@ -152,10 +140,7 @@ mod tests {
     fn tables_are_sorted_and_unique() {
         for arch in Arch::ALL {
             let table = arch.table();
-            assert!(
-                table.windows(2).all(|w| w[0].0 < w[1].0),
-                "{arch} table not strictly sorted by name"
-            );
+            assert!(table.windows(2).all(|w| w[0].0 < w[1].0), "{arch} table not strictly sorted by name");
             let mut numbers: Vec<u32> = table.iter().map(|&(_, n)| n).collect();
             numbers.sort_unstable();
             numbers.dedup();

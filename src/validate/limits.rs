@@ -17,33 +17,20 @@ const UNLIMITED: u64 = u64::MAX;
 
 pub(super) fn check(cx: &mut Cx, raw: &raw::Limits) -> Option<Limits> {
     let before = cx.diags.len();
-    let memory = raw
-        .memory
-        .as_ref()
-        .and_then(|m| cx.size("memory limit", m, MIN_MEMORY, MAX_MEMORY));
-    let memory_swap = raw
-        .memory_swap
-        .as_ref()
-        .and_then(|m| cx.size("memory+swap limit", m, MIN_MEMORY, MAX_MEMORY));
+    let memory = raw.memory.as_ref().and_then(|m| cx.size("memory limit", m, MIN_MEMORY, MAX_MEMORY));
+    let memory_swap =
+        raw.memory_swap.as_ref().and_then(|m| cx.size("memory+swap limit", m, MIN_MEMORY, MAX_MEMORY));
     if let Some(swap) = &raw.memory_swap {
         match (&raw.memory, memory, memory_swap) {
             (None, _, _) => cx.error(
-                Diag::at(
-                    "profile::memory-swap",
-                    swap.span,
-                    "`memory_swap` needs `memory`",
-                )
-                .help("set `memory` too: `memory_swap` is memory plus swap"),
+                Diag::at("profile::memory-swap", swap.span, "`memory_swap` needs `memory`")
+                    .help("set `memory` too: `memory_swap` is memory plus swap"),
             ),
             (Some(m), Some(mem), Some(total)) if total < mem => cx.error(
                 Diag::at(
                     "profile::memory-swap",
                     swap.span,
-                    format!(
-                        "`memory_swap` ({}) is less than `memory` ({})",
-                        human(total),
-                        human(mem)
-                    ),
+                    format!("`memory_swap` ({}) is less than `memory` ({})", human(total), human(mem)),
                 )
                 .label(m.span, "memory set here")
                 .help("`memory_swap` counts memory plus swap, so it is at least `memory`"),
@@ -52,14 +39,8 @@ pub(super) fn check(cx: &mut Cx, raw: &raw::Limits) -> Option<Limits> {
         }
     }
     let cpu = raw.cpus.as_ref().and_then(|c| cpus(cx, c));
-    let cpu_weight = raw
-        .cpu_weight
-        .as_ref()
-        .and_then(|w| cx.in_range("`cpu_weight`", w, 1, 10_000));
-    let pids = raw
-        .pids
-        .as_ref()
-        .and_then(|p| cx.in_range("`pids`", p, 1, 4_194_304));
+    let cpu_weight = raw.cpu_weight.as_ref().and_then(|w| cx.in_range("`cpu_weight`", w, 1, 10_000));
+    let pids = raw.pids.as_ref().and_then(|p| cx.in_range("`pids`", p, 1, 4_194_304));
     let io_weight = raw
         .io_weight
         .as_ref()
@@ -97,28 +78,17 @@ pub(super) fn check(cx: &mut Cx, raw: &raw::Limits) -> Option<Limits> {
     })
 }
 
-#[allow(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
-)] // range checked first
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)] // range checked first
 fn cpus(cx: &mut Cx, c: &Sp<f64>) -> Option<CpuQuota> {
     if !(c.value >= 0.01 && c.value <= 4096.0) {
         cx.error(
-            Diag::at(
-                "profile::range",
-                c.span,
-                format!("`cpus` {} is out of range", c.value),
-            )
-            .help("use a number of CPUs from 0.01 to 4096, e.g. 1.5"),
+            Diag::at("profile::range", c.span, format!("`cpus` {} is out of range", c.value))
+                .help("use a number of CPUs from 0.01 to 4096, e.g. 1.5"),
         );
         return None;
     }
     let quota = (c.value * CPU_PERIOD_US as f64).round() as i64;
-    Some(CpuQuota {
-        quota,
-        period: CPU_PERIOD_US,
-    })
+    Some(CpuQuota { quota, period: CPU_PERIOD_US })
 }
 
 fn timeout(cx: &mut Cx, t: &Sp<Lit>) -> Option<std::time::Duration> {
@@ -140,9 +110,10 @@ fn timeout(cx: &mut Cx, t: &Sp<Lit>) -> Option<std::time::Duration> {
             None
         }
         Err(message) => {
-            cx.error(Diag::at("profile::timeout", t.span, message).help(format!(
-                "write seconds or a duration like \"10m\"; suffixes: {DURATION_SUFFIXES}"
-            )));
+            cx.error(
+                Diag::at("profile::timeout", t.span, message)
+                    .help(format!("write seconds or a duration like \"10m\"; suffixes: {DURATION_SUFFIXES}")),
+            );
             None
         }
     }
@@ -174,18 +145,10 @@ fn rlimit(
                 }
             };
             if soft > hard {
-                let span = pair
-                    .soft
-                    .as_ref()
-                    .expect("soft is set when it exceeds hard")
-                    .span;
+                let span = pair.soft.as_ref().expect("soft is set when it exceeds hard").span;
                 cx.error(
-                    Diag::at(
-                        "profile::rlimit",
-                        span,
-                        format!("{kind}: soft limit above the hard limit"),
-                    )
-                    .help("the soft limit is at most the hard limit"),
+                    Diag::at("profile::rlimit", span, format!("{kind}: soft limit above the hard limit"))
+                        .help("the soft limit is at most the hard limit"),
                 );
                 return None;
             }

@@ -17,12 +17,7 @@ use crate::units::{SIZE_SUFFIXES, parse_size};
 
 /// Validate a merged raw profile. `None` when anything is wrong; the
 /// problems are in `diags`.
-pub fn validate(
-    raw: &raw::Profile,
-    name: &str,
-    sources: &SourceMap,
-    diags: &mut Diags,
-) -> Option<Model> {
+pub fn validate(raw: &raw::Profile, name: &str, sources: &SourceMap, diags: &mut Diags) -> Option<Model> {
     let mut cx = Cx { sources, diags };
     let process = process::check(&mut cx, &raw.process);
     let rootfs = mounts::check_rootfs(&mut cx, &raw.rootfs);
@@ -63,15 +58,9 @@ impl Cx<'_> {
     fn sandbox_path(&mut self, what: &str, value: &Sp<String>) -> Option<PathBuf> {
         let path = Path::new(&value.value);
         if !path.is_absolute() {
-            let diag = Diag::at(
-                "profile::relative-path",
-                value.span,
-                format!("{what} must be an absolute path"),
-            )
-            .help(format!(
-                "paths inside the sandbox start with `/`, e.g. \"/{}\"",
-                value.value
-            ));
+            let diag =
+                Diag::at("profile::relative-path", value.span, format!("{what} must be an absolute path"))
+                    .help(format!("paths inside the sandbox start with `/`, e.g. \"/{}\"", value.value));
             self.error(diag);
             return None;
         }
@@ -81,7 +70,9 @@ impl Cx<'_> {
                 Component::Normal(p) => clean.push(p),
                 Component::ParentDir => {
                     let diag = Diag::at("profile::parent-dir", value.span, format!("{what} contains `..`"))
-                        .help("write the path without `..`: a sandbox path may not climb out of the new root");
+                        .help(
+                            "write the path without `..`: a sandbox path may not climb out of the new root",
+                        );
                     self.error(diag);
                     return None;
                 }
@@ -95,22 +86,12 @@ impl Cx<'_> {
     /// in; `..` is resolved lexically (`${profile_dir}/..` is common).
     fn host_path(&self, value: &Sp<String>) -> PathBuf {
         let path = Path::new(&value.value);
-        let base = self
-            .sources
-            .path(value.span.file)
-            .parent()
-            .unwrap_or(Path::new("/"));
-        let joined = if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            base.join(path)
-        };
+        let base = self.sources.path(value.span.file).parent().unwrap_or(Path::new("/"));
+        let joined = if path.is_absolute() { path.to_path_buf() } else { base.join(path) };
         let joined = if joined.is_absolute() {
             joined
         } else {
-            std::env::current_dir()
-                .unwrap_or_else(|_| PathBuf::from("/"))
-                .join(joined)
+            std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")).join(joined)
         };
         let mut clean = PathBuf::from("/");
         for part in joined.components() {
@@ -126,12 +107,7 @@ impl Cx<'_> {
     }
 
     /// A host directory or file that must exist.
-    fn existing_host_path(
-        &mut self,
-        what: &str,
-        value: &Sp<String>,
-        want_dir: bool,
-    ) -> Option<PathBuf> {
+    fn existing_host_path(&mut self, what: &str, value: &Sp<String>, want_dir: bool) -> Option<PathBuf> {
         let path = self.host_path(value);
         match std::fs::metadata(&path) {
             Ok(meta) if want_dir && !meta.is_dir() => {
@@ -145,14 +121,9 @@ impl Cx<'_> {
             }
             Ok(_) => Some(path),
             Err(e) => {
-                let diag = Diag::at(
-                    "profile::missing-path",
-                    value.span,
-                    format!("{what} {}: {e}", path.display()),
-                )
-                .help(
-                    "create it, or fix the path (relative paths start at the profile's directory)",
-                );
+                let diag =
+                    Diag::at("profile::missing-path", value.span, format!("{what} {}: {e}", path.display()))
+                        .help("create it, or fix the path (relative paths start at the profile's directory)");
                 self.error(diag);
                 None
             }
@@ -164,27 +135,21 @@ impl Cx<'_> {
         let bytes = match &value.value {
             Lit::Int(i) => u64::try_from(*i).map_err(|_| format!("{what} must not be negative")),
             Lit::Str(s) => parse_size(s),
-            Lit::Float(_) => Err(format!(
-                "{what} is a whole number of bytes or a size string"
-            )),
+            Lit::Float(_) => Err(format!("{what} is a whole number of bytes or a size string")),
         };
         let bytes = match bytes {
             Ok(b) => b,
             Err(message) => {
-                let diag = Diag::at("profile::size", value.span, message).help(format!(
-                    "write a byte count or a size like \"512MiB\"; suffixes: {SIZE_SUFFIXES}"
-                ));
+                let diag = Diag::at("profile::size", value.span, message)
+                    .help(format!("write a byte count or a size like \"512MiB\"; suffixes: {SIZE_SUFFIXES}"));
                 self.error(diag);
                 return None;
             }
         };
         if bytes < min || bytes > max {
-            let diag = Diag::at(
-                "profile::range",
-                value.span,
-                format!("{what} {bytes} bytes is out of range"),
-            )
-            .help(format!("use between {} and {}", human(min), human(max)));
+            let diag =
+                Diag::at("profile::range", value.span, format!("{what} {bytes} bytes is out of range"))
+                    .help(format!("use between {} and {}", human(min), human(max)));
             self.error(diag);
             return None;
         }
@@ -196,12 +161,8 @@ impl Cx<'_> {
         if (min..=max).contains(&value.value) {
             return Some(value.value);
         }
-        let diag = Diag::at(
-            "profile::range",
-            value.span,
-            format!("{what} {} is out of range", value.value),
-        )
-        .help(format!("use a value from {min} to {max}"));
+        let diag = Diag::at("profile::range", value.span, format!("{what} {} is out of range", value.value))
+            .help(format!("use a value from {min} to {max}"));
         self.error(diag);
         None
     }
@@ -212,12 +173,7 @@ fn flag(value: Option<&Sp<bool>>, default: bool) -> bool {
 }
 
 fn human(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 4] = [
-        ("TiB", 1 << 40),
-        ("GiB", 1 << 30),
-        ("MiB", 1 << 20),
-        ("KiB", 1 << 10),
-    ];
+    const UNITS: [(&str, u64); 4] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
     for (unit, size) in UNITS {
         if bytes >= size && bytes % size == 0 {
             return format!("{}{unit}", bytes / size);

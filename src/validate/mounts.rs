@@ -37,14 +37,9 @@ pub(super) fn check_rootfs(cx: &mut Cx, raw: &raw::Rootfs) -> Option<Rootfs> {
     if raw.layers.is_empty() {
         layers.push(Layer::HostRoot);
     }
-    let tmpfs_size = raw
-        .tmpfs_size
-        .as_ref()
-        .and_then(|s| cx.size("`tmpfs_size`", s, 1 << 20, MAX_TMPFS));
+    let tmpfs_size = raw.tmpfs_size.as_ref().and_then(|s| cx.size("`tmpfs_size`", s, 1 << 20, MAX_TMPFS));
     let writable = match &raw.writable {
-        None | Some(OneOf::Scalar(WritableWord::Tmpfs)) => {
-            Some(Writable::Tmpfs { size: tmpfs_size })
-        }
+        None | Some(OneOf::Scalar(WritableWord::Tmpfs)) => Some(Writable::Tmpfs { size: tmpfs_size }),
         Some(OneOf::Scalar(WritableWord::Readonly)) => Some(Writable::ReadOnly),
         Some(OneOf::Collection(dir)) => {
             if let Some(d) = &dir.dir {
@@ -71,10 +66,7 @@ pub(super) fn check_rootfs(cx: &mut Cx, raw: &raw::Rootfs) -> Option<Rootfs> {
             ok = false;
         }
     }
-    ok.then_some(Rootfs {
-        layers,
-        writable: writable?,
-    })
+    ok.then_some(Rootfs { layers, writable: writable? })
 }
 
 fn layer_of(cx: &mut Cx, layer: &Sp<String>) -> Option<Layer> {
@@ -83,12 +75,8 @@ fn layer_of(cx: &mut Cx, layer: &Sp<String>) -> Option<Layer> {
         return Some(Layer::HostRoot);
     }
     if let Some((scheme, _)) = text.split_once(':').filter(|(s, _)| !s.contains('/')) {
-        let diag = Diag::at(
-            "profile::layer",
-            layer.span,
-            format!("unsupported layer type `{scheme}:`"),
-        )
-        .help("layers are \"host:/\" or a directory; archives and images are not supported yet");
+        let diag = Diag::at("profile::layer", layer.span, format!("unsupported layer type `{scheme}:`"))
+            .help("layers are \"host:/\" or a directory; archives and images are not supported yet");
         cx.error(diag);
         return None;
     }
@@ -113,11 +101,7 @@ pub(super) fn check_mounts(
     let mut ok = true;
     for m in raw {
         let Some(target_raw) = &m.target else {
-            let span = m
-                .source
-                .as_ref()
-                .map(|s| s.span)
-                .or(m.kind.as_ref().map(|k| k.span));
+            let span = m.source.as_ref().map(|s| s.span).or(m.kind.as_ref().map(|k| k.span));
             let diag = Diag::new("profile::mount-target", "mount without `target`")
                 .help("add target = \"/path/in/sandbox\"");
             cx.error(match span {
@@ -162,10 +146,7 @@ pub(super) fn check_mounts(
 
 fn target_allowed(cx: &mut Cx, target: &Path, raw: &Sp<String>, system: SystemMounts) -> bool {
     let (message, help) = if target == Path::new("/") {
-        (
-            "mount over / replaces the whole root filesystem",
-            "set the root with [rootfs] layers",
-        )
+        ("mount over / replaces the whole root filesystem", "set the root with [rootfs] layers")
     } else if target.starts_with("/proc") && system.proc {
         (
             "mount over /proc would hide or replace the kernel's process view",
@@ -193,42 +174,25 @@ fn mount_kind(cx: &mut Cx, m: &raw::Mount, target: Span) -> Option<MountKind> {
         (Some(k), _) => k.value,
         (None, Some(_)) => MountType::Bind,
         (None, None) => {
-            let diag = Diag::at(
-                "profile::mount-kind",
-                target,
-                "mount has neither `source` nor `type`",
-            )
-            .help("bind a host path with source = \"...\", or write type = \"tmpfs\"");
+            let diag = Diag::at("profile::mount-kind", target, "mount has neither `source` nor `type`")
+                .help("bind a host path with source = \"...\", or write type = \"tmpfs\"");
             cx.error(diag);
             return None;
         }
     };
     match kind {
         MountType::Bind => {
-            if let Some(extra) = m
-                .size
-                .as_ref()
-                .map(|s| s.span)
-                .or(m.permissions.as_ref().map(|p| p.span))
-            {
+            if let Some(extra) = m.size.as_ref().map(|s| s.span).or(m.permissions.as_ref().map(|p| p.span)) {
                 cx.error(
-                    Diag::at(
-                        "profile::mount-option",
-                        extra,
-                        "`size` and `permissions` are for tmpfs mounts",
-                    )
-                    .help("remove it, or set type = \"tmpfs\""),
+                    Diag::at("profile::mount-option", extra, "`size` and `permissions` are for tmpfs mounts")
+                        .help("remove it, or set type = \"tmpfs\""),
                 );
                 return None;
             }
             let Some(source) = &m.source else {
                 cx.error(
-                    Diag::at(
-                        "profile::mount-source",
-                        target,
-                        "bind mount without `source`",
-                    )
-                    .help("add source = \"/host/path\""),
+                    Diag::at("profile::mount-source", target, "bind mount without `source`")
+                        .help("add source = \"/host/path\""),
                 );
                 return None;
             };
@@ -237,26 +201,14 @@ fn mount_kind(cx: &mut Cx, m: &raw::Mount, target: Span) -> Option<MountKind> {
             Some(MountKind::Bind { source, writable })
         }
         MountType::Tmpfs => {
-            if let Some(extra) = m
-                .source
-                .as_ref()
-                .map(|s| s.span)
-                .or(m.mode.as_ref().map(|a| a.span))
-            {
+            if let Some(extra) = m.source.as_ref().map(|s| s.span).or(m.mode.as_ref().map(|a| a.span)) {
                 cx.error(
-                    Diag::at(
-                        "profile::mount-option",
-                        extra,
-                        "a tmpfs takes no `source` or `mode`",
-                    )
-                    .help("a tmpfs is empty and writable; remove the key"),
+                    Diag::at("profile::mount-option", extra, "a tmpfs takes no `source` or `mode`")
+                        .help("a tmpfs is empty and writable; remove the key"),
                 );
                 return None;
             }
-            let size = m
-                .size
-                .as_ref()
-                .map(|s| cx.size("tmpfs `size`", s, 4096, MAX_TMPFS));
+            let size = m.size.as_ref().map(|s| cx.size("tmpfs `size`", s, 4096, MAX_TMPFS));
             let mode = match &m.permissions {
                 None => Some(0o755),
                 Some(p) => permissions(cx, p),
@@ -264,10 +216,7 @@ fn mount_kind(cx: &mut Cx, m: &raw::Mount, target: Span) -> Option<MountKind> {
             if size == Some(None) {
                 return None;
             }
-            Some(MountKind::Tmpfs {
-                size: size.flatten(),
-                mode: mode?,
-            })
+            Some(MountKind::Tmpfs { size: size.flatten(), mode: mode? })
         }
     }
 }

@@ -14,17 +14,12 @@ pub(super) fn check(
     net: &raw::Network,
     name: &str,
 ) -> (Namespaces, Option<Network>) {
-    let new =
-        |mode: Option<&Sp<NsMode>>, default: bool| mode.map_or(default, |m| m.value == NsMode::New);
+    let new = |mode: Option<&Sp<NsMode>>, default: bool| mode.map_or(default, |m| m.value == NsMode::New);
     let mut ok = true;
     if let Some(m) = ns.mount.as_ref().filter(|m| m.value == NsMode::Host) {
         cx.error(
-            Diag::at(
-                "profile::namespace",
-                m.span,
-                "the mount namespace cannot be shared with the host",
-            )
-            .help("the root filesystem is built in a private mount namespace; remove this key"),
+            Diag::at("profile::namespace", m.span, "the mount namespace cannot be shared with the host")
+                .help("the root filesystem is built in a private mount namespace; remove this key"),
         );
         ok = false;
     }
@@ -66,14 +61,8 @@ pub(super) fn check(
         None => Some(None),
         Some(OneOf::Scalar(DnsWord::Host)) => Some(Some(Dns::Host)),
         Some(OneOf::Collection(servers)) => {
-            let parsed: Vec<Option<IpAddr>> = servers
-                .iter()
-                .map(|s| address(cx, "DNS server", s))
-                .collect();
-            parsed
-                .into_iter()
-                .collect::<Option<Vec<_>>>()
-                .map(|s| Some(Dns::Servers(s)))
+            let parsed: Vec<Option<IpAddr>> = servers.iter().map(|s| address(cx, "DNS server", s)).collect();
+            parsed.into_iter().collect::<Option<Vec<_>>>().map(|s| Some(Dns::Servers(s)))
         }
     };
     let mut hosts = Vec::new();
@@ -86,12 +75,7 @@ pub(super) fn check(
         }
     }
     let network = match (ok, hostname, dns) {
-        (true, Some(hostname), Some(dns)) => Some(Network {
-            mode,
-            hostname,
-            dns,
-            hosts,
-        }),
+        (true, Some(hostname), Some(dns)) => Some(Network { mode, hostname, dns, hosts }),
         _ => None,
     };
     (namespaces, network)
@@ -99,28 +83,24 @@ pub(super) fn check(
 
 /// `network.mode` and `namespaces.net` say the same thing; when both are
 /// written they must agree.
-fn net_mode(
-    cx: &mut Cx,
-    ns: Option<&Sp<NsMode>>,
-    mode: Option<&Sp<raw::NetMode>>,
-) -> Option<NetMode> {
+fn net_mode(cx: &mut Cx, ns: Option<&Sp<NsMode>>, mode: Option<&Sp<raw::NetMode>>) -> Option<NetMode> {
     let from_mode = mode.map(|m| match m.value {
         raw::NetMode::None => NetMode::None,
         raw::NetMode::Host => NetMode::Host,
     });
-    let from_ns = ns.map(|n| {
-        if n.value == NsMode::Host {
-            NetMode::Host
-        } else {
-            NetMode::None
-        }
-    });
+    let from_ns = ns.map(|n| if n.value == NsMode::Host { NetMode::Host } else { NetMode::None });
     match (from_mode, from_ns) {
         (Some(a), Some(b)) if a != b => {
             let (m, n) = (mode.expect("set"), ns.expect("set"));
-            let diag = Diag::at("profile::namespace-conflict", m.span, "`network.mode` and `namespaces.net` disagree")
-                .label(n.span, "the namespace is set here")
-                .help("write only `network.mode`: \"none\" gives a new net namespace, \"host\" shares the host's");
+            let diag = Diag::at(
+                "profile::namespace-conflict",
+                m.span,
+                "`network.mode` and `namespaces.net` disagree",
+            )
+            .label(n.span, "the namespace is set here")
+            .help(
+                "write only `network.mode`: \"none\" gives a new net namespace, \"host\" shares the host's",
+            );
             cx.error(diag);
             None
         }
@@ -158,12 +138,8 @@ fn valid_hostname(cx: &mut Cx, h: &Sp<String>) -> bool {
         });
     if !ok {
         cx.error(
-            Diag::at(
-                "profile::hostname",
-                h.span,
-                format!("\"{}\" is not a valid host name", h.value),
-            )
-            .help("use letters, digits and `-`, up to 64 characters"),
+            Diag::at("profile::hostname", h.span, format!("\"{}\" is not a valid host name", h.value))
+                .help("use letters, digits and `-`, up to 64 characters"),
         );
     }
     ok
@@ -173,19 +149,9 @@ fn valid_hostname(cx: &mut Cx, h: &Sp<String>) -> bool {
 fn hostname_from(name: &str) -> String {
     let clean: String = name
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
         .take(63)
         .collect();
     let clean = clean.trim_matches('-');
-    if clean.is_empty() {
-        "sandbox".to_owned()
-    } else {
-        clean.to_owned()
-    }
+    if clean.is_empty() { "sandbox".to_owned() } else { clean.to_owned() }
 }

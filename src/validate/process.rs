@@ -68,12 +68,9 @@ fn env_name<T>(cx: &mut Cx, name: &str, at: &Sp<T>) -> bool {
     if !name.is_empty() && !name.contains(['=', '\0']) {
         return true;
     }
-    let diag = Diag::at(
-        "profile::env-name",
-        at.span,
-        format!("\"{name}\" is not an environment variable name"),
-    )
-    .help("names are not empty and contain no `=`");
+    let diag =
+        Diag::at("profile::env-name", at.span, format!("\"{name}\" is not an environment variable name"))
+            .help("names are not empty and contain no `=`");
     cx.error(diag);
     false
 }
@@ -81,11 +78,7 @@ fn env_name<T>(cx: &mut Cx, name: &str, at: &Sp<T>) -> bool {
 fn user_ids(cx: &mut Cx, ids: &raw::UserIds) -> Option<User> {
     let Some(uid) = &ids.uid else {
         // Point at the first thing the table does set; an empty table has no span of its own.
-        let span = ids
-            .gid
-            .as_ref()
-            .map(|g| g.span)
-            .or_else(|| ids.groups.first().map(|g| g.span));
+        let span = ids.gid.as_ref().map(|g| g.span).or_else(|| ids.groups.first().map(|g| g.span));
         let diag = Diag::new("profile::user", "`user` table needs `uid`")
             .help("write user = { uid = 1000, gid = 1000 }");
         cx.error(match span {

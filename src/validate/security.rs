@@ -29,13 +29,8 @@ pub const MASKED_PATHS: &[&str] = &[
 ];
 
 /// Paths read-only by default: kernel tunables and the sysrq trigger.
-pub const READONLY_PATHS: &[&str] = &[
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
+pub const READONLY_PATHS: &[&str] =
+    &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 /// Errno names a profile may use for refused system calls.
 const ERRNOS: &[(&str, u32)] = &[
@@ -57,11 +52,8 @@ const ERRNOS: &[(&str, u32)] = &[
 
 pub(super) fn check(cx: &mut Cx, raw: &raw::Security) -> Option<Security> {
     let before = cx.diags.len();
-    let mut capabilities: Vec<&'static str> = raw
-        .capabilities
-        .iter()
-        .filter_map(|c| capability(cx, c))
-        .collect();
+    let mut capabilities: Vec<&'static str> =
+        raw.capabilities.iter().filter_map(|c| capability(cx, c)).collect();
     capabilities.sort_unstable();
     capabilities.dedup();
     let no_new_privileges = flag(raw.no_new_privileges.as_ref(), true);
@@ -87,17 +79,9 @@ pub(super) fn check(cx: &mut Cx, raw: &raw::Security) -> Option<Security> {
     }
     let builtin = flag(raw.builtin_paths.as_ref(), true);
     let mut masked_paths = defaults(builtin, MASKED_PATHS);
-    masked_paths.extend(
-        raw.masked_paths
-            .iter()
-            .filter_map(|p| cx.sandbox_path("masked path", p)),
-    );
+    masked_paths.extend(raw.masked_paths.iter().filter_map(|p| cx.sandbox_path("masked path", p)));
     let mut readonly_paths = defaults(builtin, READONLY_PATHS);
-    readonly_paths.extend(
-        raw.readonly_paths
-            .iter()
-            .filter_map(|p| cx.sandbox_path("read-only path", p)),
-    );
+    readonly_paths.extend(raw.readonly_paths.iter().filter_map(|p| cx.sandbox_path("read-only path", p)));
     for list in [&mut masked_paths, &mut readonly_paths] {
         list.sort();
         list.dedup();
@@ -116,11 +100,7 @@ pub(super) fn check(cx: &mut Cx, raw: &raw::Security) -> Option<Security> {
 }
 
 fn defaults(on: bool, list: &[&str]) -> Vec<PathBuf> {
-    if on {
-        list.iter().map(PathBuf::from).collect()
-    } else {
-        Vec::new()
-    }
+    if on { list.iter().map(PathBuf::from).collect() } else { Vec::new() }
 }
 
 fn capability(cx: &mut Cx, c: &Sp<String>) -> Option<&'static str> {
@@ -128,10 +108,15 @@ fn capability(cx: &mut Cx, c: &Sp<String>) -> Option<&'static str> {
         let upper = c.value.to_ascii_uppercase();
         let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
         let help = match closest(&full, caps::ALL.iter().copied()) {
-            Some(guess) => format!("did you mean \"{}\"? names are the kernel's, `CAP_` optional", &guess[4..]),
-            None => "names are the kernel's (capabilities(7)), e.g. \"NET_BIND_SERVICE\"; `CAP_` is optional".to_owned(),
+            Some(guess) => {
+                format!("did you mean \"{}\"? names are the kernel's, `CAP_` optional", &guess[4..])
+            }
+            None => "names are the kernel's (capabilities(7)), e.g. \"NET_BIND_SERVICE\"; `CAP_` is optional"
+                .to_owned(),
         };
-        cx.error(Diag::at("profile::capability", c.span, format!("unknown capability \"{}\"", c.value)).help(help));
+        cx.error(
+            Diag::at("profile::capability", c.span, format!("unknown capability \"{}\"", c.value)).help(help),
+        );
         None
     })
 }
@@ -162,10 +147,7 @@ fn seccomp_table(cx: &mut Cx, t: &raw::SeccompTable) -> Option<SeccompFilter> {
         Some(raw::SeccompAction::Trap) => SeccompAction::Trap,
         Some(raw::SeccompAction::Log) => SeccompAction::Log,
     };
-    let base_default = t
-        .base
-        .as_ref()
-        .is_none_or(|b| b.value == SeccompBase::Default);
+    let base_default = t.base.as_ref().is_none_or(|b| b.value == SeccompBase::Default);
     (cx.diags.len() == before).then(|| SeccompFilter {
         base_default,
         allow,
@@ -182,41 +164,23 @@ fn syscall(cx: &mut Cx, s: &Sp<String>) -> Option<String> {
     }
     let help = match closest(&s.value, seccomp::all_names()) {
         Some(guess) => format!("did you mean `{guess}`?"),
-        None => "names are the kernel's system call names for x86_64 or aarch64, e.g. \"ptrace\""
-            .to_owned(),
+        None => "names are the kernel's system call names for x86_64 or aarch64, e.g. \"ptrace\"".to_owned(),
     };
-    cx.error(
-        Diag::at(
-            "profile::syscall",
-            s.span,
-            format!("unknown system call `{}`", s.value),
-        )
-        .help(help),
-    );
+    cx.error(Diag::at("profile::syscall", s.span, format!("unknown system call `{}`", s.value)).help(help));
     None
 }
 
 fn errno(cx: &mut Cx, e: &Sp<Lit>) -> Option<u32> {
     let found = match &e.value {
-        Lit::Str(name) => ERRNOS
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| *v),
+        Lit::Str(name) => ERRNOS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v),
         Lit::Int(i) => u32::try_from(*i).ok().filter(|v| (1..4096).contains(v)),
         Lit::Float(_) => None,
     };
     if found.is_none() {
         let names: Vec<&str> = ERRNOS.iter().map(|(n, _)| *n).collect();
         cx.error(
-            Diag::at(
-                "profile::errno",
-                e.span,
-                format!("{} is not an errno", e.value),
-            )
-            .help(format!(
-                "use a number from 1 to 4095 or one of {}",
-                names.join(", ")
-            )),
+            Diag::at("profile::errno", e.span, format!("{} is not an errno", e.value))
+                .help(format!("use a number from 1 to 4095 or one of {}", names.join(", "))),
         );
     }
     found
@@ -225,9 +189,7 @@ fn errno(cx: &mut Cx, e: &Sp<Lit>) -> Option<u32> {
 fn landlock(cx: &mut Cx, l: &raw::Landlock) -> Option<Landlock> {
     let before = cx.diags.len();
     let mut paths = |list: &[Sp<String>]| -> Vec<PathBuf> {
-        list.iter()
-            .filter_map(|p| cx.sandbox_path("Landlock path", p))
-            .collect()
+        list.iter().filter_map(|p| cx.sandbox_path("Landlock path", p)).collect()
     };
     let (read, execute, write) = (paths(&l.read), paths(&l.execute), paths(&l.write));
     let ports = |list: &[Sp<u16>]| {
@@ -245,9 +207,6 @@ fn landlock(cx: &mut Cx, l: &raw::Landlock) -> Option<Landlock> {
         tcp_connect: ports(&l.tcp_connect),
         scope_signal: scoped(Scope::Signal),
         scope_abstract_unix_socket: scoped(Scope::AbstractUnixSocket),
-        best_effort: l
-            .enforce
-            .as_ref()
-            .is_some_and(|e| e.value == raw::Enforce::BestEffort),
+        best_effort: l.enforce.as_ref().is_some_and(|e| e.value == raw::Enforce::BestEffort),
     })
 }
