@@ -81,8 +81,13 @@ impl Diags {
         let span = diag.primary.as_ref().map(|l| l.span);
         self.push(diag);
         if let Some(span) = span {
-            self.poisoned.push(span);
+            self.silence(span);
         }
+    }
+
+    /// Silence later problems at `span` (its value was already reported).
+    pub fn silence(&mut self, span: Span) {
+        self.poisoned.push(span);
     }
 
     pub fn is_empty(&self) -> bool {

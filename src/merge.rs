@@ -13,6 +13,10 @@ use crate::load::node::{Entry, Node, Value};
 use crate::source::{SourceMap, Sp};
 use crate::vars::expand_tree;
 
+/// Lists that are one value, not a collection: a later file's list
+/// replaces them whole (appending to a command would run a different one).
+const ATOMIC_LISTS: &[&str] = &["process.command", "network.dns"];
+
 /// How deep `extends` may chain: far more than any real profile needs.
 const MAX_EXTENDS_DEPTH: usize = 16;
 
@@ -94,7 +98,8 @@ fn load_rec(
     chain.push(canonical);
     let mut base: Option<Node> = None;
     for parent in &parents {
-        let parent_path = dir.join(&parent.value);
+        // Named relative to this file as the user named it, so messages stay short.
+        let parent_path = path.parent().unwrap_or(Path::new("")).join(&parent.value);
         let Some(loaded) = load_rec(&parent_path, None, Some(parent), host, chain, sources, diags) else {
             continue;
         };
@@ -114,7 +119,7 @@ fn load_rec(
 
 /// Merge `over` onto `base`. `path` is the dotted key of this node.
 pub fn merge(base: Node, over: Node, replace: &[&str], path: &str) -> Node {
-    if replace.contains(&path) && !path.is_empty() {
+    if !path.is_empty() && (replace.contains(&path) || ATOMIC_LISTS.contains(&path)) {
         return over;
     }
     match (base.value, over.value) {

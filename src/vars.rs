@@ -26,6 +26,7 @@ pub fn expand_tree(
             Err(e) => {
                 let span = narrow(sources, node.span, &e.token);
                 diags.push(e.into_diag(span));
+                diags.silence(node.span);
             }
         },
         Value::Seq(items) => items.iter_mut().for_each(|n| expand_tree(n, profile_dir, host, sources, diags)),

@@ -55,7 +55,7 @@ pub struct Process {
     /// Names of the caller's environment variables passed through when set.
     pub inherit_env: Vec<Sp<String>>,
     /// "root" (default), "host" (the caller's uid and gid), or { uid, gid, groups }.
-    pub user: Option<OneOf<UserWord, UserIds>>,
+    pub user: Option<OneOf<UserWord, Sp<UserIds>>>,
     /// Allocate a terminal: "auto" (when stdin is a terminal, default), "always", "never".
     pub terminal: Option<Sp<Terminal>>,
     /// Run a tiny init as pid 1 that reaps zombies and forwards signals. Default true.
@@ -97,7 +97,7 @@ pub struct Rootfs {
     /// relative to this profile). Default: `["host:/"]`.
     pub layers: Vec<Sp<String>>,
     /// "tmpfs" (default: changes are thrown away), "readonly", or { dir = "path" } to keep changes.
-    pub writable: Option<OneOf<WritableWord, WritableDir>>,
+    pub writable: Option<OneOf<WritableWord, Sp<WritableDir>>>,
     /// Size of the tmpfs upper layer, e.g. "1GiB". Default: half of RAM, as tmpfs does.
     pub tmpfs_size: Option<Sp<Lit>>,
 }

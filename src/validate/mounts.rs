@@ -42,11 +42,11 @@ pub(super) fn check_rootfs(cx: &mut Cx, raw: &raw::Rootfs) -> Option<Rootfs> {
         None | Some(OneOf::Scalar(WritableWord::Tmpfs)) => Some(Writable::Tmpfs { size: tmpfs_size }),
         Some(OneOf::Scalar(WritableWord::Readonly)) => Some(Writable::ReadOnly),
         Some(OneOf::Collection(dir)) => {
-            if let Some(d) = &dir.dir {
+            if let Some(d) = &dir.value.dir {
                 Some(Writable::Dir(cx.host_path(d)))
             } else {
                 cx.error(
-                    Diag::new("profile::writable", "`writable` table needs `dir`")
+                    Diag::at("profile::writable", dir.span, "`writable` table needs `dir`")
                         .help("write writable = { dir = \".sandbox/upper\" }"),
                 );
                 None

@@ -75,22 +75,17 @@ fn env_name<T>(cx: &mut Cx, name: &str, at: &Sp<T>) -> bool {
     false
 }
 
-fn user_ids(cx: &mut Cx, ids: &raw::UserIds) -> Option<User> {
-    let Some(uid) = &ids.uid else {
-        // Point at the first thing the table does set; an empty table has no span of its own.
-        let span = ids.gid.as_ref().map(|g| g.span).or_else(|| ids.groups.first().map(|g| g.span));
-        let diag = Diag::new("profile::user", "`user` table needs `uid`")
-            .help("write user = { uid = 1000, gid = 1000 }");
-        cx.error(match span {
-            Some(span) => Diag::at("profile::user", span, "`user` table needs `uid`")
+fn user_ids(cx: &mut Cx, ids: &Sp<raw::UserIds>) -> Option<User> {
+    let Some(uid) = &ids.value.uid else {
+        cx.error(
+            Diag::at("profile::user", ids.span, "`user` table needs `uid`")
                 .help("write user = { uid = 1000, gid = 1000 }"),
-            None => diag,
-        });
+        );
         return None;
     };
     Some(User::Ids {
         uid: uid.value,
-        gid: ids.gid.as_ref().map_or(uid.value, |g| g.value),
-        groups: ids.groups.iter().map(|g| g.value).collect(),
+        gid: ids.value.gid.as_ref().map_or(uid.value, |g| g.value),
+        groups: ids.value.groups.iter().map(|g| g.value).collect(),
     })
 }
