@@ -1,0 +1,34 @@
+//! `extends` provenance: every value remembers the file and line that set it.
+
+mod common;
+
+use common::load;
+
+#[test]
+fn explain_names_the_file_and_line_of_each_value() {
+    let loaded = load("profiles/ci-test.yaml");
+    let text = common::redact(&sandbox::explain::explain(loaded.merged.as_ref().unwrap(), &loaded.sources));
+    let line_of = |needle: &str| -> String {
+        text.lines().find(|l| l.starts_with(needle)).unwrap_or_else(|| panic!("no `{needle}` in:\n{text}")).to_owned()
+    };
+    // Set in base.toml and not overridden.
+    assert!(line_of("rootfs.layers[0] = \"host:/\"").ends_with("profiles/base.toml:10"));
+    // Lists append: base's entries first, then the child's, each with its own file.
+    assert!(line_of("process.inherit_env[0] = \"TERM\"").ends_with("profiles/base.toml:7"));
+    assert!(line_of("process.inherit_env[1] = \"CI\"").ends_with("profiles/ci-test.yaml:10"));
+    assert!(line_of("mount[0].target = \"/tmp\"").contains("base.toml"));
+    assert!(line_of("mount[1].target = \"/src\"").contains("ci-test.yaml"));
+    // Variables are expanded per file.
+    assert!(line_of("mount[1].source = \"[REPO]/profiles/..\"").contains("ci-test.yaml:14"));
+    insta::assert_snapshot!("explain_ci_test", text);
+}
+
+#[test]
+fn replace_swaps_an_inherited_list_instead_of_appending() {
+    let loaded = load("tests/fixtures/extends/replace-child.toml");
+    let model = loaded.model.as_ref().unwrap_or_else(|| panic!("{}", common::rendered(&loaded)));
+    let landlock = model.security.landlock.as_ref().unwrap();
+    assert_eq!(landlock.read, [std::path::PathBuf::from("/only")], "replaced");
+    assert_eq!(landlock.write.len(), 2, "appended: base's and the child's");
+    assert_eq!(model.process.command, ["/bin/true"], "scalars override");
+}
