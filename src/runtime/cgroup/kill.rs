@@ -1,0 +1,67 @@
+//! Ending every process in the sandbox's cgroups, bounded in time: v2's
+//! `cgroup.kill` when there is one, else (and for v1) freeze, SIGKILL each
+//! member, thaw, and repeat until the cgroups are empty or time is up.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use super::files;
+use super::v1::V1;
+use super::v2::V2;
+
+pub fn kill_all(v2: Option<&V2>, v1: &[V1], deadline: Instant) {
+    if let Some(v) = v2.filter(|v| files::exists(&v.dir, "cgroup.kill")) {
+        let _ = files::write(&v.dir, "cgroup.kill", "1");
+    }
+    let dirs: Vec<&Path> =
+        v2.map(|v| v.dir.as_path()).into_iter().chain(v1.iter().map(|v| v.dir.as_path())).collect();
+    let freezer = v1.iter().find(|v| v.has("freezer"));
+    if let Some(f) = freezer {
+        f.freeze();
+    }
+    let mut pause = Duration::from_micros(200);
+    loop {
+        let pids: Vec<i32> = dirs.iter().flat_map(|d| members(d)).collect();
+        if pids.is_empty() {
+            break;
+        }
+        signal_each(&pids);
+        // A frozen task dies of its SIGKILL only once thawed; as every member
+        // was signalled while frozen, none can have forked a new one meanwhile.
+        if let Some(f) = freezer {
+            f.thaw();
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+    if let Some(f) = freezer {
+        f.thaw();
+    }
+}
+
+/// SIGKILL the members of one cgroup and its descendants (between rmdir retries).
+pub fn kill_members(dir: &Path) {
+    signal_each(&members(dir));
+}
+
+/// The pids in a cgroup and in the cgroups made below it.
+fn members(dir: &Path) -> Vec<i32> {
+    let mut pids = files::pids(dir);
+    for inner in files::descendants(dir) {
+        pids.extend(files::pids(&inner));
+    }
+    pids
+}
+
+fn signal_each(pids: &[i32]) {
+    let me = i32::try_from(std::process::id()).unwrap_or(-1);
+    for &pid in pids.iter().filter(|p| **p > 0 && **p != me) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
