@@ -1,0 +1,521 @@
+//! seccomp: the spec's `linux.seccomp` compiled to BPF for the native
+//! architecture with seccompiler, and installed.
+//!
+//! seccompiler gives a filter one match action and one mismatch action, so a
+//! spec with several actions becomes a stack, and the kernel combines the
+//! verdicts (seccomp(2)): every filter runs, the most restrictive action
+//! wins (`KILL_PROCESS` > `KILL_THREAD` > `TRAP` > `ERRNO` > `TRACE` > `LOG` > `ALLOW`),
+//! and between equal actions with different data (two errnos) the most
+//! recently installed filter wins. The stack, in install order:
+//!
+//! 1. the guard: kills every foreign ABI — another `AUDIT_ARCH` (`int 0x80`
+//!    reports i386) and, on `x86_64`, x32 calls (`nr | 0x40000000`, same
+//!    `AUDIT_ARCH`), which no rule of ours could otherwise tell apart;
+//! 2. one filter per action other than allow (match → that action, else
+//!    allow), in the order the actions first appear in the spec;
+//! 3. the allowlist: every entry of the spec, whatever its action
+//!    (match → allow, else the default action);
+//! 4. rarely, the one filter whose action applies to `prctl` or `seccomp`.
+//!
+//! The allowlist matches every entry, not only the allow entries: a call an
+//! entry matches gets ALLOW from it and the entry's action from that
+//! action's filter; a call nothing matches gets the default from it and
+//! ALLOW from all the others. So the default never competes with an entry's
+//! action (`defaultAction` KILL with clone3 → ERRNO(ENOSYS) gives ENOSYS, as
+//! libseccomp does; an allowlist of the allow entries alone would kill), and
+//! a tie can only come from two entries of the same kind (two errnos) that
+//! match one call: the action that first appears later in the spec wins.
+//!
+//! Installing is itself filtered: seccompiler's `apply_filter` calls
+//! `prctl(PR_SET_NO_NEW_PRIVS)` and then `seccomp()`, and every filter
+//! already installed judges both. The allowlist, whose default may refuse
+//! them, therefore goes last, and a filter that refuses them goes after it.
+
+use std::collections::BTreeMap;
+
+use oci_spec::runtime::{
+    Arch as OciArch, LinuxSeccomp, LinuxSeccompAction as Act, LinuxSeccompArg, LinuxSeccompOperator as CmpOp,
+    LinuxSyscall,
+};
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
+    TargetArch, sock_filter,
+};
+
+use crate::runtime::error::{Result, SetupError};
+use crate::seccomp::{Arch, number};
+
+/// The errno when the spec names none.
+const EPERM: u32 = 1;
+/// The kernel's largest errno; `SECCOMP_RET_DATA` would silently cut bigger values.
+const MAX_ERRNO: u32 = 4095;
+/// The calls the installer makes between two filters.
+const INSTALL_CALLS: [&str; 2] = ["prctl", "seccomp"];
+
+/// Syscall number → the alternative rules that match it (`None`: always).
+type Rules = BTreeMap<i64, Option<Vec<SeccompRule>>>;
+
+/// The entries of one action other than allow.
+struct Group {
+    action: SeccompAction,
+    rules: Rules,
+}
+
+/// Compile OCI `linux.seccomp` to the stack of BPF programs described
+/// above, in install order. Names unknown on this architecture are skipped.
+pub fn compile(seccomp: &LinuxSeccomp) -> Result<Vec<BpfProgram>> {
+    let arch = Arch::native();
+    check_header(seccomp, arch)?;
+    let default_errno = seccomp.default_errno_ret().unwrap_or(EPERM);
+    let default = action(seccomp.default_action(), default_errno, "defaultAction")?;
+    let mut allowlist = Rules::new();
+    let mut groups: Vec<Group> = Vec::new();
+    for (i, entry) in seccomp.syscalls().iter().flatten().enumerate() {
+        let what = format!("syscalls[{i}]");
+        let act = action(entry.action(), entry.errno_ret().unwrap_or(default_errno), &what)?;
+        let rule = rule(entry, &what)?;
+        for nr in entry.names().iter().filter_map(|name| number(arch, name)).map(i64::from) {
+            add(&mut allowlist, nr, rule.as_ref());
+            if act != SeccompAction::Allow {
+                add(group(&mut groups, &act), nr, rule.as_ref());
+            }
+        }
+    }
+    stack(arch, default, &allowlist, groups)
+}
+
+/// Install the programs in order on the calling thread (seccompiler sets
+/// `no_new_privs` itself before each one).
+pub fn install(programs: &[BpfProgram]) -> Result<()> {
+    for (i, program) in programs.iter().enumerate() {
+        seccompiler::apply_filter(program).map_err(|e| {
+            let step = format!("install seccomp filter {} of {}", i + 1, programs.len());
+            let err = match &e {
+                seccompiler::Error::Prctl(io) => {
+                    SetupError::io(format!("{step}: prctl(PR_SET_NO_NEW_PRIVS)"), io)
+                }
+                seccompiler::Error::Seccomp(io) => SetupError::io(step, io),
+                other => return SetupError::new(step).detail(other.to_string()),
+            };
+            if i > 0 {
+                err.fix("an earlier filter of the stack refused prctl or seccomp: allow both")
+            } else {
+                err
+            }
+        })?;
+    }
+    Ok(())
+}
+
+fn refuse(what: &str, detail: String, fix: &str) -> SetupError {
+    SetupError::new(format!("compile linux.seccomp {what}")).detail(detail).fix(fix)
+}
+
+/// What we cannot honour in the filter's header: flags, a notify listener,
+/// an architecture list without this machine's.
+fn check_header(seccomp: &LinuxSeccomp, arch: Arch) -> Result<()> {
+    if let Some(flags) = seccomp.flags().as_ref().filter(|f| !f.is_empty()) {
+        let names: Vec<String> = flags.iter().map(ToString::to_string).collect();
+        let detail = format!("{} not supported", names.join(", "));
+        return Err(refuse("flags", detail, "remove linux.seccomp.flags"));
+    }
+    if seccomp.listener_path().is_some() || seccomp.listener_metadata().is_some() {
+        let detail = "a user-notification listener is not supported".to_owned();
+        return Err(refuse("listenerPath", detail, "remove listenerPath and listenerMetadata"));
+    }
+    let native = match arch {
+        Arch::X86_64 => OciArch::ScmpArchX86_64,
+        Arch::Aarch64 => OciArch::ScmpArchAarch64,
+    };
+    // Other listed architectures are not filtered but killed by the guard.
+    if let Some(archs) = seccomp.architectures().as_ref().filter(|a| !a.is_empty()) {
+        if !archs.contains(&native) {
+            let names: Vec<String> = archs.iter().map(ToString::to_string).collect();
+            let detail = format!("[{}] does not include this machine's {native}", names.join(", "));
+            return Err(refuse(
+                "architectures",
+                detail,
+                &format!("add {native} to linux.seccomp.architectures"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn action(act: Act, errno: u32, what: &str) -> Result<SeccompAction> {
+    Ok(match act {
+        Act::ScmpActAllow => SeccompAction::Allow,
+        Act::ScmpActErrno if errno <= MAX_ERRNO => SeccompAction::Errno(errno),
+        Act::ScmpActErrno => {
+            let detail = format!("errno {errno} is out of range (0-{MAX_ERRNO})");
+            return Err(refuse(what, detail, "use an errno number or name such as EPERM"));
+        }
+        // libseccomp's SCMP_ACT_KILL is SECCOMP_RET_KILL_THREAD.
+        Act::ScmpActKill | Act::ScmpActKillThread => SeccompAction::KillThread,
+        Act::ScmpActKillProcess => SeccompAction::KillProcess,
+        Act::ScmpActTrap => SeccompAction::Trap,
+        Act::ScmpActLog => SeccompAction::Log,
+        Act::ScmpActNotify | Act::ScmpActTrace => {
+            let detail =
+                format!("{act} is not supported: the sandbox has no supervisor or tracer to answer it");
+            return Err(refuse(
+                what,
+                detail,
+                "use SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS, SCMP_ACT_TRAP or SCMP_ACT_LOG",
+            ));
+        }
+    })
+}
+
+/// An entry's argument comparisons as one rule (all must hold); `None`
+/// when it has none and matches every call.
+fn rule(entry: &LinuxSyscall, what: &str) -> Result<Option<SeccompRule>> {
+    let args = entry.args().as_deref().unwrap_or_default();
+    if args.is_empty() {
+        return Ok(None);
+    }
+    let conditions = args.iter().map(|a| condition(a, what)).collect::<Result<Vec<_>>>()?;
+    SeccompRule::new(conditions)
+        .map(Some)
+        .map_err(|e| SetupError::new(format!("compile linux.seccomp {what}")).detail(e.to_string()))
+}
+
+/// One OCI comparison; OCI (libseccomp) compares all 64 bits, unsigned.
+fn condition(arg: &LinuxSeccompArg, what: &str) -> Result<SeccompCondition> {
+    let Some(index) = u8::try_from(arg.index()).ok().filter(|&i| i <= 5) else {
+        let detail = format!("argument index {} is out of range (0-5)", arg.index());
+        return Err(refuse(what, detail, "syscalls have six arguments, numbered 0 to 5"));
+    };
+    let (op, value) = match arg.op() {
+        CmpOp::ScmpCmpNe => (SeccompCmpOp::Ne, arg.value()),
+        CmpOp::ScmpCmpLt => (SeccompCmpOp::Lt, arg.value()),
+        CmpOp::ScmpCmpLe => (SeccompCmpOp::Le, arg.value()),
+        CmpOp::ScmpCmpEq => (SeccompCmpOp::Eq, arg.value()),
+        CmpOp::ScmpCmpGe => (SeccompCmpOp::Ge, arg.value()),
+        CmpOp::ScmpCmpGt => (SeccompCmpOp::Gt, arg.value()),
+        // (arg & value) == valueTwo
+        CmpOp::ScmpCmpMaskedEq => (SeccompCmpOp::MaskedEq(arg.value()), arg.value_two().unwrap_or(0)),
+    };
+    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
+        .map_err(|e| SetupError::new(format!("compile linux.seccomp {what}")).detail(e.to_string()))
+}
+
+/// Add one entry's rule for `nr`: alternatives accumulate (OR), and an
+/// unconditional entry makes the syscall match always.
+fn add(rules: &mut Rules, nr: i64, rule: Option<&SeccompRule>) {
+    let slot = rules.entry(nr).or_insert_with(|| Some(Vec::new()));
+    match (slot, rule) {
+        (Some(alternatives), Some(rule)) => alternatives.push(rule.clone()),
+        (slot, None) => *slot = None,
+        (None, Some(_)) => {}
+    }
+}
+
+fn group<'a>(groups: &'a mut Vec<Group>, action: &SeccompAction) -> &'a mut Rules {
+    let i = if let Some(i) = groups.iter().position(|g| g.action == *action) {
+        i
+    } else {
+        groups.push(Group { action: action.clone(), rules: Rules::new() });
+        groups.len() - 1
+    };
+    &mut groups[i].rules
+}
+
+fn stack(
+    arch: Arch,
+    default: SeccompAction,
+    allowlist: &Rules,
+    groups: Vec<Group>,
+) -> Result<Vec<BpfProgram>> {
+    let target = match arch {
+        Arch::X86_64 => TargetArch::x86_64,
+        Arch::Aarch64 => TargetArch::aarch64,
+    };
+    let install: Vec<i64> = INSTALL_CALLS.iter().filter_map(|n| number(arch, n)).map(i64::from).collect();
+    let (late, early): (Vec<Group>, Vec<Group>) =
+        groups.into_iter().partition(|g| install.iter().any(|nr| g.rules.contains_key(nr)));
+    // Only the last filter may refuse prctl or seccomp: after it nothing
+    // more can be installed. So a filter that refuses them goes after the
+    // allowlist, which must then let both through whatever their arguments.
+    let always = |rules: &Rules| install.iter().all(|nr| matches!(rules.get(nr), Some(None)));
+    let conditional = late.iter().any(|g| install.iter().any(|nr| matches!(g.rules.get(nr), Some(Some(_)))));
+    let allowlist_refuses = default != SeccompAction::Allow && !always(allowlist);
+    if late.len() > 1 || (!late.is_empty() && (conditional || allowlist_refuses)) {
+        let detail =
+            "prctl and seccomp, which install each filter of the stack, are refused by more than one \
+                      filter or conditionally; only the last filter may refuse them"
+                .to_owned();
+        let fix = "allow prctl and seccomp, or refuse only one of them, with one action and no arguments";
+        return Err(refuse("syscalls", detail, fix));
+    }
+    let mut programs = vec![guard(arch)];
+    for g in &early {
+        programs.push(program(&g.rules, SeccompAction::Allow, &g.action, target)?);
+    }
+    if default != SeccompAction::Allow {
+        programs.push(program(allowlist, default, &SeccompAction::Allow, target)?);
+    }
+    for g in &late {
+        programs.push(program(&g.rules, SeccompAction::Allow, &g.action, target)?);
+    }
+    Ok(programs)
+}
+
+fn program(
+    rules: &Rules,
+    mismatch: SeccompAction,
+    on_match: &SeccompAction,
+    target: TargetArch,
+) -> Result<BpfProgram> {
+    let rules: BTreeMap<i64, Vec<SeccompRule>> =
+        rules.iter().map(|(nr, alternatives)| (*nr, alternatives.clone().unwrap_or_default())).collect();
+    let what = format!("{on_match:?} on match, {mismatch:?} otherwise");
+    SeccompFilter::new(rules, mismatch, on_match.clone(), target)
+        .and_then(BpfProgram::try_from)
+        .map_err(|e| SetupError::new(format!("compile the seccomp filter ({what})")).detail(e.to_string()))
+}
+
+/// `AUDIT_ARCH_*` (`linux/audit.h`): the ELF machine with the 64-bit and little-endian bits.
+const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
+/// x32 syscalls are the `x86_64` numbers with this bit set.
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+/// Offsets in `struct seccomp_data`.
+const DATA_NR: u32 = 0;
+const DATA_ARCH: u32 = 4;
+/// Classic BPF opcodes (`linux/bpf_common.h`).
+const LD_W_ABS: u16 = 0x20;
+const JEQ_K: u16 = 0x15;
+const JGE_K: u16 = 0x35;
+const RET_K: u16 = 0x06;
+
+fn insn(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
+    sock_filter { code, jt, jf, k }
+}
+
+/// Kill every call that is not of this architecture's native ABI; allow the rest.
+fn guard(arch: Arch) -> BpfProgram {
+    let kill = libc::SECCOMP_RET_KILL_PROCESS;
+    let audit = match arch {
+        Arch::X86_64 => AUDIT_ARCH_X86_64,
+        Arch::Aarch64 => AUDIT_ARCH_AARCH64,
+    };
+    let mut p = vec![insn(LD_W_ABS, 0, 0, DATA_ARCH), insn(JEQ_K, 1, 0, audit), insn(RET_K, 0, 0, kill)];
+    if arch == Arch::X86_64 {
+        p.extend([
+            insn(LD_W_ABS, 0, 0, DATA_NR),
+            insn(JGE_K, 0, 1, X32_SYSCALL_BIT),
+            insn(RET_K, 0, 0, kill),
+        ]);
+    }
+    p.push(insn(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW));
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libc::{SECCOMP_RET_ALLOW as ALLOW, SECCOMP_RET_KILL_PROCESS as KILL};
+
+    fn errno(e: u32) -> u32 {
+        libc::SECCOMP_RET_ERRNO | e
+    }
+
+    /// Run one classic BPF program (the opcodes seccompiler and the guard emit) on `seccomp_data`.
+    #[allow(clippy::cast_possible_truncation)]
+    fn run(program: &[sock_filter], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
+        let word = |off: u32| match off {
+            0 => nr,
+            4 => arch,
+            16..=63 => (args[(off as usize - 16) / 8] >> (8 * (off % 8))) as u32,
+            _ => 0,
+        };
+        let (mut pc, mut acc) = (0, 0u32);
+        loop {
+            let i = &program[pc];
+            pc += 1;
+            let jump = |taken: bool| usize::from(if taken { i.jt } else { i.jf });
+            match i.code {
+                0x20 => acc = word(i.k),
+                0x54 => acc &= i.k,
+                0x05 => pc += i.k as usize,
+                0x15 => pc += jump(acc == i.k),
+                0x25 => pc += jump(acc > i.k),
+                0x35 => pc += jump(acc >= i.k),
+                0x45 => pc += jump(acc & i.k != 0),
+                0x06 => return i.k,
+                code => panic!("unexpected BPF opcode {code:#x}"),
+            }
+        }
+    }
+
+    /// The kernel's verdict (`seccomp_run_filters`): newest filter first; a
+    /// strictly more restrictive action replaces the one so far.
+    #[allow(clippy::cast_possible_wrap)]
+    fn verdict(programs: &[BpfProgram], name: &str, args: [u64; 6]) -> u32 {
+        let nr = number(Arch::native(), name).unwrap_or_else(|| panic!("{name} is unknown here"));
+        let rank = |r: u32| (r & libc::SECCOMP_RET_ACTION_FULL) as i32;
+        let verdicts = programs.iter().rev().map(|p| run(p, nr, native_audit(), args));
+        verdicts.fold(ALLOW, |best, r| if rank(r) < rank(best) { r } else { best })
+    }
+
+    fn spec(json: serde_json::Value) -> LinuxSeccomp {
+        serde_json::from_value(json).expect("a valid linux.seccomp")
+    }
+
+    /// Every filter but the last lets the installer's own calls through.
+    fn assert_installable(programs: &[BpfProgram]) {
+        for name in INSTALL_CALLS {
+            for p in &programs[..programs.len() - 1] {
+                let nr = number(Arch::native(), name).unwrap();
+                assert_eq!(
+                    run(p, nr, native_audit(), [1, 0, 0, 0, 0, 0]),
+                    ALLOW,
+                    "{name} refused before the last filter"
+                );
+            }
+        }
+    }
+
+    fn native_audit() -> u32 {
+        if Arch::native() == Arch::X86_64 { AUDIT_ARCH_X86_64 } else { AUDIT_ARCH_AARCH64 }
+    }
+
+    #[test]
+    fn entries_beat_the_default_and_later_actions_win_ties() {
+        let s = spec(serde_json::json!({
+            "defaultAction": "SCMP_ACT_KILL_PROCESS",
+            "syscalls": [
+                { "names": ["getpid", "no_such_call"], "action": "SCMP_ACT_ALLOW" },
+                { "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38 },
+                { "names": ["mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13 },
+                { "names": ["mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 30 },
+                { "names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{ "index": 0, "value": 8, "op": "SCMP_CMP_EQ" }] },
+                { "names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{ "index": 0, "value": 0, "op": "SCMP_CMP_EQ" }] },
+                { "names": ["ioctl"], "action": "SCMP_ACT_ALLOW", "args": [{ "index": 1, "value": 255, "valueTwo": 18, "op": "SCMP_CMP_MASKED_EQ" }] },
+                { "names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{ "index": 0, "value": 40, "op": "SCMP_CMP_LT" }] },
+                { "names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": 97, "args": [{ "index": 0, "value": 40, "op": "SCMP_CMP_GE" }] },
+                { "names": ["uname"], "action": "SCMP_ACT_LOG" },
+                { "names": ["getppid"], "action": "SCMP_ACT_ERRNO" }
+            ]
+        }));
+        let programs = compile(&s).unwrap();
+        assert_installable(&programs);
+        let v = |name: &str, a0: u64, a1: u64| verdict(&programs, name, [a0, a1, 0, 0, 0, 0]);
+        assert_eq!(v("getpid", 0, 0), ALLOW);
+        assert_eq!(v("clone3", 0, 0), errno(38), "an errno entry beats a kill default");
+        assert_eq!(v("mkdirat", 0, 0), errno(30), "between two errnos the later entry wins");
+        assert_eq!(
+            (v("personality", 8, 0), v("personality", 0, 0), v("personality", 3, 0)),
+            (ALLOW, ALLOW, KILL)
+        );
+        assert_eq!((v("ioctl", 0, 0x1012), v("ioctl", 0, 0x13)), (ALLOW, KILL));
+        assert_eq!(
+            (v("socket", 2, 0), v("socket", 40, 0), v("socket", 1 << 32, 0)),
+            (ALLOW, errno(97), errno(97))
+        );
+        assert_eq!(v("uname", 0, 0), libc::SECCOMP_RET_LOG);
+        assert_eq!(v("getppid", 0, 0), errno(EPERM), "errnoRet defaults to EPERM");
+        assert_eq!(v("getuid", 0, 0), KILL);
+        // The order is what decides the tie: installed the other way round, 13 would win.
+        let mkdirat = number(Arch::native(), "mkdirat").unwrap();
+        let answering = |e: u32| {
+            programs.iter().position(|p| run(p, mkdirat, native_audit(), [0; 6]) == errno(e)).unwrap()
+        };
+        let mut swapped = programs.clone();
+        swapped.swap(answering(13), answering(30));
+        assert_eq!(verdict(&swapped, "mkdirat", [0; 6]), errno(13));
+    }
+
+    #[test]
+    fn the_default_profile() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let host = crate::host::HostContext::fixed();
+        let loaded = crate::pipeline::load_profile(&root.join("profiles/base.toml"), &host);
+        let spec = crate::compile::compile(loaded.model.as_ref().unwrap(), &host).spec;
+        let programs = compile(spec.linux().as_ref().unwrap().seccomp().as_ref().unwrap()).unwrap();
+        assert_installable(&programs);
+        let v = |name: &str, args: [u64; 6]| verdict(&programs, name, args);
+        for name in ["getpid", "execve", "wait4", "prctl", "seccomp"] {
+            assert_eq!(v(name, [0; 6]), ALLOW, "{name}");
+        }
+        for name in ["mount", "unshare", "ptrace", "keyctl", "io_uring_setup", "bpf"] {
+            assert_eq!(v(name, [0; 6]), errno(EPERM), "{name}");
+        }
+        assert_eq!(v("clone3", [0; 6]), errno(38));
+        assert_eq!(v("clone", [0x11, 0, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(v("clone", [0x1000_0011, 0, 0, 0, 0, 0]), errno(EPERM), "CLONE_NEWUSER");
+        assert_eq!(v("ioctl", [0, 0x5401, 0, 0, 0, 0]), ALLOW, "TCGETS");
+        assert_eq!(v("ioctl", [0, 0x5412, 0, 0, 0, 0]), errno(EPERM), "TIOCSTI");
+        assert_eq!(v("ioctl", [0, 0x1_0000_5412, 0, 0, 0, 0]), errno(EPERM), "TIOCSTI with junk above");
+    }
+
+    #[test]
+    fn foreign_abis_are_killed() {
+        let programs = compile(&spec(serde_json::json!({ "defaultAction": "SCMP_ACT_ALLOW" }))).unwrap();
+        assert_eq!(programs.len(), 1, "only the guard");
+        let getpid = number(Arch::native(), "getpid").unwrap();
+        assert_eq!(run(&programs[0], getpid, native_audit(), [0; 6]), ALLOW);
+        assert_eq!(run(&programs[0], 20, 0x4000_0003, [0; 6]), KILL, "i386 (int 0x80)");
+        if Arch::native() == Arch::X86_64 {
+            assert_eq!(run(&programs[0], X32_SYSCALL_BIT | getpid, native_audit(), [0; 6]), KILL, "x32");
+        }
+    }
+
+    #[test]
+    fn a_filter_refusing_the_installer_goes_last() {
+        let s = spec(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [
+                { "names": ["seccomp"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13 },
+                { "names": ["mkdirat"], "action": "SCMP_ACT_KILL" },
+                { "names": ["prctl"], "action": "SCMP_ACT_ALLOW" }
+            ]
+        }));
+        let programs = compile(&s).unwrap();
+        assert_installable(&programs);
+        assert_eq!(verdict(&programs, "seccomp", [0; 6]), errno(13));
+        assert_eq!(verdict(&programs, "mkdirat", [0; 6]), libc::SECCOMP_RET_KILL_THREAD);
+    }
+
+    #[test]
+    fn what_we_cannot_honour_is_refused_by_name() {
+        let refused = |json: serde_json::Value, needle: &str| {
+            let e = compile(&spec(json)).expect_err(needle).to_string();
+            assert!(e.contains(needle), "{e}");
+        };
+        refused(serde_json::json!({ "defaultAction": "SCMP_ACT_NOTIFY" }), "SCMP_ACT_NOTIFY");
+        refused(
+            serde_json::json!({ "defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{ "names": ["ptrace"], "action": "SCMP_ACT_TRACE" }] }),
+            "syscalls[0]",
+        );
+        refused(
+            serde_json::json!({ "defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86"] }),
+            "SCMP_ARCH_X86",
+        );
+        refused(
+            serde_json::json!({ "defaultAction": "SCMP_ACT_ERRNO", "flags": ["SECCOMP_FILTER_FLAG_LOG"] }),
+            "flags",
+        );
+        refused(
+            serde_json::json!({ "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 5000 }),
+            "errno 5000",
+        );
+        refused(
+            serde_json::json!({ "defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{ "names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [{ "index": 6, "value": 0, "op": "SCMP_CMP_EQ" }] }] }),
+            "index 6",
+        );
+        refused(
+            serde_json::json!({ "defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            { "names": ["seccomp"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13 },
+            { "names": ["prctl"], "action": "SCMP_ACT_KILL_PROCESS" }] }),
+            "prctl and seccomp",
+        );
+        // The allowlist before a filter refusing seccomp would refuse prctl.
+        refused(
+            serde_json::json!({ "defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            { "names": ["seccomp"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13 }] }),
+            "prctl and seccomp",
+        );
+    }
+}
