@@ -25,6 +25,21 @@ enum Command {
         #[arg(required = true, value_name = "PROFILE")]
         profiles: Vec<PathBuf>,
     },
+    /// Run a profile's command in its sandbox, in the foreground; exit with its status.
+    Run {
+        #[arg(value_name = "PROFILE")]
+        profile: PathBuf,
+        /// The command and arguments to run instead of the profile's.
+        #[arg(last = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Write a runnable OCI bundle (config.json and rootfs/) for runc or crun.
+    Bundle {
+        #[arg(value_name = "PROFILE")]
+        profile: PathBuf,
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Print the OCI runtime config.json a profile compiles to.
     Spec {
         #[arg(value_name = "PROFILE")]
@@ -56,6 +71,33 @@ fn main() -> ExitCode {
             }
             if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
         }
+        Command::Run { profile, command } => {
+            let loaded = load_profile(&profile, &host);
+            let Some(mut model) = loaded.model.clone() else { return report(&loaded) };
+            if !command.is_empty() {
+                model.process.command = command;
+            }
+            let compiled = sandbox::compile::compile(&model, &host);
+            match sandbox::runtime::parent::run(&compiled.spec, &compiled.extension, &model.name) {
+                Ok(code) => exit_code(code),
+                Err((code, error)) => {
+                    eprintln!("sandbox: {error}");
+                    exit_code(code)
+                }
+            }
+        }
+        Command::Bundle { profile, dir } => {
+            let loaded = load_profile(&profile, &host);
+            let Some(model) = &loaded.model else { return report(&loaded) };
+            let compiled = sandbox::compile::compile(model, &host);
+            match sandbox::export::write_bundle(&compiled, &dir) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("sandbox: bundle {}: {e}", dir.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Spec { profile } => {
             let loaded = load_profile(&profile, &host);
             let Some(model) = &loaded.model else {
@@ -77,6 +119,11 @@ fn main() -> ExitCode {
         }
         Command::Schema => print_out(&sandbox::schema::json()),
     }
+}
+
+/// Exit statuses are 0..=255; anything else is reported as a setup failure.
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(125))
 }
 
 /// Print a profile's diagnostics to stderr; returns the failure code.

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod e2e;
+
 use std::path::{Path, PathBuf};
 
 use sandbox::host::HostContext;
@@ -26,7 +28,8 @@ pub fn rendered(loaded: &Loaded) -> String {
 }
 
 pub fn spec_json(loaded: &Loaded) -> String {
-    let model = loaded.model.as_ref().unwrap_or_else(|| panic!("profile has problems:\n{}", rendered(loaded)));
+    let model =
+        loaded.model.as_ref().unwrap_or_else(|| panic!("profile has problems:\n{}", rendered(loaded)));
     sandbox::compile::to_json(&sandbox::compile::compile(model, &HostContext::fixed()))
 }
 

@@ -1,0 +1,174 @@
+//! The sandbox side, from clone3 to execve. Each line is a named step; the
+//! first failure is sent to the launcher as (step, errno, detail, fix) and
+//! the process exits.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::unistd::Pid;
+use oci_spec::runtime::Spec;
+
+use super::error::{Result, SetupError};
+use super::plan::Op;
+use super::proto::{self, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_SETUP, Message};
+use super::{identity, init, rootfs, sys, terminal};
+use crate::compile::extension::Extension;
+
+/// Everything the child needs, prepared by the launcher before clone3.
+pub struct ChildPlan<'a> {
+    pub spec: &'a Spec,
+    pub ext: &'a Extension,
+    pub ops: &'a [Op],
+    pub seccomp: &'a [seccompiler::BpfProgram],
+    pub new_cgroup_ns: bool,
+    pub new_net_ns: bool,
+    pub userns_single_map: bool,
+    pub terminal: bool,
+}
+
+/// Never returns: execs the command (or becomes its init), or reports and exits.
+pub fn main(sock: OwnedFd, plan: &ChildPlan) -> ! {
+    match setup(&sock, plan) {
+        Ok(command) => {
+            // Init keeps no copy of the socket: its EOF tells the launcher
+            // that the command was executed.
+            drop(sock);
+            sys::exit_now(init::run(command))
+        }
+        Err((code, error)) => {
+            let _ = proto::send(sock.as_fd(), &Message::Failed { code, error }, None);
+            sys::exit_now(code)
+        }
+    }
+}
+
+fn setup_error(e: SetupError) -> (i32, SetupError) {
+    (EXIT_SETUP, e)
+}
+
+/// `Ok(pid)`: this process is init and `pid` the command. Exec failures
+/// come back as `Err` with their exit code.
+fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
+    // Die with the launcher. If it died before this line, its end of the
+    // socket is closed and the wait below sees EOF (getppid() cannot tell:
+    // in a new pid namespace it is always 0).
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .map_err(|e| setup_error(SetupError::sys("prctl(PR_SET_PDEATHSIG)", e)))?;
+    if !proto::wait_go(sock) {
+        sys::exit_now(EXIT_SETUP);
+    }
+    prepare_root(plan).map_err(setup_error)?;
+    identity::hostname(plan.spec).map_err(setup_error)?;
+    identity::apply(plan.spec, plan.userns_single_map).map_err(setup_error)?;
+    let slave = if plan.terminal { Some(open_terminal(sock).map_err(setup_error)?) } else { None };
+    restrict(sock, plan).map_err(setup_error)?;
+    let process = plan.spec.process().as_ref().expect("checked by the launcher");
+    let blocked = init::signal_set();
+    if plan.ext.init {
+        // Block init's signals before the fork so none arrives unhandled.
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&blocked), None)
+            .map_err(|e| setup_error(SetupError::sys("block signals", e)))?;
+        match sys::fork().map_err(|e| setup_error(SetupError::sys("fork the command", e)))? {
+            Some(command) => return Ok(command),
+            None => {
+                sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&blocked), None)
+                    .map_err(|e| setup_error(SetupError::sys("unblock signals", e)))?;
+            }
+        }
+    }
+    match &slave {
+        Some(slave) => terminal::attach(slave).map_err(setup_error)?,
+        // No terminal: a new session, so TIOCSTI cannot reach the caller's.
+        None => {
+            let _ = nix::unistd::setsid();
+        }
+    }
+    drop(slave);
+    Err(exec(process))
+}
+
+fn prepare_root(plan: &ChildPlan) -> Result<()> {
+    if plan.new_cgroup_ns {
+        // After the launcher placed us: the namespace's root is our cgroup.
+        unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| SetupError::sys("unshare(CLONE_NEWCGROUP)", e))?;
+    }
+    let cwd = plan.spec.process().as_ref().map_or_else(|| "/".into(), |p| p.cwd().clone());
+    let prepared = rootfs::prepare(plan.ops, plan.ext)?;
+    rootfs::build(&prepared, plan.ops, plan.ext, &cwd, plan.userns_single_map)?;
+    if plan.new_net_ns {
+        sys::loopback_up().map_err(|e| SetupError::sys("bring up lo", e))?;
+    }
+    nix::unistd::chdir(&cwd).map_err(|e| SetupError::sys(format!("chdir {}", cwd.display()), e))
+}
+
+fn open_terminal(sock: &OwnedFd) -> Result<OwnedFd> {
+    let (master, slave) = terminal::open_pty()?;
+    proto::send(sock.as_fd(), &Message::Terminal, Some(master.as_fd()))
+        .map_err(|e| SetupError::sys("hand the terminal to the launcher", e))?;
+    Ok(slave)
+}
+
+/// Landlock, then seccomp: the last steps before execve.
+fn restrict(sock: &OwnedFd, plan: &ChildPlan) -> Result<()> {
+    if let Some(rules) = &plan.ext.landlock {
+        let report = super::landlock::apply(rules)?;
+        if !report.skipped.is_empty() {
+            let note =
+                format!("landlock (best effort, ABI {}): skipped {}", report.abi, report.skipped.join("; "));
+            let _ = proto::send(sock.as_fd(), &Message::Note(note), None);
+        }
+    }
+    super::seccomp::install(plan.seccomp)
+}
+
+/// execvpe with the spec's environment; returns only on failure.
+fn exec(process: &oci_spec::runtime::Process) -> (i32, SetupError) {
+    let args: Vec<CString> =
+        process.args().iter().flatten().filter_map(|a| CString::new(a.as_str()).ok()).collect();
+    let env: Vec<CString> =
+        process.env().iter().flatten().filter_map(|e| CString::new(e.as_str()).ok()).collect();
+    let Some(program) = args.first() else {
+        return (EXIT_SETUP, SetupError::new("execute the command").detail("the spec has no args"));
+    };
+    // The command's PATH is the sandbox's, not the launcher's.
+    let path = env.iter().find_map(|e| e.to_str().ok()?.strip_prefix("PATH=").map(str::to_owned));
+    let errno = match resolve_program(program, path.as_deref()) {
+        Ok(full) => nix::unistd::execve(&full, &args, &env).unwrap_err(),
+        Err(e) => e,
+    };
+    let name = program.to_string_lossy();
+    match errno {
+        Errno::ENOENT => (
+            EXIT_NOT_FOUND,
+            SetupError::sys(format!("execute {name}"), errno).fix("command not found in the sandbox"),
+        ),
+        _ => (EXIT_CANNOT_EXEC, SetupError::sys(format!("execute {name}"), errno)),
+    }
+}
+
+/// The program's path: as given when it contains a `/`, else the first
+/// executable match in `path`.
+fn resolve_program(program: &CString, path: Option<&str>) -> std::result::Result<CString, Errno> {
+    let name = program.to_str().map_err(|_| Errno::EINVAL)?;
+    if name.contains('/') {
+        return Ok(program.clone());
+    }
+    let mut last = Errno::ENOENT;
+    for dir in path.unwrap_or(crate::compile::DEFAULT_PATH).split(':').filter(|d| !d.is_empty()) {
+        let candidate = format!("{dir}/{name}");
+        match nix::unistd::access(candidate.as_str(), nix::unistd::AccessFlags::X_OK) {
+            Ok(()) => return CString::new(candidate).map_err(|_| Errno::EINVAL),
+            Err(Errno::ENOENT | Errno::ENOTDIR) => {}
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Unblock everything the launcher blocked (the child inherits its mask).
+pub fn reset_signal_mask() {
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}

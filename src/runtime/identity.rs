@@ -1,0 +1,126 @@
+//! Identity and privileges, in the child, after the mounts: hostname, ids,
+//! rlimits, capabilities, no_new_privs — in that order.
+
+use std::str::FromStr;
+
+use caps::{CapSet, Capability, CapsHashSet};
+use nix::sys::resource::{Resource, setrlimit};
+use nix::unistd::{Gid, Uid, setgroups, sethostname, setresgid, setresuid};
+use oci_spec::runtime::{PosixRlimitType, Process, Spec};
+
+use super::error::{Result, SetupError};
+
+pub fn hostname(spec: &Spec) -> Result<()> {
+    if let Some(name) = spec.hostname().as_deref().filter(|n| !n.is_empty()) {
+        sethostname(name).map_err(|e| SetupError::sys(format!("set hostname {name}"), e))?;
+    }
+    if let Some(name) = spec.domainname().as_deref().filter(|n| !n.is_empty()) {
+        super::sys::set_domainname(name)
+            .map_err(|e| SetupError::sys(format!("set domain name {name}"), e))?;
+    }
+    Ok(())
+}
+
+/// Kept capabilities, from the spec's bounding set (all five sets are the
+/// same list in what we compile).
+fn kept(process: &Process) -> Result<CapsHashSet> {
+    let Some(c) = process.capabilities() else { return Ok(CapsHashSet::new()) };
+    let names = c.bounding().iter().flatten().map(|cap| serde_json::to_value(cap).expect("serializes"));
+    names
+        .map(|v| {
+            let name = v.as_str().unwrap_or_default().to_owned();
+            Capability::from_str(&name).map_err(|_| {
+                SetupError::new(format!("keep capability {name}")).detail("unknown to this launcher")
+            })
+        })
+        .collect()
+}
+
+/// Switch to the spec's user, apply rlimits, reduce the capability sets
+/// and set no_new_privs.
+pub fn apply(spec: &Spec, userns_single_map: bool) -> Result<()> {
+    let process =
+        spec.process().as_ref().ok_or_else(|| SetupError::new("read the spec").detail("no process"))?;
+    let user = process.user();
+    let (uid, gid) = (Uid::from_raw(user.uid()), Gid::from_raw(user.gid()));
+    let keep = kept(process)?;
+    // Capabilities survive the uid change only with keepcaps.
+    nix::sys::prctl::set_keepcaps(true).map_err(|e| SetupError::sys("prctl(PR_SET_KEEPCAPS)", e))?;
+    let groups: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
+    if userns_single_map {
+        if !groups.is_empty() {
+            return Err(SetupError::new("set supplementary groups")
+                .detail("a user namespace with a single id mapping cannot have supplementary groups")
+                .fix("remove `groups` from the profile's user"));
+        }
+    } else {
+        setgroups(&groups).map_err(|e| SetupError::sys(format!("setgroups {groups:?}"), e))?;
+    }
+    setresgid(gid, gid, gid).map_err(|e| SetupError::sys(format!("setresgid {gid}"), e))?;
+    setresuid(uid, uid, uid).map_err(|e| SetupError::sys(format!("setresuid {uid}"), e))?;
+    // A non-zero uid lost its effective set; take it back from permitted
+    // for the rlimits and capability calls below.
+    let permitted = caps::read(None, CapSet::Permitted)
+        .map_err(|e| SetupError::new("read capabilities").detail(e.to_string()))?;
+    caps::set(None, CapSet::Effective, &permitted)
+        .map_err(|e| SetupError::new("raise effective capabilities").detail(e.to_string()))?;
+    rlimits(process)?;
+    capabilities(&keep, &permitted)?;
+    if process.no_new_privileges().unwrap_or(false) {
+        nix::sys::prctl::set_no_new_privs().map_err(|e| SetupError::sys("prctl(PR_SET_NO_NEW_PRIVS)", e))?;
+    }
+    Ok(())
+}
+
+fn rlimits(process: &Process) -> Result<()> {
+    for r in process.rlimits().iter().flatten() {
+        let resource = match r.typ() {
+            PosixRlimitType::RlimitCpu => Resource::RLIMIT_CPU,
+            PosixRlimitType::RlimitFsize => Resource::RLIMIT_FSIZE,
+            PosixRlimitType::RlimitData => Resource::RLIMIT_DATA,
+            PosixRlimitType::RlimitStack => Resource::RLIMIT_STACK,
+            PosixRlimitType::RlimitCore => Resource::RLIMIT_CORE,
+            PosixRlimitType::RlimitRss => Resource::RLIMIT_RSS,
+            PosixRlimitType::RlimitNproc => Resource::RLIMIT_NPROC,
+            PosixRlimitType::RlimitNofile => Resource::RLIMIT_NOFILE,
+            PosixRlimitType::RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+            PosixRlimitType::RlimitAs => Resource::RLIMIT_AS,
+            PosixRlimitType::RlimitLocks => Resource::RLIMIT_LOCKS,
+            PosixRlimitType::RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+            PosixRlimitType::RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+            PosixRlimitType::RlimitNice => Resource::RLIMIT_NICE,
+            PosixRlimitType::RlimitRtprio => Resource::RLIMIT_RTPRIO,
+            PosixRlimitType::RlimitRttime => Resource::RLIMIT_RTTIME,
+        };
+        setrlimit(resource, r.soft(), r.hard()).map_err(|e| {
+            SetupError::sys(format!("setrlimit {:?} {}/{}", r.typ(), r.soft(), r.hard()), e)
+                .fix("raising a hard limit needs CAP_SYS_RESOURCE, which the launcher may not hold")
+        })?;
+    }
+    Ok(())
+}
+
+fn capabilities(keep: &CapsHashSet, permitted: &CapsHashSet) -> Result<()> {
+    if let Some(missing) = keep.iter().find(|c| !permitted.contains(c)) {
+        return Err(SetupError::new(format!("keep capability {missing}"))
+            .detail("the launcher does not hold it")
+            .fix("remove it from `security.capabilities`, or run the launcher with it"));
+    }
+    let fail = |what: &str, e: caps::errors::CapsError| {
+        SetupError::new(format!("{what} capabilities")).detail(e.to_string())
+    };
+    for cap in caps::runtime::thread_all_supported() {
+        if !keep.contains(&cap) {
+            // Bounding-set drops need CAP_SETPCAP, still effective here.
+            caps::drop(None, CapSet::Bounding, cap).map_err(|e| fail("drop bounding", e))?;
+        }
+    }
+    caps::clear(None, CapSet::Ambient).map_err(|e| fail("clear ambient", e))?;
+    caps::set(None, CapSet::Inheritable, keep).map_err(|e| fail("set inheritable", e))?;
+    caps::set(None, CapSet::Effective, keep).map_err(|e| fail("set effective", e))?;
+    caps::set(None, CapSet::Permitted, keep).map_err(|e| fail("set permitted", e))?;
+    for cap in keep {
+        caps::raise(None, CapSet::Ambient, *cap).map_err(|e| fail("raise ambient", e))?;
+    }
+    Ok(())
+}

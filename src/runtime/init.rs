@@ -1,0 +1,51 @@
+//! The sandbox's tiny init (pid 1): forwards signals to the command, reaps
+//! every zombie, and exits with the command's status.
+
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+/// Signals forwarded from the launcher (and the kernel) to the command.
+pub const FORWARDED: &[Signal] = &[
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
+
+/// The signals init handles through its signalfd: the forwarded ones and
+/// SIGCHLD. Blocked before the fork so none is lost in between.
+pub fn signal_set() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in FORWARDED {
+        set.add(*s);
+    }
+    set.add(Signal::SIGCHLD);
+    set
+}
+
+/// Run as init until `command` exits; returns its exit code (128+N for signal N).
+pub fn run(command: Pid) -> i32 {
+    let Ok(sfd) = SignalFd::with_flags(&signal_set(), SfdFlags::SFD_CLOEXEC) else { return 125 };
+    loop {
+        let Ok(Some(info)) = sfd.read_signal() else { continue };
+        let Ok(sig) = Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0)) else { continue };
+        if sig != Signal::SIGCHLD {
+            let _ = kill(command, sig);
+            continue;
+        }
+        // Reap everything that exited; one SIGCHLD may stand for many.
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == command => return code,
+                Ok(WaitStatus::Signaled(pid, s, _)) if pid == command => return 128 + s as i32,
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The back half: run a compiled spec with our own clone / pivot_root /
+//! cgroup core.
+
+pub mod cgroup;
+pub mod error;
+pub mod landlock;
+pub mod seccomp;
+
+pub use error::SetupError;
+mod child;
+mod identity;
+mod init;
+mod mounts;
+pub mod parent;
+pub mod plan;
+mod proto;
+mod resolve;
+mod rootfs;
+mod sys;
+mod terminal;
+mod watcher;

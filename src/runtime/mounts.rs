@@ -1,0 +1,151 @@
+//! Executing one planned mount inside the new root. Targets are opened with
+//! `resolve::open_in_root` and mounted through `/proc/self/fd/N`, so no
+//! symlink inside the rootfs can move a mount onto the host.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use nix::mount::{MsFlags, mount};
+use nix::sys::stat::{SFlag, fstat};
+use nix::unistd::symlinkat;
+
+use super::error::{Result, SetupError};
+use super::plan::{DEVICES, Op};
+use super::resolve::{Create, fd_path, open_in_root};
+use super::rootfs::Prepared;
+
+/// Flags a read-only remount must keep (the kernel refuses to drop locked
+/// ones in a user namespace).
+const KEEP: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC);
+
+fn sys_mount(
+    source: Option<&str>,
+    target: &str,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> nix::Result<()> {
+    mount(source, target, fstype, flags, data)
+}
+
+pub fn apply(root: BorrowedFd<'_>, prep: &Prepared, op: &Op) -> Result<()> {
+    match op {
+        Op::Bind { source, target, recursive, flags } => {
+            let src = prep.sources.get(source).expect("every bind source was opened in prepare");
+            let rec = if *recursive { MsFlags::MS_REC } else { MsFlags::empty() };
+            bind(root, src, target, rec, *flags)
+        }
+        Op::Mount { fstype, source, target, flags, data } => {
+            let tgt = open_in_root(root, target, Create::Dir)?.expect("created");
+            let data = (!data.is_empty()).then_some(data.as_str());
+            sys_mount(Some(source), &fd_path(&tgt), Some(fstype), *flags, data)
+                .map_err(|e| SetupError::sys(format!("mount {fstype} on {}", target.display()), e))
+        }
+        Op::DevNodes => dev_nodes(root, prep),
+        Op::Mask { target } => mask(root, prep, target),
+        Op::ReadOnly { target } => {
+            let Some(fd) = open_in_root(root, target, Create::No)? else { return Ok(()) };
+            let step = format!("make {} read-only", target.display());
+            sys_mount(
+                Some(fd_path(&fd).as_str()),
+                &fd_path(&fd),
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            )
+            .map_err(|e| SetupError::sys(step.clone(), e))?;
+            remount(
+                root,
+                target,
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                &step,
+            )
+        }
+    }
+}
+
+/// Bind `src` at `target` (created as a file or directory like the source),
+/// then apply `flags` with a remount.
+fn bind(root: BorrowedFd<'_>, src: &OwnedFd, target: &Path, rec: MsFlags, flags: MsFlags) -> Result<()> {
+    let is_dir = fstat(src.as_fd())
+        .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
+        .unwrap_or(true);
+    let tgt = open_in_root(root, target, if is_dir { Create::Dir } else { Create::File })?.expect("created");
+    let step = format!("bind mount on {}", target.display());
+    sys_mount(Some(fd_path(src).as_str()), &fd_path(&tgt), None, MsFlags::MS_BIND | rec, None)
+        .map_err(|e| SetupError::sys(step.clone(), e))?;
+    let wanted = flags & (MsFlags::MS_RDONLY | KEEP);
+    if wanted.is_empty() { Ok(()) } else { remount(root, target, wanted, &step) }
+}
+
+pub fn bind_fd(root: BorrowedFd<'_>, src: &OwnedFd, target: &Path, flags: MsFlags) -> Result<()> {
+    bind(root, src, target, MsFlags::empty(), flags)
+}
+
+/// Re-open `target` (now the new mount) and set its per-mount flags.
+fn remount(root: BorrowedFd<'_>, target: &Path, flags: MsFlags, step: &str) -> Result<()> {
+    let fd = open_in_root(root, target, Create::No)?.expect("just mounted");
+    sys_mount(None, &fd_path(&fd), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags, None)
+        .map_err(|e| SetupError::sys(format!("{step}: remount"), e))
+}
+
+/// A submount of the host root (`host:/`), bound read-only at its place.
+pub fn bind_host_submount(root: BorrowedFd<'_>, path: &Path, src: &OwnedFd) -> Result<()> {
+    // Only where the host root itself has the mount point.
+    if open_in_root(root, path, Create::No)?.is_none() {
+        return Ok(());
+    }
+    bind(root, src, path, MsFlags::MS_REC, MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV)
+}
+
+/// Device nodes bound from the host (works without CAP_MKNOD, and in a user
+/// namespace), and the standard links.
+fn dev_nodes(root: BorrowedFd<'_>, prep: &Prepared) -> Result<()> {
+    for name in DEVICES {
+        let target = Path::new("/dev").join(name);
+        let src = &prep.devices[name];
+        bind(root, src, &target, MsFlags::empty(), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC)?;
+    }
+    let dev = open_in_root(root, Path::new("/dev"), Create::No)?.expect("/dev was just mounted");
+    let dev = nix::fcntl::openat(
+        dev.as_fd(),
+        ".",
+        nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| SetupError::sys("open /dev", e))?;
+    for (link, to) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        match symlinkat(to, dev.as_fd(), link) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(SetupError::sys(format!("symlink /dev/{link}"), e)),
+        }
+    }
+    Ok(())
+}
+
+/// Hide a path: /dev/null over a file, an empty read-only tmpfs over a directory.
+fn mask(root: BorrowedFd<'_>, prep: &Prepared, target: &Path) -> Result<()> {
+    let Some(fd) = open_in_root(root, target, Create::No)? else { return Ok(()) };
+    let is_dir = fstat(fd.as_fd())
+        .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
+        .unwrap_or(false);
+    let step = format!("mask {}", target.display());
+    if is_dir {
+        sys_mount(
+            Some("tmpfs"),
+            &fd_path(&fd),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY | KEEP,
+            Some("size=0,mode=000"),
+        )
+    } else {
+        sys_mount(Some(fd_path(&prep.devices["null"]).as_str()), &fd_path(&fd), None, MsFlags::MS_BIND, None)
+    }
+    .map_err(|e| SetupError::sys(step, e))
+}

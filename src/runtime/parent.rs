@@ -1,0 +1,311 @@
+//! The launcher side: cgroup, clone3, id maps, "go", then wait on the
+//! pidfd and a signalfd (never pause()), relaying the terminal and
+//! forwarding signals, and clean up on every way out.
+
+use std::io::{IsTerminal, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{SigmaskHow, Signal, kill, sigprocmask};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use super::cgroup::{Cgroup, Options};
+use super::child::{self, ChildPlan};
+use super::error::SetupError;
+use super::proto::{self, EXIT_SETUP, Message};
+use super::sys::{self, Cloned};
+use super::terminal::{self, RawMode};
+use crate::compile::extension::Extension;
+
+/// The sandbox's end: its exit code, or a failure with the code to exit with.
+pub type Outcome = Result<i32, (i32, SetupError)>;
+
+fn fail(e: SetupError) -> (i32, SetupError) {
+    (EXIT_SETUP, e)
+}
+
+pub fn run(spec: &Spec, ext: &Extension, name: &str) -> Outcome {
+    let ops = super::plan::plan(spec).map_err(fail)?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| fail(SetupError::new("read the spec").detail("no linux section")))?;
+    let seccomp = match linux.seccomp() {
+        Some(s) => super::seccomp::compile(s).map_err(fail)?,
+        None => Vec::new(),
+    };
+    let has = |t: LinuxNamespaceType| linux.namespaces().iter().flatten().any(|n| n.typ() == t);
+    let terminal = ext.terminal == "always" || (ext.terminal == "auto" && std::io::stdin().is_terminal());
+    let opts = Options {
+        name: name.to_owned(),
+        cgroups_path: linux.cgroups_path().clone(),
+        required: ext.limits_required,
+    };
+    // The watcher starts before the cgroup exists, so a launcher killed
+    // at any moment leaves nothing; with an explicit cgroupsPath the
+    // directories are known only once made.
+    let planned = Cgroup::planned_dirs(&opts).map_err(fail)?;
+    let early = if planned.is_empty() { None } else { Some(super::watcher::spawn(planned).map_err(fail)?) };
+    let (cgroup, skipped) = Cgroup::create(linux.resources().as_ref(), &opts).map_err(fail)?;
+    for line in skipped {
+        eprintln!("sandbox: limits (best effort): skipped {line}");
+    }
+    // Held open until we exit; the sandbox's child closes its copy at once.
+    let watcher = match (early, &cgroup) {
+        (Some(w), _) => Some(w),
+        (None, Some(cg)) => Some(super::watcher::spawn(cg.dirs()).map_err(fail)?),
+        (None, None) => None,
+    };
+    let userns = has(LinuxNamespaceType::User);
+    let mut flags = CloneFlags::CLONE_NEWNS;
+    for (t, f) in [
+        (LinuxNamespaceType::User, CloneFlags::CLONE_NEWUSER),
+        (LinuxNamespaceType::Pid, CloneFlags::CLONE_NEWPID),
+        (LinuxNamespaceType::Network, CloneFlags::CLONE_NEWNET),
+        (LinuxNamespaceType::Ipc, CloneFlags::CLONE_NEWIPC),
+        (LinuxNamespaceType::Uts, CloneFlags::CLONE_NEWUTS),
+        (LinuxNamespaceType::Time, CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)),
+    ] {
+        if has(t) {
+            flags |= f;
+        }
+    }
+    let plan = ChildPlan {
+        spec,
+        ext,
+        ops: &ops,
+        seccomp: &seccomp,
+        new_cgroup_ns: has(LinuxNamespaceType::Cgroup),
+        new_net_ns: has(LinuxNamespaceType::Network),
+        userns_single_map: userns,
+        terminal,
+    };
+    // Block what we forward before the clone, so nothing is lost; the child
+    // resets its mask first thing.
+    let forwarded = super::init::signal_set();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
+        .map_err(|e| fail(SetupError::sys("block signals", e)))?;
+    let (ours, theirs) = proto::pair().map_err(fail)?;
+    let cloned = sys::clone3(flags.bits() as u64, cgroup.as_ref().and_then(Cgroup::v2_fd));
+    let (pid, pidfd) = match cloned {
+        Ok(Cloned::Child) => {
+            child::reset_signal_mask();
+            drop(ours);
+            drop(watcher);
+            child::main(theirs, &plan)
+        }
+        Ok(Cloned::Parent { pid, pidfd }) => (pid, pidfd),
+        Err(e) => {
+            let err = SetupError::sys("clone3", e).fix(clone_fix(e, userns));
+            return Err(fail(err));
+        }
+    };
+    drop(theirs);
+    let sandbox = Sandbox { pid, pidfd, cgroup };
+    let result = supervise(&sandbox, spec, ext, &ours, userns);
+    sandbox.finish(result)
+}
+
+fn clone_fix(e: nix::errno::Errno, userns: bool) -> &'static str {
+    match e {
+        nix::errno::Errno::EPERM | nix::errno::Errno::ENOSPC if userns => {
+            "user namespaces are disabled or exhausted: check sysctl user.max_user_namespaces"
+        }
+        nix::errno::Errno::EPERM => "creating namespaces needs root or a user namespace",
+        _ => "the kernel refused the namespaces this profile asks for",
+    }
+}
+
+/// The running sandbox; killed and its cgroup removed when finished.
+struct Sandbox {
+    pid: Pid,
+    pidfd: OwnedFd,
+    cgroup: Option<Cgroup>,
+}
+
+impl Sandbox {
+    fn finish(self, result: Outcome) -> Outcome {
+        let _ = kill(self.pid, Signal::SIGKILL);
+        let _ = waitid(Id::PIDFd(self.pidfd.as_fd()), WaitPidFlag::WEXITED);
+        let oom = self.cgroup.as_ref().is_some_and(Cgroup::oom_killed);
+        if let Some(cg) = self.cgroup {
+            if let Err(e) = cg.remove() {
+                eprintln!("sandbox: {e}");
+            }
+        }
+        match result {
+            Ok(code) if oom => {
+                eprintln!(
+                    "sandbox: out of memory: the sandbox hit its memory limit and the kernel killed it"
+                );
+                Ok(if code == 0 { 137 } else { code })
+            }
+            other => other,
+        }
+    }
+}
+
+fn supervise(sb: &Sandbox, spec: &Spec, ext: &Extension, sock: &OwnedFd, userns: bool) -> Outcome {
+    if userns {
+        write_id_maps(sb.pid, spec).map_err(fail)?;
+    }
+    if let Some(cg) = &sb.cgroup {
+        cg.add(sb.pid.as_raw()).map_err(fail)?;
+    }
+    proto::send(sock.as_fd(), &Message::Go, None)
+        .map_err(|e| fail(SetupError::sys("start the sandbox", e)))?;
+    let mut master = None;
+    loop {
+        match proto::recv(sock.as_fd()) {
+            Ok(None) => break,
+            Ok(Some((Message::Note(text), _))) => eprintln!("sandbox: {text}"),
+            Ok(Some((Message::Terminal, fd))) => master = fd,
+            Ok(Some((Message::Failed { code, error }, _))) => return Err((code, error)),
+            Ok(Some((Message::Go, _))) => {}
+            // The child died before saying anything: its status tells.
+            Err(_) => break,
+        }
+    }
+    let deadline = ext.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+    wait(sb, master, deadline)
+}
+
+/// Map the sandbox's ids to the caller's: `setgroups` denied first, as a
+/// single mapping requires.
+fn write_id_maps(pid: Pid, spec: &Spec) -> Result<(), SetupError> {
+    let linux = spec.linux().as_ref().expect("checked");
+    let line = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| -> String {
+        maps.into_iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect()
+    };
+    let proc = format!("/proc/{pid}");
+    let write = |file: &str, text: &str| {
+        std::fs::write(format!("{proc}/{file}"), text)
+            .map_err(|e| SetupError::io(format!("write {proc}/{file}"), &e))
+    };
+    write("setgroups", "deny")?;
+    write("uid_map", &line(linux.uid_mappings().as_ref()))?;
+    write("gid_map", &line(linux.gid_mappings().as_ref()))
+}
+
+/// Wait for the sandbox to end, relaying the terminal and forwarding signals.
+fn wait(sb: &Sandbox, master: Option<OwnedFd>, deadline: Option<Instant>) -> Outcome {
+    let sfd =
+        SignalFd::with_flags(&super::init::signal_set(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .map_err(|e| fail(SetupError::sys("signalfd", e)))?;
+    let stdin = std::io::stdin();
+    let _raw = match &master {
+        Some(m) if stdin.is_terminal() => {
+            terminal::copy_size(stdin.as_fd(), m.as_fd());
+            Some(RawMode::enter(stdin.as_fd()).map_err(fail)?)
+        }
+        _ => None,
+    };
+    let mut stdin_open = master.is_some();
+    let mut master_open = master.is_some();
+    loop {
+        let timeout = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    eprintln!("\r\nsandbox: wall-clock timeout: killing the sandbox");
+                    return Ok(124);
+                }
+                PollTimeout::try_from(left.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX)
+            }
+            None => PollTimeout::NONE,
+        };
+        let mut fds = vec![
+            PollFd::new(sb.pidfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+        ];
+        let m = master.as_ref().map(AsFd::as_fd);
+        if let (Some(m), true) = (m, master_open) {
+            fds.push(PollFd::new(m, PollFlags::POLLIN));
+        }
+        if let (Some(_), true) = (m, stdin_open) {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(fail(SetupError::sys("poll", e))),
+        }
+        let ready = |i: usize| fds.get(i).and_then(PollFd::revents).is_some_and(|r| !r.is_empty());
+        let (exited, signalled) = (ready(0), ready(1));
+        let (mut master_ready, mut stdin_ready) = (false, false);
+        let mut next = 2;
+        if m.is_some() && master_open {
+            master_ready = ready(next);
+            next += 1;
+        }
+        if m.is_some() && stdin_open {
+            stdin_ready = ready(next);
+        }
+        drop(fds);
+        if signalled {
+            while let Ok(Some(info)) = sfd.read_signal() {
+                let sig = Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0));
+                match (sig, m) {
+                    (Ok(Signal::SIGWINCH), Some(m)) => terminal::copy_size(stdin.as_fd(), m),
+                    (Ok(Signal::SIGCHLD), _) | (Err(_), _) => {}
+                    (Ok(sig), _) => {
+                        let _ = kill(sb.pid, sig);
+                    }
+                }
+            }
+        }
+        if let Some(m) = m {
+            if master_ready {
+                master_open = copy(m, &mut std::io::stdout());
+            }
+            if stdin_ready {
+                stdin_open = copy_in(m);
+            }
+        }
+        if exited {
+            if let Some(m) = m {
+                // Drain what the command printed last.
+                while master_open
+                    && poll(&mut [PollFd::new(m, PollFlags::POLLIN)], PollTimeout::ZERO).unwrap_or(0) > 0
+                {
+                    master_open = copy(m, &mut std::io::stdout());
+                }
+            }
+            return status(sb);
+        }
+    }
+}
+
+fn status(sb: &Sandbox) -> Outcome {
+    match waitid(Id::PIDFd(sb.pidfd.as_fd()), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
+        Ok(WaitStatus::Exited(_, code)) => Ok(code),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Ok(128 + sig as i32),
+        Ok(_) => Ok(EXIT_SETUP),
+        Err(e) => Err(fail(SetupError::sys("wait for the sandbox", e))),
+    }
+}
+
+/// master → stdout; false at EOF/EIO (the terminal's other side closed).
+fn copy(from: BorrowedFd<'_>, to: &mut impl Write) -> bool {
+    let mut buf = [0u8; 16 * 1024];
+    match nix::unistd::read(from, &mut buf) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => to.write_all(&buf[..n]).and_then(|()| to.flush()).is_ok(),
+    }
+}
+
+/// stdin → master; false at EOF.
+fn copy_in(master: BorrowedFd<'_>) -> bool {
+    let mut buf = [0u8; 16 * 1024];
+    match std::io::stdin().lock().read(&mut buf) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => nix::unistd::write(master, &buf[..n]).is_ok(),
+    }
+}

@@ -1,0 +1,285 @@
+//! The new root: host paths opened first (later mounts may shadow them),
+//! a scratch tmpfs for the upper layer, the overlay of the layers, then the
+//! planned mounts, then pivot_root. Everything happens in the sandbox's own
+//! mount namespace, made private first, so nothing reaches the host and
+//! nothing is left to clean up.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{OFlag, open};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sys::stat::Mode;
+use nix::unistd::{chdir, pivot_root};
+
+use super::error::{Result, SetupError};
+use super::mounts;
+use super::plan::{DEVICES, Op};
+use crate::compile::extension::{Extension, LayerSpec, WritableSpec};
+
+/// Host directories tried, in order, as the place for the scratch tmpfs.
+/// It is mounted in the sandbox's private namespace only.
+const SCRATCH_CANDIDATES: &[&str] = &["/tmp", "/run", "/mnt", "/var/tmp"];
+
+/// Pseudo file systems the sandbox gets fresh copies of: the host's are never
+/// carried over from `host:/`.
+const NOT_FROM_HOST: &[&str] = &["/proc", "/sys", "/dev"];
+
+/// Host objects opened before any mount.
+pub struct Prepared {
+    /// Lower layers, top first: `None` is the host root.
+    layers: Vec<Option<OwnedFd>>,
+    /// The host root's submounts (path, fd), when `host:/` is a layer.
+    submounts: Vec<(PathBuf, OwnedFd)>,
+    /// Bind sources by path.
+    pub(super) sources: BTreeMap<PathBuf, OwnedFd>,
+    /// Host device nodes by name.
+    pub(super) devices: BTreeMap<&'static str, OwnedFd>,
+    /// A persistent upper directory's `upper` and `work`.
+    persistent: Option<(OwnedFd, OwnedFd)>,
+    /// Files written into /etc (resolv.conf, hosts): name, content.
+    etc_files: Vec<(&'static str, String)>,
+}
+
+fn open_path(path: &Path, what: &str) -> Result<OwnedFd> {
+    open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| SetupError::sys(format!("open {what} {}", path.display()), e))
+}
+
+/// Open everything the root needs from the host, while host paths still
+/// mean what they say.
+pub fn prepare(ops: &[Op], ext: &Extension) -> Result<Prepared> {
+    let mut layers = Vec::new();
+    let mut host_root = false;
+    for layer in ext.layers.iter().rev() {
+        match layer {
+            LayerSpec::HostRoot => {
+                host_root = true;
+                layers.push(None);
+            }
+            LayerSpec::Dir(p) => layers.push(Some(open_path(Path::new(p), "layer")?)),
+        }
+    }
+    let submounts = if host_root { host_submounts()? } else { Vec::new() };
+    let mut sources = BTreeMap::new();
+    for op in ops {
+        if let Op::Bind { source, .. } = op {
+            if !sources.contains_key(source) {
+                sources.insert(source.clone(), open_path(source, "bind source")?);
+            }
+        }
+    }
+    let mut devices = BTreeMap::new();
+    for name in DEVICES {
+        devices.insert(*name, open_path(&Path::new("/dev").join(name), "device")?);
+    }
+    let persistent = match &ext.writable {
+        WritableSpec::Dir { path } => Some(persistent_upper(Path::new(path))?),
+        _ => None,
+    };
+    Ok(Prepared { layers, submounts, sources, devices, persistent, etc_files: etc_files(ext)? })
+}
+
+/// `dir/upper` and `dir/work` (overlay wants both on one file system).
+fn persistent_upper(dir: &Path) -> Result<(OwnedFd, OwnedFd)> {
+    for sub in ["upper", "work"] {
+        std::fs::create_dir_all(dir.join(sub))
+            .map_err(|e| SetupError::io(format!("create {}", dir.join(sub).display()), &e))?;
+    }
+    Ok((open_path(&dir.join("upper"), "upper directory")?, open_path(&dir.join("work"), "work directory")?))
+}
+
+/// The host root's direct submounts (nested ones come with `MS_REC`).
+fn host_submounts() -> Result<Vec<(PathBuf, OwnedFd)>> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| SetupError::io("read /proc/self/mountinfo", &e))?;
+    let rows: Vec<(&str, &str, String)> = info
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            Some((*f.first()?, *f.get(1)?, unescape(f.get(4)?)))
+        })
+        .collect();
+    let Some(root_id) = rows.iter().rev().find(|(_, _, p)| p == "/").map(|(id, _, _)| *id) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (_, parent, path) in rows.iter().filter(|(_, parent, _)| *parent == root_id) {
+        let _ = parent;
+        let p = PathBuf::from(path);
+        if p == Path::new("/") || NOT_FROM_HOST.iter().any(|n| p.starts_with(n)) {
+            continue;
+        }
+        // A submount we cannot open (another user's FUSE, a dead NFS) is
+        // left out: it is only visibility of the host, never a permission.
+        if let Ok(fd) = open_path(&p, "host mount") {
+            out.push((p, fd));
+        }
+    }
+    Ok(out)
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            let code: String = chars.by_ref().take(3).collect();
+            if let Some(b) = u8::from_str_radix(&code, 8).ok() {
+                out.push(char::from(b));
+                continue;
+            }
+            out.push('\\');
+            out.push_str(&code);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn etc_files(ext: &Extension) -> Result<Vec<(&'static str, String)>> {
+    let mut files = Vec::new();
+    let net = &ext.network;
+    if net.dns_from_host {
+        let text = std::fs::read_to_string("/etc/resolv.conf")
+            .map_err(|e| SetupError::io("read /etc/resolv.conf for dns = \"host\"", &e))?;
+        files.push(("resolv.conf", text));
+    } else if let Some(servers) = &net.dns {
+        files.push(("resolv.conf", servers.iter().map(|s| format!("nameserver {s}\n")).collect()));
+    }
+    if !net.hosts.is_empty() {
+        let mut text = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+        for (ip, name) in &net.hosts {
+            text.push_str(&format!("{ip}\t{name}\n"));
+        }
+        files.push(("hosts", text));
+    }
+    Ok(files)
+}
+
+fn do_mount(
+    source: Option<&str>,
+    target: &str,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+    step: &str,
+) -> Result<()> {
+    mount(source, target, fstype, flags, data).map_err(|e| SetupError::sys(step.to_owned(), e))
+}
+
+/// Build the root and pivot into it. `rootless`: overlay needs `userxattr`.
+pub fn build(prep: &Prepared, ops: &[Op], ext: &Extension, cwd: &Path, rootless: bool) -> Result<()> {
+    do_mount(
+        None,
+        "/",
+        None,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None,
+        "make mounts private (mount --make-rprivate /)",
+    )?;
+    let scratch = SCRATCH_CANDIDATES.iter().map(Path::new).find(|p| p.is_dir()).ok_or_else(|| {
+        SetupError::new("find a directory for the scratch tmpfs")
+            .detail(format!("none of {SCRATCH_CANDIDATES:?} exists on the host"))
+    })?;
+    let s = scratch.display().to_string();
+    do_mount(
+        Some("sandbox"),
+        &s,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(&tmpfs_data(ext)),
+        &format!("mount scratch tmpfs on {s}"),
+    )?;
+    for d in ["root", "upper", "work", "etc"] {
+        std::fs::create_dir(scratch.join(d)).map_err(|e| SetupError::io(format!("create {s}/{d}"), &e))?;
+    }
+    let root = scratch.join("root");
+    let root_s = root.display().to_string();
+    overlay(prep, scratch, &root_s, rootless)?;
+    let root_fd = File::open(&root).map_err(|e| SetupError::io(format!("open new root {root_s}"), &e))?;
+    for (path, fd) in &prep.submounts {
+        mounts::bind_host_submount(root_fd.as_fd(), path, fd)?;
+    }
+    for op in ops {
+        mounts::apply(root_fd.as_fd(), prep, op)?;
+    }
+    for (name, content) in &prep.etc_files {
+        let file = scratch.join("etc").join(name);
+        std::fs::write(&file, content)
+            .map_err(|e| SetupError::io(format!("write {}", file.display()), &e))?;
+        let src = open_path(&file, "generated file")?;
+        mounts::bind_fd(
+            root_fd.as_fd(),
+            &src,
+            &Path::new("/etc").join(name),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        )?;
+    }
+    // The working directory exists before the root may turn read-only.
+    super::resolve::open_in_root(root_fd.as_fd(), cwd, super::resolve::Create::Dir)?;
+    if ext.writable == WritableSpec::Readonly {
+        do_mount(
+            None,
+            &root_s,
+            None,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+            None,
+            "remount the root read-only",
+        )?;
+    }
+    drop(root_fd);
+    pivot(&root)
+}
+
+fn tmpfs_data(ext: &Extension) -> String {
+    match ext.writable {
+        WritableSpec::Tmpfs { size: Some(size) } => format!("mode=0700,size={size}"),
+        _ => "mode=0700".to_owned(),
+    }
+}
+
+/// The overlay of the layers with the writable upper, on `root`.
+fn overlay(prep: &Prepared, scratch: &Path, root: &str, rootless: bool) -> Result<()> {
+    let lower: Vec<String> = prep
+        .layers
+        .iter()
+        .map(|l| l.as_ref().map_or_else(|| "/".to_owned(), super::resolve::fd_path))
+        .collect();
+    let (upper, work) = match &prep.persistent {
+        Some((u, w)) => (super::resolve::fd_path(u), super::resolve::fd_path(w)),
+        None => (scratch.join("upper").display().to_string(), scratch.join("work").display().to_string()),
+    };
+    let mut data = format!("lowerdir={},upperdir={upper},workdir={work}", lower.join(":"));
+    if rootless {
+        data.push_str(",userxattr");
+    }
+    do_mount(Some("overlay"), root, Some("overlay"), MsFlags::empty(), Some(&data), &format!("mount overlay on {root}")).map_err(|e| {
+        e.fix("is the upper directory on the same overlay as a lower layer? does this kernel allow overlayfs here?")
+    })
+}
+
+/// pivot_root into `root` and detach the old root, the way runc and
+/// firecracker's jailer do it: pivot onto itself, then unmount the old root
+/// lazily from underneath.
+fn pivot(root: &Path) -> Result<()> {
+    chdir(root).map_err(|e| SetupError::sys(format!("chdir {}", root.display()), e))?;
+    pivot_root(".", ".").map_err(|e| SetupError::sys("pivot_root", e))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(|e| SetupError::sys("detach the old root", e))?;
+    chdir("/").map_err(|e| SetupError::sys("chdir /", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unescape;
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape("/mnt/with\\040space"), "/mnt/with space");
+        assert_eq!(unescape("/plain"), "/plain");
+    }
+}

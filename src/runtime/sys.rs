@@ -1,0 +1,153 @@
+//! The only unsafe code in `sandbox`: system calls that neither std nor nix
+//! wraps safely. Each block says why it is sound.
+#![allow(unsafe_code)]
+
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// clone3 flag (Linux 5.7); libc declares it with a type too narrow for it.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct clone_args` of clone3(2), version 2 (with `cgroup`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// What clone3 returned, like fork.
+pub enum Cloned {
+    /// In the parent: the child's pid and its pidfd.
+    Parent {
+        pid: Pid,
+        pidfd: OwnedFd,
+    },
+    Child,
+}
+
+/// clone3 with `flags` (namespaces; `CLONE_PIDFD` is added), SIGCHLD as the
+/// exit signal, and the child placed into `cgroup` when given
+/// (`CLONE_INTO_CGROUP`). The child continues here with a copy of the
+/// address space, like fork.
+///
+/// The caller must be single-threaded: the child gets only the calling
+/// thread, so locks held by other threads would never be released.
+pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Cloned, Errno> {
+    let mut pidfd: RawFd = -1;
+    let mut args = CloneArgs {
+        flags: flags | libc::CLONE_PIDFD as u64,
+        pidfd: std::ptr::from_mut(&mut pidfd) as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
+    // SAFETY: `args` is a valid clone_args of the size we pass and lives
+    // across the call; `pidfd` outlives it. With no CLONE_VM and no stack,
+    // the child runs on a copy-on-write copy of this stack, as after fork.
+    // The launcher is single-threaded up to here (the CLI never spawns
+    // threads before running a sandbox), so the child inherits no lock held
+    // by another thread.
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, &raw mut args, size_of::<CloneArgs>()) };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(Cloned::Child),
+        pid => Ok(Cloned::Parent {
+            pid: Pid::from_raw(i32::try_from(pid).expect("pids fit in i32")),
+            // SAFETY: on success the kernel stored a new, owned file
+            // descriptor in `pidfd` (CLONE_PIDFD); nothing else owns it.
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        }),
+    }
+}
+
+/// fork(2) for the sandbox's init, which is single-threaded.
+pub fn fork() -> Result<Option<Pid>, Errno> {
+    // SAFETY: called only in the sandbox's pid 1, a single-threaded copy of
+    // the launcher made by clone3; the child only execs or exits.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Some(child)),
+        nix::unistd::ForkResult::Child => Ok(None),
+    }
+}
+
+/// Leave the process now, without running exit handlers or flushing stdio
+/// buffers inherited from the launcher (they would print twice).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes any status and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// setdomainname(2), in a new UTS namespace.
+pub fn set_domainname(name: &str) -> Result<(), Errno> {
+    // SAFETY: the pointer and length describe `name`'s bytes, which the
+    // kernel only reads during the call.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(ret).map(drop)
+}
+
+/// Make `fd` (a terminal) the controlling terminal of this session.
+pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: TIOCSCTTY takes an int argument (0: do not steal); `fd` is a
+    // valid open descriptor for the duration of the call.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// A terminal's window size (rows, columns, x pixels, y pixels).
+pub fn window_size(fd: BorrowedFd<'_>) -> Result<libc::winsize, Errno> {
+    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the pointer we pass,
+    // which points at a live local of that type.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &raw mut ws) };
+    Errno::result(ret).map(|_| ws)
+}
+
+pub fn set_window_size(fd: BorrowedFd<'_>, ws: &libc::winsize) -> Result<(), Errno> {
+    // SAFETY: TIOCSWINSZ reads one `winsize` from the pointer, a live borrow.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, std::ptr::from_ref(ws)) };
+    Errno::result(ret).map(drop)
+}
+
+/// Bring the loopback interface up in a new network namespace.
+pub fn loopback_up() -> Result<(), Errno> {
+    let sock = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: `ifreq` is plain data; zeroed is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS fills `ifr_ifru.ifru_flags` of the ifreq we pass;
+    // the socket is open for the call.
+    Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &raw mut req) })?;
+    // SAFETY: the kernel just initialised the flags member of the union.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS reads the same ifreq.
+    Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &raw mut req) }).map(drop)
+}
+
+/// Take ownership of a descriptor the kernel just gave us (SCM_RIGHTS).
+pub fn own_fd(raw: RawFd) -> OwnedFd {
+    // SAFETY: called only with descriptors received through SCM_RIGHTS,
+    // which the kernel installed fresh in our table; no other owner exists.
+    unsafe { OwnedFd::from_raw_fd(raw) }
+}

@@ -1,0 +1,137 @@
+//! Tier 3: signals, and nothing left behind — after a normal exit, an OOM
+//! kill, and a launcher killed with SIGKILL at random moments.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::e2e::{busybox_profile, run, skip_unless_root};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// Every `sandbox-*` cgroup directory under the hierarchies' roots and our own cgroups.
+fn sandbox_cgroups() -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    for line in own.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, controllers, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or("/"));
+        let base = match controllers {
+            "" => PathBuf::from("/sys/fs/cgroup/unified"),
+            c if c.starts_with("name=") => continue,
+            c => PathBuf::from("/sys/fs/cgroup").join(c.split(',').next().unwrap()),
+        };
+        let dir = base.join(path.trim_start_matches('/'));
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with("sandbox-") {
+                found.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+/// Processes whose command line mentions `marker`.
+fn processes_with(marker: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+        })
+        .collect()
+}
+
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn mounts() -> String {
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap()
+}
+
+#[test]
+fn signals_to_the_launcher_reach_the_command() {
+    if skip_unless_root() {
+        return;
+    }
+    let p = busybox_profile("");
+    for (sig, name) in [(Signal::SIGTERM, "TERM"), (Signal::SIGINT, "INT"), (Signal::SIGUSR1, "USR1")] {
+        let script =
+            format!("trap 'echo got {name}; exit 3' {name}; echo ready; while true; do sleep 0.05; done");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+            .args(["run", p.path.to_str().unwrap(), "--", "/bin/sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        assert_eq!(line, "ready\n");
+        kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+        let status = child.wait().unwrap();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+        println!("SIG{name}: {rest:?} {status:?}");
+        assert_eq!(rest, format!("got {name}\n"));
+        assert_eq!(status.code(), Some(3));
+    }
+}
+
+#[test]
+fn nothing_is_left_after_normal_exit_and_oom() {
+    if skip_unless_root() {
+        return;
+    }
+    let before = mounts().lines().count();
+    let p = busybox_profile("[limits]\nmemory = \"32MiB\"\nmemory_swap = \"32MiB\"\npids = 64\n");
+    assert_eq!(run(&p, &["/bin/true"]).code, Some(0));
+    let out = run(&p, &["/bin/sh", "-c", "x=aaaaaaaa; while true; do x=$x$x; done"]);
+    assert_eq!(out.code, Some(137), "{out}");
+    eventually("no sandbox cgroup is left", || sandbox_cgroups().is_empty());
+    assert_eq!(mounts().lines().count(), before, "no mount appeared on the host");
+}
+
+#[test]
+fn killing_the_launcher_at_random_moments_leaves_nothing() {
+    if skip_unless_root() {
+        return;
+    }
+    let p = busybox_profile("[limits]\npids = 64\n");
+    let marker = format!("marker-{}", std::process::id());
+    let before = mounts().lines().count();
+    let rounds: u64 = std::env::var("SANDBOX_KILL_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    for round in 0..rounds {
+        let script = format!("sleep 30 # {marker}");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+            .args(["run", p.path.to_str().unwrap(), "--", "/bin/sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // From the first microsecond of setup to well into the run.
+        let delay = Duration::from_micros((round * 7919) % 25_000);
+        std::thread::sleep(delay);
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+        child.wait().unwrap();
+        eventually(&format!("round {round} (after {delay:?}): the sandbox's processes die"), || {
+            processes_with(&marker).is_empty()
+        });
+        eventually(&format!("round {round} (after {delay:?}): its cgroup is removed"), || {
+            sandbox_cgroups().is_empty()
+        });
+    }
+    println!("{rounds} launchers killed; nothing left behind");
+    assert_eq!(mounts().lines().count(), before, "no mount appeared on the host");
+}

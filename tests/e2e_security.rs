@@ -1,0 +1,121 @@
+//! Tier 3: seccomp, Landlock and limits seen from inside the sandbox.
+
+mod common;
+
+use common::e2e::{busybox_profile, run, skip_unless, skip_unless_root};
+
+fn sh(script: &str) -> Vec<&str> {
+    vec!["/bin/sh", "-c", script]
+}
+
+#[test]
+fn seccomp_refuses_what_the_profile_denies() {
+    if skip_unless_root() {
+        return;
+    }
+    // busybox `unshare` and `mount` go through the unshare and mount syscalls.
+    let out = run(
+        &busybox_profile(""),
+        &sh("unshare -n true; echo unshare=$?; mount -t tmpfs t /tmp; echo mount=$?"),
+    );
+    assert!(
+        out.stdout.contains("unshare=1") && out.stdout.contains("mount=255")
+            || out.stdout.contains("mount=1"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("Operation not permitted"), "EPERM from the default filter: {out}");
+    let p =
+        busybox_profile("[security]\nseccomp = { deny = [\"mkdir\", \"mkdirat\"], errno = \"EACCES\" }\n");
+    let out = run(&p, &sh("mkdir /tmp/d; echo mkdir=$?"));
+    assert!(out.stdout.contains("mkdir=1"), "{out}");
+    assert!(out.stderr.contains("Permission denied"), "the configured errno: {out}");
+    let out = run(
+        &busybox_profile("[security]\nseccomp = \"unconfined\"\n"),
+        &sh("grep Seccomp: /proc/self/status"),
+    );
+    assert!(out.stdout.contains("Seccomp:\t0"), "{out}");
+}
+
+#[test]
+fn landlock_allows_only_the_listed_paths() {
+    if skip_unless_root() {
+        return;
+    }
+    let p = busybox_profile(
+        "[security.landlock]\nexecute = [\"/bin\"]\nread = [\"/etc\"]\nwrite = [\"/tmp\", \"/dev/null\"]\n\n[[mount]]\ntype = \"tmpfs\"\ntarget = \"/tmp\"\n",
+    );
+    let out = run(
+        &p,
+        &sh(
+            "cat /etc/marker; echo hi > /tmp/f && cat /tmp/f; echo x > /etc/marker; echo etcw=$?; ls /root; echo root=$?",
+        ),
+    );
+    println!("{out}");
+    assert!(out.stdout.contains("lower layer"), "read allowed: {out}");
+    assert!(out.stdout.contains("hi\n"), "write allowed in /tmp: {out}");
+    assert!(out.stdout.contains("etcw=1"), "write denied in /etc: {out}");
+    assert!(out.stdout.contains("root=1"), "read denied elsewhere: {out}");
+    assert!(out.stderr.contains("Permission denied"), "EACCES: {out}");
+}
+
+#[test]
+fn landlock_limits_tcp_connect() {
+    if skip_unless_root() {
+        return;
+    }
+    // Two listeners inside the sandbox's own network namespace; only one port is allowed.
+    let p = busybox_profile(
+        "[security.landlock]\nexecute = [\"/bin\"]\nread = [\"/\"]\nwrite = [\"/dev/null\"]\ntcp_bind = [8001, 8002]\ntcp_connect = [8001]\n",
+    );
+    let script = "nc -l -p 8001 -e true & nc -l -p 8002 -e true & sleep 0.3; \
+                  echo | nc -w 1 127.0.0.1 8001; echo ok=$?; echo | nc -w 1 127.0.0.1 8002; echo no=$?";
+    let out = run(&p, &sh(script));
+    println!("{out}");
+    assert!(out.stdout.contains("ok=0"), "allowed port: {out}");
+    assert!(out.stdout.contains("no=1"), "denied port: {out}");
+}
+
+#[test]
+fn memory_limit_kills_a_hog_with_137() {
+    if skip_unless_root() {
+        return;
+    }
+    if skip_unless(
+        std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists()
+            || std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
+        "no memory cgroup",
+    ) {
+        return;
+    }
+    let p = busybox_profile("[limits]\nmemory = \"32MiB\"\nmemory_swap = \"32MiB\"\n");
+    // Grow a shell variable past the limit.
+    let out = run(&p, &sh("x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done"));
+    println!("{out}");
+    assert_eq!(out.code, Some(137), "{out}");
+    assert!(out.stderr.contains("out of memory"), "{out}");
+}
+
+#[test]
+fn pids_limit_stops_a_fork_bomb() {
+    if skip_unless_root() {
+        return;
+    }
+    let p = busybox_profile("[limits]\npids = 16\n");
+    let started = std::time::Instant::now();
+    // Fork until the kernel refuses; busybox sh gives up with status 2.
+    let out = run(&p, &sh("while true; do sleep 30 & done"));
+    println!("{out}");
+    assert!(out.stderr.contains("can't fork: Resource temporarily unavailable"), "fork hit pids.max: {out}");
+    assert_eq!(out.code, Some(2), "the sandbox exits with the shell's status: {out}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "the sleeps died with the sandbox");
+}
+
+#[test]
+fn rlimits_apply() {
+    if skip_unless_root() {
+        return;
+    }
+    let p = busybox_profile("[limits.rlimits]\nnofile = 64\ncore = 0\n");
+    let out = run(&p, &sh("ulimit -n; ulimit -c"));
+    assert_eq!(out.stdout, "64\n0\n", "{out}");
+}
