@@ -5,7 +5,11 @@ mod common;
 use std::process::{Command, Output};
 
 fn sandbox(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sandbox")).args(args).current_dir(common::root()).output().expect("sandbox runs")
+    Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .args(args)
+        .current_dir(common::root())
+        .output()
+        .expect("sandbox runs")
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -35,8 +35,12 @@ fn five_mistakes_are_all_reported_with_their_spans() {
     assert_eq!(codes.len(), 5, "five different kinds: {codes:?}");
     let source = &loaded.sources.get(loaded.diags[0].primary.as_ref().unwrap().span.file).text;
     // Each span covers exactly the offending text, on five different lines.
-    let snippets: Vec<&str> =
-        loaded.diags.iter().map(|d| d.primary.as_ref().expect("every mistake has a span").span).map(|s| &source[s.start..s.end]).collect();
+    let snippets: Vec<&str> = loaded
+        .diags
+        .iter()
+        .map(|d| d.primary.as_ref().expect("every mistake has a span").span)
+        .map(|s| &source[s.start..s.end])
+        .collect();
     assert_eq!(snippets, ["comand", "\"sometimes\"", "\"2 gigs\"", "\"NET_BIND_SERVICES\"", "\"usr\""]);
     insta::assert_snapshot!("five_mistakes", text);
 }

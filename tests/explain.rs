@@ -9,7 +9,10 @@ fn explain_names_the_file_and_line_of_each_value() {
     let loaded = load("profiles/ci-test.yaml");
     let text = common::redact(&sandbox::explain::explain(loaded.merged.as_ref().unwrap(), &loaded.sources));
     let line_of = |needle: &str| -> String {
-        text.lines().find(|l| l.starts_with(needle)).unwrap_or_else(|| panic!("no `{needle}` in:\n{text}")).to_owned()
+        text.lines()
+            .find(|l| l.starts_with(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` in:\n{text}"))
+            .to_owned()
     };
     // Set in base.toml and not overridden.
     assert!(line_of("rootfs.layers[0] = \"host:/\"").ends_with("profiles/base.toml:10"));

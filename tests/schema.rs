@@ -17,7 +17,18 @@ fn committed_schema_is_current() {
 fn schema_describes_every_section_and_refuses_unknown_keys() {
     let schema: serde_json::Value = serde_json::from_str(&sandbox::schema::json()).unwrap();
     let props = schema["properties"].as_object().unwrap();
-    for key in ["extends", "replace", "process", "rootfs", "mount", "system_mounts", "namespaces", "network", "limits", "security"] {
+    for key in [
+        "extends",
+        "replace",
+        "process",
+        "rootfs",
+        "mount",
+        "system_mounts",
+        "namespaces",
+        "network",
+        "limits",
+        "security",
+    ] {
         assert!(props.contains_key(key), "schema lacks `{key}`");
     }
     assert_eq!(schema["additionalProperties"], false);

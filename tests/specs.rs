@@ -10,7 +10,8 @@ use sandbox::pipeline::load_profile;
 fn oci_validator() -> jsonschema::Validator {
     let path = common::root().join("tests/data/oci-runtime-spec-schema/config-schema.json");
     let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("schema readable")).expect("schema is JSON");
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("schema readable"))
+            .expect("schema is JSON");
     jsonschema::options()
         .with_base_uri(format!("file://{}", path.display()))
         .build(&schema)
@@ -36,7 +37,8 @@ fn every_shipped_spec_is_valid_oci() {
     for path in profiles {
         let loaded = load_profile(&path, &HostContext::fixed());
         let spec: serde_json::Value = serde_json::from_str(&spec_json(&loaded)).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&spec).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        let errors: Vec<String> =
+            validator.iter_errors(&spec).map(|e| format!("{} at {}", e, e.instance_path())).collect();
         println!("{}: {} schema violations", relative(&path), errors.len());
         assert!(errors.is_empty(), "{} is not valid OCI:\n{}", relative(&path), errors.join("\n"));
     }
@@ -78,7 +80,12 @@ fn rootless_callers_get_a_user_namespace_with_their_ids_mapped() {
     let host = HostContext::fixed(); // uid 1000: not root
     let spec = sandbox::compile::compile(loaded.model.as_ref().unwrap(), &host).spec;
     let linux = spec.linux().as_ref().unwrap();
-    let has_user = linux.namespaces().as_ref().unwrap().iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User);
+    let has_user = linux
+        .namespaces()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User);
     assert!(has_user);
     let map = &linux.uid_mappings().as_ref().unwrap()[0];
     assert_eq!((map.container_id(), map.host_id(), map.size()), (1000, 1000, 1));
