@@ -1,0 +1,68 @@
+//! Tier 3: `sandbox bundle` exports a bundle that runc runs with the same
+//! observable isolation as `sandbox run` of the same profile.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::e2e::{busybox_profile, run, skip_unless, skip_unless_root};
+
+/// What a process sees of its isolation, one fact a line; namespace ids
+/// are replaced by whether they differ from the test process's.
+const PROBE: &str = "id -u; id -g; hostname; grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' /proc/self/status; \
+     cut -d' ' -f5 /proc/self/mountinfo | sort; for n in pid net ipc uts mnt cgroup; do echo ns $n $(readlink /proc/self/ns/$n); done; \
+     for d in null zero full random urandom tty; do [ -c /dev/$d ] && echo dev $d; done; \
+     ulimit -n; cat /proc/sys/kernel/domainname >/dev/null; touch /proc/sys/x 2>/dev/null; echo procsys=$?";
+
+/// Device nodes: runc makes them with mknod, we bind the host's (which works
+/// in a user namespace too), so they are mount points only for us. Their
+/// presence is compared through the `dev` lines instead.
+const DEVICE_MOUNTS: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"];
+
+fn normalise(text: &str) -> String {
+    text.lines()
+        .filter(|l| !DEVICE_MOUNTS.contains(l))
+        .map(|l| match l.strip_prefix("ns ") {
+            Some(rest) => {
+                let (name, id) = rest.split_once(' ').unwrap();
+                let host = std::fs::read_link(format!("/proc/self/ns/{name}")).unwrap();
+                format!("ns {name} {}", if id == host.to_str().unwrap() { "host" } else { "own" })
+            }
+            None => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn runc_sees_what_sandbox_sees() {
+    if skip_unless_root() || skip_unless(Command::new("runc").arg("--version").output().is_ok(), "runc is not installed") {
+        return;
+    }
+    let p = busybox_profile("init = false\ncommand = [\"/bin/sh\", \"-c\", \"probe\"]\n[limits.rlimits]\nnofile = 512\n");
+    let ours = run(&p, &["/bin/sh", "-c", PROBE]);
+    assert_eq!(ours.code, Some(0), "{ours}");
+
+    let bundle = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sandbox")).arg("bundle").arg(&p.path).arg(bundle.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The same command, in the exported config.
+    let config = bundle.path().join("config.json");
+    let mut spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    spec["process"]["args"] = serde_json::json!(["/bin/sh", "-c", PROBE]);
+    std::fs::write(&config, serde_json::to_string(&spec).unwrap()).unwrap();
+    let id = format!("sandbox-test-{}", std::process::id());
+    let theirs = Command::new("runc")
+        .args(["run", "--bundle"])
+        .arg(bundle.path())
+        .arg(&id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let theirs_out = String::from_utf8_lossy(&theirs.stdout);
+    assert!(theirs.status.success(), "runc: {}\n{}", theirs_out, String::from_utf8_lossy(&theirs.stderr));
+    let (a, b) = (normalise(&ours.stdout), normalise(&theirs_out));
+    println!("sandbox:\n{a}\n\nrunc:\n{b}");
+    assert!(a.contains("dev null\ndev zero") && a.contains("procsys=1") && a.contains("ns net own"), "the probe ran fully");
+    assert_eq!(a, b);
+}
