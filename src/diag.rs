@@ -1,6 +1,7 @@
 //! Diagnostics: every problem found in a profile, each with a code, a
 //! message, labelled spans and help, rendered with miette.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use miette::{
@@ -63,7 +64,9 @@ pub struct Diags {
     list: Vec<Diag>,
     /// Spans whose value was replaced by a placeholder after a type error:
     /// later checks on them would only repeat the first complaint.
-    poisoned: Vec<Span>,
+    poisoned: HashSet<Span>,
+    /// Problems found beyond [`MAX_KEPT`]: counted, not kept.
+    dropped: usize,
 }
 
 impl Diags {
@@ -73,7 +76,11 @@ impl Diags {
                 return;
             }
         }
-        self.list.push(diag);
+        if self.list.len() >= MAX_KEPT {
+            self.dropped += 1;
+        } else {
+            self.list.push(diag);
+        }
     }
 
     /// Record a problem at `span` and silence later ones at the same span.
@@ -85,9 +92,20 @@ impl Diags {
         }
     }
 
+    /// Whether another problem would be kept; when not, hot paths call
+    /// [`Diags::count`] instead of building a diagnostic only to drop it.
+    pub fn has_room(&self) -> bool {
+        self.list.len() < MAX_KEPT
+    }
+
+    /// Count a problem without keeping it.
+    pub fn count(&mut self) {
+        self.dropped += 1;
+    }
+
     /// Silence later problems at `span` (its value was already reported).
     pub fn silence(&mut self, span: Span) {
-        self.poisoned.push(span);
+        self.poisoned.insert(span);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -95,17 +113,26 @@ impl Diags {
     }
 
     pub fn len(&self) -> usize {
-        self.list.len()
+        self.list.len() + self.dropped
     }
 
-    pub fn into_vec(self) -> Vec<Diag> {
-        self.list
+    /// The kept problems, and how many more were found.
+    pub fn into_parts(self) -> (Vec<Diag>, usize) {
+        (self.list, self.dropped)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Diag> {
         self.list.iter()
     }
 }
+
+/// Problems beyond this many are counted, not kept: nobody reads the
+/// ten-thousandth, and keeping each costs time and memory on hostile input.
+pub const MAX_KEPT: usize = 200;
+
+/// Source lines longer than this are not quoted (the renderer handles long
+/// lines badly, and a quote of them helps nobody): the location is named.
+const MAX_QUOTED_LINE: usize = 4096;
 
 /// Render diagnostics as text: miette's graphical report, without colour
 /// when `color` is false (tests snapshot this form).
@@ -173,6 +200,17 @@ fn to_miette(sources: &SourceMap, diag: &Diag) -> Report {
     let Some(primary) = &diag.primary else {
         return Report { inner, source: None, related: Vec::new() };
     };
+    if line_len(sources, primary.span) > MAX_QUOTED_LINE {
+        let at = sources.line_col(primary.span.file, primary.span.start);
+        let path = sources.path(primary.span.file).display();
+        let inner = MietteDiagnostic::new(format!("{} (at {path}:{}:{})", diag.message, at.0, at.1))
+            .with_code(diag.code);
+        let inner = match &diag.help {
+            Some(h) => inner.with_help(h.clone()),
+            None => inner,
+        };
+        return Report { inner, source: None, related: Vec::new() };
+    }
     let file = primary.span.file;
     let mut labels = Vec::new();
     let mut related = Vec::new();
@@ -193,6 +231,15 @@ fn to_miette(sources: &SourceMap, diag: &Diag) -> Report {
     }
     inner = inner.with_labels(labels);
     Report { inner, source: Some(named(sources, primary.span)), related }
+}
+
+/// The length of the line a span starts on.
+fn line_len(sources: &SourceMap, span: Span) -> usize {
+    let bytes = sources.get(span.file).text.as_bytes();
+    let at = span.start.min(bytes.len());
+    let start = bytes[..at].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let end = bytes[at..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| at + i);
+    end - start
 }
 
 fn named(sources: &SourceMap, span: Span) -> NamedSource<String> {

@@ -130,8 +130,11 @@ fn exit_code(code: i32) -> ExitCode {
 fn report(loaded: &Loaded) -> ExitCode {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let text = render(&loaded.sources, &loaded.diags, color);
-    let count = loaded.diags.len();
+    let count = loaded.diags.len() + loaded.unshown;
     eprint!("{text}");
+    if loaded.unshown > 0 {
+        eprintln!("… and {} more problems not shown; fix these first", loaded.unshown);
+    }
     eprintln!("{count} problem{}", if count == 1 { "" } else { "s" });
     ExitCode::FAILURE
 }

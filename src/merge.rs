@@ -4,6 +4,7 @@
 //! value at those keys replace the inherited one instead. Every node keeps
 //! its span, so the merged tree knows which file and line set each value.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::diag::{Diag, Diags};
@@ -30,91 +31,100 @@ pub fn load_merged(
     sources: &mut SourceMap,
     diags: &mut Diags,
 ) -> Option<Node> {
-    let mut chain = Vec::new();
-    load_rec(path, text, None, host, &mut chain, sources, diags)
+    let mut loader = Loader { host, chain: Vec::new(), loaded: HashSet::new(), sources, diags };
+    loader.load(path, text, None)
 }
 
-fn load_rec(
-    path: &Path,
-    text: Option<String>,
-    named_at: Option<&Sp<String>>,
-    host: &HostContext,
-    chain: &mut Vec<PathBuf>,
-    sources: &mut SourceMap,
-    diags: &mut Diags,
-) -> Option<Node> {
-    let canonical = match path.canonicalize() {
-        Ok(c) => c,
-        // Text given in memory for a path that need not exist.
-        Err(_) if text.is_some() => std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
-        Err(e) => {
-            let message = format!("read profile {}: {e}", path.display());
-            let help = "check the path; symlink loops and missing files end here";
-            diags.push(match named_at {
-                Some(at) => Diag::at("profile::extends", at.span, message).help(help),
-                None => Diag::new("profile::read", message).help(help),
-            });
+struct Loader<'a> {
+    host: &'a HostContext,
+    /// The files being loaded, outermost first: a file met again here is a cycle.
+    chain: Vec<PathBuf>,
+    /// Files already merged: a profile reached twice (a diamond, or a name
+    /// listed twice) is merged once, at its first place, so hostile fan-out
+    /// costs one load per file.
+    loaded: HashSet<PathBuf>,
+    sources: &'a mut SourceMap,
+    diags: &'a mut Diags,
+}
+
+impl Loader<'_> {
+    fn load(&mut self, path: &Path, text: Option<String>, named_at: Option<&Sp<String>>) -> Option<Node> {
+        let canonical = match path.canonicalize() {
+            Ok(c) => c,
+            // Text given in memory for a path that need not exist.
+            Err(_) if text.is_some() => std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+            Err(e) => {
+                let message = format!("read profile {}: {e}", path.display());
+                let help = "check the path; symlink loops and missing files end here";
+                self.diags.push(match named_at {
+                    Some(at) => Diag::at("profile::extends", at.span, message).help(help),
+                    None => Diag::new("profile::read", message).help(help),
+                });
+                return None;
+            }
+        };
+        if let Some(first) = self.chain.iter().position(|p| *p == canonical) {
+            let names: Vec<String> =
+                self.chain[first..].iter().chain([&canonical]).map(|p| p.display().to_string()).collect();
+            let message = format!("`extends` cycle: {}", names.join(" → "));
+            let at = named_at.expect("a cycle is always reached through an extends entry");
+            self.diags.push(
+                Diag::at("profile::extends-cycle", at.span, message).help("remove one of the extends entries"),
+            );
             return None;
         }
-    };
-    if let Some(first) = chain.iter().position(|p| *p == canonical) {
-        let names: Vec<String> =
-            chain[first..].iter().chain([&canonical]).map(|p| p.display().to_string()).collect();
-        let message = format!("`extends` cycle: {}", names.join(" → "));
-        let at = named_at.expect("a cycle is always reached through an extends entry");
-        diags.push(
-            Diag::at("profile::extends-cycle", at.span, message).help("remove one of the extends entries"),
-        );
-        return None;
-    }
-    if chain.len() >= MAX_EXTENDS_DEPTH {
-        let at = named_at.expect("depth grows only through extends entries");
-        diags.push(Diag::at(
-            "profile::extends",
-            at.span,
-            format!("`extends` nests deeper than {MAX_EXTENDS_DEPTH}"),
-        ));
-        return None;
-    }
-
-    let (_, mut node) = load_file(path, text, sources, diags)?;
-    let dir = canonical.parent().unwrap_or(Path::new("/")).to_path_buf();
-    expand_tree(&mut node, &dir, host, sources, diags);
-    let parents = string_list(node.take("extends"), diags);
-    let replace = string_list(node.take("replace"), diags);
-    for r in &replace {
-        if lookup_path(&node, &r.value).is_none() {
-            diags.push(
-                Diag::at(
-                    "profile::replace",
-                    r.span,
-                    format!("`replace` names `{}`, which this file does not set", r.value),
-                )
-                .help("list dotted keys this file sets, e.g. \"security.landlock.read\""),
-            );
+        if !self.loaded.insert(canonical.clone()) {
+            return None;
         }
-    }
+        if self.chain.len() >= MAX_EXTENDS_DEPTH {
+            let at = named_at.expect("depth grows only through extends entries");
+            let message = format!("`extends` nests deeper than {MAX_EXTENDS_DEPTH}");
+            self.diags.push(Diag::at("profile::extends", at.span, message));
+            return None;
+        }
 
-    chain.push(canonical);
-    let mut base: Option<Node> = None;
-    for parent in &parents {
-        // Named relative to this file as the user named it, so messages stay short.
-        let parent_path = path.parent().unwrap_or(Path::new("")).join(&parent.value);
-        let Some(loaded) = load_rec(&parent_path, None, Some(parent), host, chain, sources, diags) else {
-            continue;
-        };
-        base = Some(match base {
-            Some(b) => merge(b, loaded, &[], ""),
-            None => loaded,
-        });
-    }
-    chain.pop();
+        let (_, mut node) = load_file(path, text, self.sources, self.diags)?;
+        let dir = canonical.parent().unwrap_or(Path::new("/")).to_path_buf();
+        expand_tree(&mut node, &dir, self.host, self.sources, self.diags);
+        let parents = string_list(node.take("extends"), self.diags);
+        let replace = string_list(node.take("replace"), self.diags);
+        for r in &replace {
+            if lookup_path(&node, &r.value).is_none() {
+                self.diags.push(
+                    Diag::at(
+                        "profile::replace",
+                        r.span,
+                        format!("`replace` names `{}`, which this file does not set", r.value),
+                    )
+                    .help("list dotted keys this file sets, e.g. \"security.landlock.read\""),
+                );
+            }
+        }
 
-    let replace: Vec<&str> = replace.iter().map(|r| r.value.as_str()).collect();
-    Some(match base {
-        Some(b) => merge(b, node, &replace, ""),
-        None => node,
-    })
+        self.chain.push(canonical);
+        let mut base: Option<Node> = None;
+        let mut named = HashSet::new();
+        for parent in &parents {
+            // A name listed twice is one parent.
+            if !named.insert(parent.value.as_str()) {
+                continue;
+            }
+            // Named relative to this file as the user named it, so messages stay short.
+            let parent_path = path.parent().unwrap_or(Path::new("")).join(&parent.value);
+            let Some(loaded) = self.load(&parent_path, None, Some(parent)) else { continue };
+            base = Some(match base {
+                Some(b) => merge(b, loaded, &[], ""),
+                None => loaded,
+            });
+        }
+        self.chain.pop();
+
+        let replace: Vec<&str> = replace.iter().map(|r| r.value.as_str()).collect();
+        Some(match base {
+            Some(b) => merge(b, node, &replace, ""),
+            None => node,
+        })
+    }
 }
 
 /// Merge `over` onto `base`. `path` is the dotted key of this node.

@@ -20,6 +20,8 @@ pub struct Loaded {
     pub merged: Option<Node>,
     pub model: Option<Model>,
     pub diags: Vec<Diag>,
+    /// Problems found beyond the kept `diags` (see [`crate::diag::MAX_KEPT`]).
+    pub unshown: usize,
 }
 
 /// Load, merge, type and validate the profile at `path`.
@@ -42,10 +44,10 @@ fn load(path: &Path, text: Option<String>, host: &HostContext) -> Loaded {
         validate(&raw, &profile_name(path), &sources, &mut diags)
     });
     let model = model.filter(|_| diags.is_empty());
-    let mut diags = diags.into_vec();
+    let (mut diags, unshown) = diags.into_parts();
     // Report in reading order; file-level problems (no span) first.
     diags.sort_by_key(|d| d.primary.as_ref().map(|l| (l.span.file, l.span.start)));
-    Loaded { sources, merged, model, diags }
+    Loaded { sources, merged, model, diags, unshown }
 }
 
 /// The profile's name: its file name without the extension.

@@ -18,12 +18,21 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diags) -> Option<Node> {
     budget.max_nodes = 100_000;
     budget.max_aliases = 1_000;
     budget.max_total_scalar_bytes = 4 << 20;
+    // Aliases may expand into at most this many events in all: an alias
+    // bomb ends here, early, instead of at the node budget.
+    let mut alias_limits = serde_saphyr::options::AliasLimits::default();
+    alias_limits.max_total_replayed_events = 20_000;
     let mut options = Options::default();
     options.budget = Some(budget);
+    options.alias_limits = alias_limits;
     options.with_snippet = false;
     options.strict_booleans = true;
     match serde_saphyr::from_str_with_options::<Option<YNode>>(text, options) {
-        Ok(Some(node)) => Some(node.into_node(file, text)),
+        Ok(Some(node)) => {
+            let before = diags.len();
+            let node = node.into_node(file, text, diags);
+            (diags.len() == before).then_some(node)
+        }
         Ok(None) => Some(Node::new(Value::Map(Vec::new()), Span::new(file, 0, text.len()))),
         Err(e) => {
             let span = e.location().map_or(Span::new(file, 0, 0), |l| span_of(file, text, l));
@@ -42,6 +51,11 @@ fn span_of(file: FileId, text: &str, loc: Location) -> Span {
     Span::new(file, start, (start + len).min(text.len()))
 }
 
+fn looks_integer(s: &str) -> bool {
+    let digits = s.trim().trim_start_matches(['-', '+']);
+    !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit() || c == '_')
+}
+
 /// What serde-saphyr hands us: a value and where it was referenced.
 struct YNode(Spanned<YValue>);
 
@@ -56,21 +70,27 @@ enum YValue {
 }
 
 impl YNode {
-    fn into_node(self, file: FileId, text: &str) -> Node {
+    fn into_node(self, file: FileId, text: &str, diags: &mut Diags) -> Node {
         let span = span_of(file, text, self.0.referenced);
         let value = match self.0.value {
+            // The YAML crate reads integers too wide for 64 bits as floats;
+            // the source text tells them apart.
+            YValue::Float(_) if looks_integer(text.get(span.start..span.end).unwrap_or("")) => {
+                diags.push(Diag::at("profile::number-range", span, "integer out of range (beyond 64 bits)"));
+                Value::Null
+            }
             YValue::Null => Value::Null,
             YValue::Bool(b) => Value::Bool(b),
             YValue::Int(i) => Value::Int(i),
             YValue::Float(f) => Value::Float(f),
             YValue::Str(s) => Value::Str(s),
-            YValue::Seq(items) => Value::Seq(items.into_iter().map(|n| n.into_node(file, text)).collect()),
+            YValue::Seq(items) => Value::Seq(items.into_iter().map(|n| n.into_node(file, text, diags)).collect()),
             YValue::Map(entries) => Value::Map(
                 entries
                     .into_iter()
                     .map(|(k, v)| Entry {
                         key: Sp::new(k.value, span_of(file, text, k.referenced)),
-                        value: v.into_node(file, text),
+                        value: v.into_node(file, text, diags),
                     })
                     .collect(),
             ),

@@ -285,6 +285,10 @@ impl<'a> de::Deserializer<'a> for NodeDe<'a> {
 
     fn deserialize_ignored_any<V: Visitor<'a>>(self, v: V) -> Result<V::Value, Error> {
         if let Some((key, fields)) = self.unknown {
+            if !self.diags.borrow().has_room() {
+                self.diags.borrow_mut().count();
+                return v.visit_unit();
+            }
             let known = fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
             let help = match closest(&key.value, fields.iter().copied()) {
                 Some(guess) => format!("did you mean `{guess}`? known keys here: {known}"),
