@@ -96,7 +96,7 @@ fn prepare_root(plan: &ChildPlan) -> Result<()> {
         unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| SetupError::sys("unshare(CLONE_NEWCGROUP)", e))?;
     }
     let cwd = plan.spec.process().as_ref().map_or_else(|| "/".into(), |p| p.cwd().clone());
-    let prepared = rootfs::prepare(plan.ops, plan.ext)?;
+    let prepared = rootfs::prepare(plan.ops, plan.ext, plan.userns_single_map)?;
     rootfs::build(&prepared, plan.ops, plan.ext, &cwd, plan.userns_single_map)?;
     if plan.new_net_ns {
         sys::loopback_up().map_err(|e| SetupError::sys("bring up lo", e))?;

@@ -89,10 +89,11 @@ fn remount(root: BorrowedFd<'_>, target: &Path, flags: MsFlags, step: &str) -> R
         .map_err(|e| SetupError::sys(format!("{step}: remount"), e))
 }
 
-/// A submount of the host root (`host:/`), bound read-only at its place.
-pub fn bind_host_submount(root: BorrowedFd<'_>, path: &Path, src: &OwnedFd) -> Result<()> {
-    // Only where the host root itself has the mount point.
-    if open_in_root(root, path, Create::No)?.is_none() {
+/// A part of the host root (`host:/`) bound read-only at its place: a
+/// submount (only where the root has its mount point), or with `create` a
+/// top-level directory of a root assembled without root privileges.
+pub fn bind_host_submount(root: BorrowedFd<'_>, path: &Path, src: &OwnedFd, create: bool) -> Result<()> {
+    if !create && open_in_root(root, path, Create::No)?.is_none() {
         return Ok(());
     }
     bind(root, src, path, MsFlags::MS_REC, MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV)

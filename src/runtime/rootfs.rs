@@ -41,6 +41,16 @@ pub struct Prepared {
     persistent: Option<(OwnedFd, OwnedFd)>,
     /// Files written into /etc (resolv.conf, hosts): name, content.
     etc_files: Vec<(&'static str, String)>,
+    /// Rootless `host:/`: the host root's top-level entries, assembled one
+    /// by one (see [`assemble_host_root`]).
+    host_parts: Vec<(String, HostPart)>,
+}
+
+/// One top-level entry of the host root.
+enum HostPart {
+    Dir(OwnedFd),
+    File(OwnedFd),
+    Link(PathBuf),
 }
 
 fn open_path(path: &Path, what: &str) -> Result<OwnedFd> {
@@ -50,7 +60,7 @@ fn open_path(path: &Path, what: &str) -> Result<OwnedFd> {
 
 /// Open everything the root needs from the host, while host paths still
 /// mean what they say.
-pub fn prepare(ops: &[Op], ext: &Extension) -> Result<Prepared> {
+pub fn prepare(ops: &[Op], ext: &Extension, rootless: bool) -> Result<Prepared> {
     let mut layers = Vec::new();
     let mut host_root = false;
     for layer in ext.layers.iter().rev() {
@@ -62,7 +72,17 @@ pub fn prepare(ops: &[Op], ext: &Extension) -> Result<Prepared> {
             LayerSpec::Dir(p) => layers.push(Some(open_path(Path::new(p), "layer")?)),
         }
     }
-    let submounts = if host_root { host_submounts()? } else { Vec::new() };
+    // In a user namespace the host root cannot be an overlay layer: its
+    // submounts are locked, and the kernel refuses to clone a mount with
+    // locked children. It is assembled from its top-level entries instead.
+    let by_parts = host_root && rootless;
+    if by_parts && ext.layers.len() > 1 {
+        return Err(SetupError::new("stack layers on host:/")
+            .detail("without root, host:/ can only be the single layer (its submounts cannot be overlaid)")
+            .fix("use host:/ alone, or run as root"));
+    }
+    let submounts = if host_root && !by_parts { host_submounts()? } else { Vec::new() };
+    let host_parts = if by_parts { host_parts()? } else { Vec::new() };
     let mut sources = BTreeMap::new();
     for op in ops {
         if let Op::Bind { source, .. } = op {
@@ -79,7 +99,34 @@ pub fn prepare(ops: &[Op], ext: &Extension) -> Result<Prepared> {
         WritableSpec::Dir { path } => Some(persistent_upper(Path::new(path))?),
         _ => None,
     };
-    Ok(Prepared { layers, submounts, sources, devices, persistent, etc_files: etc_files(ext)? })
+    Ok(Prepared { layers, submounts, sources, devices, persistent, etc_files: etc_files(ext)?, host_parts })
+}
+
+/// The host root's top-level entries, but the pseudo file systems the
+/// sandbox gets fresh.
+fn host_parts() -> Result<Vec<(String, HostPart)>> {
+    let entries = std::fs::read_dir("/").map_err(|e| SetupError::io("list /", &e))?;
+    let mut parts = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = Path::new("/").join(&name);
+        if NOT_FROM_HOST.iter().any(|n| Path::new(n) == path) {
+            continue;
+        }
+        let Ok(kind) = entry.file_type() else { continue };
+        let part = if kind.is_symlink() {
+            HostPart::Link(std::fs::read_link(&path).map_err(|e| SetupError::io(format!("read link {}", path.display()), &e))?)
+        } else if kind.is_dir() {
+            HostPart::Dir(open_path(&path, "host directory")?)
+        } else if kind.is_file() {
+            HostPart::File(open_path(&path, "host file")?)
+        } else {
+            continue;
+        };
+        parts.push((name, part));
+    }
+    parts.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(parts)
 }
 
 /// `dir/upper` and `dir/work` (overlay wants both on one file system).
@@ -200,10 +247,14 @@ pub fn build(prep: &Prepared, ops: &[Op], ext: &Extension, cwd: &Path, rootless:
     }
     let root = scratch.join("root");
     let root_s = root.display().to_string();
-    overlay(prep, scratch, &root_s, rootless)?;
+    if prep.host_parts.is_empty() {
+        overlay(prep, scratch, &root_s, rootless)?;
+    } else {
+        assemble_host_root(prep, scratch, &root, ext.writable == WritableSpec::Readonly)?;
+    }
     let root_fd = File::open(&root).map_err(|e| SetupError::io(format!("open new root {root_s}"), &e))?;
     for (path, fd) in &prep.submounts {
-        mounts::bind_host_submount(root_fd.as_fd(), path, fd)?;
+        mounts::bind_host_submount(root_fd.as_fd(), path, fd, false)?;
     }
     for op in ops {
         mounts::apply(root_fd.as_fd(), prep, op)?;
@@ -261,6 +312,48 @@ fn overlay(prep: &Prepared, scratch: &Path, root: &str, rootless: bool) -> Resul
     do_mount(Some("overlay"), root, Some("overlay"), MsFlags::empty(), Some(&data), &format!("mount overlay on {root}")).map_err(|e| {
         e.fix("is the upper directory on the same overlay as a lower layer? does this kernel allow overlayfs here?")
     })
+}
+
+/// Rootless `host:/`: the root is a directory on the scratch tmpfs; each
+/// host top-level directory is overlaid with its own upper (so writes land in
+/// the tmpfs, as with one overlay of `/`), or bound read-only when the kernel
+/// refuses to overlay it (it has locked submounts) or the root is read-only;
+/// symlinks are copied, files bound read-only.
+fn assemble_host_root(prep: &Prepared, scratch: &Path, root: &Path, readonly: bool) -> Result<()> {
+    let root_s = root.display().to_string();
+    do_mount(Some(&root_s), &root_s, None, MsFlags::MS_BIND, None, "make the new root a mount point")?;
+    let root_fd = File::open(root).map_err(|e| SetupError::io(format!("open new root {root_s}"), &e))?;
+    for (name, part) in &prep.host_parts {
+        let target = Path::new("/").join(name);
+        match part {
+            HostPart::Link(to) => std::os::unix::fs::symlink(to, root.join(name))
+                .map_err(|e| SetupError::io(format!("copy the link {}", target.display()), &e))?,
+            HostPart::File(fd) => mounts::bind_fd(root_fd.as_fd(), fd, &target, MsFlags::MS_RDONLY)?,
+            HostPart::Dir(fd) => {
+                let overlaid = !readonly && overlay_dir(fd, scratch, root, name).is_ok();
+                if !overlaid {
+                    mounts::bind_host_submount(root_fd.as_fd(), &target, fd, true)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One host directory as an overlay with its own upper on the scratch tmpfs.
+fn overlay_dir(lower: &OwnedFd, scratch: &Path, root: &Path, name: &str) -> Result<()> {
+    let (upper, work, target) = (scratch.join("upper").join(name), scratch.join("work").join(name), root.join(name));
+    for d in [&upper, &work, &target] {
+        std::fs::create_dir_all(d).map_err(|e| SetupError::io(format!("create {}", d.display()), &e))?;
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={},userxattr",
+        super::resolve::fd_path(lower),
+        upper.display(),
+        work.display()
+    );
+    let t = target.display().to_string();
+    do_mount(Some("overlay"), &t, Some("overlay"), MsFlags::empty(), Some(&data), &format!("mount overlay on {t}"))
 }
 
 /// pivot_root into `root` and detach the old root, the way runc and
