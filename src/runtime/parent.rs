@@ -113,12 +113,23 @@ pub fn run(spec: &Spec, ext: &Extension, name: &str) -> Outcome {
 
 fn clone_fix(e: nix::errno::Errno, userns: bool) -> &'static str {
     match e {
+        _ if userns && apparmor_restricts_userns() => APPARMOR_FIX,
         nix::errno::Errno::EPERM | nix::errno::Errno::ENOSPC if userns => {
-            "user namespaces are disabled or exhausted: check sysctl user.max_user_namespaces"
+            "user namespaces are disabled or exhausted: raise them with `sysctl -w user.max_user_namespaces=15000`"
         }
         nix::errno::Errno::EPERM => "creating namespaces needs root or a user namespace",
         _ => "the kernel refused the namespaces this profile asks for",
     }
+}
+
+const APPARMOR_FIX: &str = "AppArmor restricts unprivileged user namespaces \
+     (kernel.apparmor_restrict_unprivileged_userns = 1): allow sandbox with an AppArmor profile granting `userns`, \
+     or set the sysctl to 0";
+
+/// Ubuntu's AppArmor switch that lets the clone succeed and then denies
+/// what the namespace is for.
+fn apparmor_restricts_userns() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").is_ok_and(|v| v.trim() == "1")
 }
 
 /// The running sandbox; killed and its cgroup removed when finished.
@@ -152,7 +163,10 @@ impl Sandbox {
 
 fn supervise(sb: &Sandbox, spec: &Spec, ext: &Extension, sock: &OwnedFd, userns: bool) -> Outcome {
     if userns {
-        write_id_maps(sb.pid, spec).map_err(fail)?;
+        write_id_maps(sb.pid, spec).map_err(|e| {
+            let e = if apparmor_restricts_userns() { e.fix(APPARMOR_FIX) } else { e };
+            fail(e)
+        })?;
     }
     if let Some(cg) = &sb.cgroup {
         cg.add(sb.pid.as_raw()).map_err(fail)?;
