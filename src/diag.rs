@@ -135,10 +135,15 @@ pub const MAX_KEPT: usize = 200;
 const MAX_QUOTED_LINE: usize = 4096;
 
 /// Render diagnostics as text: miette's graphical report, without colour
-/// when `color` is false (tests snapshot this form).
+/// when `color` is false (tests snapshot this form), wrapped at 100 columns.
 pub fn render(sources: &SourceMap, diags: &[Diag], color: bool) -> String {
+    render_width(sources, diags, color, 100)
+}
+
+/// [`render`] wrapped at `width` columns.
+pub fn render_width(sources: &SourceMap, diags: &[Diag], color: bool, width: usize) -> String {
     let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(width).with_links(false);
     let mut out = String::new();
     for diag in diags {
         let report = to_miette(sources, diag);

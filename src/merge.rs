@@ -37,8 +37,9 @@ pub fn load_merged(
 
 struct Loader<'a> {
     host: &'a HostContext,
-    /// The files being loaded, outermost first: a file met again here is a cycle.
-    chain: Vec<PathBuf>,
+    /// The files being loaded, outermost first, as (canonical path, path as
+    /// named): a file met again here is a cycle.
+    chain: Vec<(PathBuf, PathBuf)>,
     /// Files already merged: a profile reached twice (a diamond, or a name
     /// listed twice) is merged once, at its first place, so hostile fan-out
     /// costs one load per file.
@@ -63,9 +64,13 @@ impl Loader<'_> {
                 return None;
             }
         };
-        if let Some(first) = self.chain.iter().position(|p| *p == canonical) {
-            let names: Vec<String> =
-                self.chain[first..].iter().chain([&canonical]).map(|p| p.display().to_string()).collect();
+        if let Some(first) = self.chain.iter().position(|(c, _)| *c == canonical) {
+            let names: Vec<String> = self.chain[first..]
+                .iter()
+                .map(|(_, named)| named.as_path())
+                .chain([path])
+                .map(|p| p.display().to_string())
+                .collect();
             let message = format!("`extends` cycle: {}", names.join(" → "));
             let at = named_at.expect("a cycle is always reached through an extends entry");
             self.diags.push(
@@ -101,7 +106,7 @@ impl Loader<'_> {
             }
         }
 
-        self.chain.push(canonical);
+        self.chain.push((canonical, path.to_path_buf()));
         let mut base: Option<Node> = None;
         let mut named = HashSet::new();
         for parent in &parents {

@@ -23,7 +23,9 @@ fn explain_names_the_file_and_line_of_each_value() {
     assert!(line_of("mount[1].target = \"/src\"").contains("ci-test.yaml"));
     // Variables are expanded per file.
     assert!(line_of("mount[1].source = \"[REPO]/profiles/..\"").contains("ci-test.yaml:14"));
-    insta::assert_snapshot!("explain_ci_test", text);
+    // Alignment depends on the checkout's path length; the snapshot does not.
+    let collapsed: String = text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") + "\n").collect();
+    insta::assert_snapshot!("explain_ci_test", collapsed);
 }
 
 #[test]

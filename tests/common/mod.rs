@@ -24,7 +24,8 @@ pub fn redact(text: &str) -> String {
 }
 
 pub fn rendered(loaded: &Loaded) -> String {
-    redact(&sandbox::diag::render(&loaded.sources, &loaded.diags, false))
+    // Wide enough never to wrap: where the checkout is must not move line breaks.
+    redact(&sandbox::diag::render_width(&loaded.sources, &loaded.diags, false, 1000))
 }
 
 pub fn spec_json(loaded: &Loaded) -> String {
