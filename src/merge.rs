@@ -74,7 +74,8 @@ impl Loader<'_> {
             let message = format!("`extends` cycle: {}", names.join(" → "));
             let at = named_at.expect("a cycle is always reached through an extends entry");
             self.diags.push(
-                Diag::at("profile::extends-cycle", at.span, message).help("remove one of the extends entries"),
+                Diag::at("profile::extends-cycle", at.span, message)
+                    .help("remove one of the extends entries"),
             );
             return None;
         }

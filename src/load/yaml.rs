@@ -84,7 +84,9 @@ impl YNode {
             YValue::Int(i) => Value::Int(i),
             YValue::Float(f) => Value::Float(f),
             YValue::Str(s) => Value::Str(s),
-            YValue::Seq(items) => Value::Seq(items.into_iter().map(|n| n.into_node(file, text, diags)).collect()),
+            YValue::Seq(items) => {
+                Value::Seq(items.into_iter().map(|n| n.into_node(file, text, diags)).collect())
+            }
             YValue::Map(entries) => Value::Map(
                 entries
                     .into_iter()

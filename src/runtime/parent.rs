@@ -129,7 +129,8 @@ const APPARMOR_FIX: &str = "AppArmor restricts unprivileged user namespaces \
 /// Ubuntu's AppArmor switch that lets the clone succeed and then denies
 /// what the namespace is for.
 fn apparmor_restricts_userns() -> bool {
-    std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").is_ok_and(|v| v.trim() == "1")
+    std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+        .is_ok_and(|v| v.trim() == "1")
 }
 
 /// The running sandbox; killed and its cgroup removed when finished.

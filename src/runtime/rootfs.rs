@@ -115,7 +115,10 @@ fn host_parts() -> Result<Vec<(String, HostPart)>> {
         }
         let Ok(kind) = entry.file_type() else { continue };
         let part = if kind.is_symlink() {
-            HostPart::Link(std::fs::read_link(&path).map_err(|e| SetupError::io(format!("read link {}", path.display()), &e))?)
+            HostPart::Link(
+                std::fs::read_link(&path)
+                    .map_err(|e| SetupError::io(format!("read link {}", path.display()), &e))?,
+            )
         } else if kind.is_dir() {
             HostPart::Dir(open_path(&path, "host directory")?)
         } else if kind.is_file() {
@@ -342,7 +345,8 @@ fn assemble_host_root(prep: &Prepared, scratch: &Path, root: &Path, readonly: bo
 
 /// One host directory as an overlay with its own upper on the scratch tmpfs.
 fn overlay_dir(lower: &OwnedFd, scratch: &Path, root: &Path, name: &str) -> Result<()> {
-    let (upper, work, target) = (scratch.join("upper").join(name), scratch.join("work").join(name), root.join(name));
+    let (upper, work, target) =
+        (scratch.join("upper").join(name), scratch.join("work").join(name), root.join(name));
     for d in [&upper, &work, &target] {
         std::fs::create_dir_all(d).map_err(|e| SetupError::io(format!("create {}", d.display()), &e))?;
     }
@@ -353,7 +357,14 @@ fn overlay_dir(lower: &OwnedFd, scratch: &Path, root: &Path, name: &str) -> Resu
         work.display()
     );
     let t = target.display().to_string();
-    do_mount(Some("overlay"), &t, Some("overlay"), MsFlags::empty(), Some(&data), &format!("mount overlay on {t}"))
+    do_mount(
+        Some("overlay"),
+        &t,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(&data),
+        &format!("mount overlay on {t}"),
+    )
 }
 
 /// pivot_root into `root` and detach the old root, the way runc and
