@@ -26,4 +26,16 @@ command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustu
 
 # insta must compare, never write, snapshots here.
 export INSTA_UPDATE=no
-cargo test --locked --no-fail-fast "$@"
+status=0
+cargo test --locked --no-fail-fast "$@" || status=$?
+
+# Tier 4: the end-to-end suite again, rootless, as a user made for it and
+# removed afterwards (tests/common/e2e.rs reads SANDBOX_E2E_USER).
+if [ "$(id -u)" = 0 ] && [ $# = 0 ]; then
+    user="sbxci$$"
+    useradd -M -N -s /bin/sh "$user"
+    trap 'userdel "$user" 2>/dev/null' EXIT
+    SANDBOX_E2E_USER="$user" cargo test --locked --no-fail-fast \
+        --test e2e_run --test e2e_security --test e2e_lifecycle --test e2e_terminal || status=$?
+fi
+exit "$status"

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::e2e::{busybox_profile, run, skip_unless_root};
+use common::e2e::{busybox_profile, rootless, run, skip_unless_root};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -67,13 +67,13 @@ fn signals_to_the_launcher_reach_the_command() {
     for (sig, name) in [(Signal::SIGTERM, "TERM"), (Signal::SIGINT, "INT"), (Signal::SIGUSR1, "USR1")] {
         let script =
             format!("trap 'echo got {name}; exit 3' {name}; echo ready; while true; do sleep 0.05; done");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
-            .args(["run", p.path.to_str().unwrap(), "--", "/bin/sh", "-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child =
+            common::e2e::command(&["run", p.path.to_str().unwrap(), "--", "/bin/sh", "-c", &script])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
         let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         std::io::BufRead::read_line(&mut out, &mut line).unwrap();
@@ -95,9 +95,17 @@ fn nothing_is_left_after_normal_exit_and_oom() {
     }
     let before = mounts().lines().count();
     let p = busybox_profile("[limits]\nmemory = \"32MiB\"\nmemory_swap = \"32MiB\"\npids = 64\n");
-    assert_eq!(run(&p, &["/bin/true"]).code, Some(0));
-    let out = run(&p, &["/bin/sh", "-c", "x=aaaaaaaa; while true; do x=$x$x; done"]);
-    assert_eq!(out.code, Some(137), "{out}");
+    if rootless() {
+        // No delegated cgroup for this user: the limits are refused, clearly.
+        let out = run(&p, &["/bin/true"]);
+        assert_eq!(out.code, Some(125), "{out}");
+        assert!(out.stderr.contains("memory limit") && out.stderr.contains("best-effort"), "{out}");
+        assert_eq!(run(&busybox_profile(""), &["/bin/true"]).code, Some(0));
+    } else {
+        assert_eq!(run(&p, &["/bin/true"]).code, Some(0));
+        let out = run(&p, &["/bin/sh", "-c", "x=aaaaaaaa; while true; do x=$x$x; done"]);
+        assert_eq!(out.code, Some(137), "{out}");
+    }
     eventually("no sandbox cgroup is left", || sandbox_cgroups().is_empty());
     assert_eq!(mounts().lines().count(), before, "no mount appeared on the host");
 }
@@ -107,27 +115,44 @@ fn killing_the_launcher_at_random_moments_leaves_nothing() {
     if skip_unless_root() {
         return;
     }
-    let p = busybox_profile("[limits]\npids = 64\n");
+    // Rootless, no cgroup can be made: then PDEATHSIG alone must end the sandbox.
+    let p = busybox_profile(if rootless() { "" } else { "[limits]\npids = 64\n" });
     let marker = format!("marker-{}", std::process::id());
     let before = mounts().lines().count();
     let rounds: u64 = std::env::var("SANDBOX_KILL_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
     for round in 0..rounds {
         let script = format!("sleep 30 # {marker}");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sandbox"))
-            .args(["run", p.path.to_str().unwrap(), "--", "/bin/sh", "-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child =
+            common::e2e::command(&["run", p.path.to_str().unwrap(), "--", "/bin/sh", "-c", &script])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
         // From the first microsecond of setup to well into the run.
         let delay = Duration::from_micros((round * 7919) % 25_000);
         std::thread::sleep(delay);
         kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
         child.wait().unwrap();
-        eventually(&format!("round {round} (after {delay:?}): the sandbox's processes die"), || {
-            processes_with(&marker).is_empty()
-        });
+        let survivors = || -> Vec<String> {
+            processes_with(&marker)
+                .iter()
+                .map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default())
+                .map(|st| {
+                    let keep = ["Name", "State", "PPid", "NSpid", "Uid", "CapEff", "SigBlk", "SigCgt"];
+                    st.lines().filter(|l| keep.iter().any(|k| l.starts_with(k))).collect::<Vec<_>>().join(" ")
+                })
+                .collect()
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !processes_with(&marker).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "round {round} (after {delay:?}): the sandbox's processes die; left: {:?}",
+                survivors()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         eventually(&format!("round {round} (after {delay:?}): its cgroup is removed"), || {
             sandbox_cgroups().is_empty()
         });

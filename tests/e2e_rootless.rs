@@ -18,7 +18,10 @@ struct TestUser {
 impl TestUser {
     fn create() -> TestUser {
         let name = format!("sbx{}", std::process::id());
-        let out = Command::new("useradd").args(["-M", "-N", "-s", "/bin/sh", &name]).output().expect("useradd runs");
+        let out = Command::new("useradd")
+            .args(["-M", "-N", "-s", "/bin/sh", &name])
+            .output()
+            .expect("useradd runs");
         assert!(out.status.success(), "useradd: {}", String::from_utf8_lossy(&out.stderr));
         let id = Command::new("id").args(["-u", &name]).output().unwrap();
         let uid = String::from_utf8_lossy(&id.stdout).trim().parse().unwrap();
@@ -96,14 +99,27 @@ fn the_callers_id_maps_to_root_inside_and_everything_is_dropped() {
     let user = TestUser::create();
     let w = world();
     let p = write_profile(&w, "p.toml", BUSYBOX);
-    let out = run_as(&user, &w, &p, &["/bin/sh", "-c", "id -u; cat /proc/self/uid_map; hostname; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; echo $$"]);
+    let out = run_as(
+        &user,
+        &w,
+        &p,
+        &[
+            "/bin/sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map; hostname; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; echo $$",
+        ],
+    );
     println!("{out}");
     assert_eq!(out.code, Some(0), "{out}");
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[0], "0");
     assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), ["0", &user.uid.to_string(), "1"]);
     assert_eq!(lines[2], "p");
-    assert!(out.stdout.contains("CapEff:\t0000000000000000") && out.stdout.contains("NoNewPrivs:\t1") && out.stdout.contains("Seccomp:\t2"));
+    assert!(
+        out.stdout.contains("CapEff:\t0000000000000000")
+            && out.stdout.contains("NoNewPrivs:\t1")
+            && out.stdout.contains("Seccomp:\t2")
+    );
     assert_eq!(lines.last().unwrap(), &"2", "our init is pid 1");
     // user = "host" keeps the caller's own id.
     let p = write_profile(&w, "host.toml", &format!("{BUSYBOX}user = \"host\"\n"));
@@ -131,9 +147,13 @@ fn root_inside_is_not_root_outside() {
     let p = write_profile(
         &w,
         "p.toml",
-        &format!("{BUSYBOX}user = \"host\"\n[[mount]]\nsource = \"{}\"\ntarget = \"/data\"\nmode = \"rw\"\n", data.display()),
+        &format!(
+            "{BUSYBOX}user = \"host\"\n[[mount]]\nsource = \"{}\"\ntarget = \"/data\"\nmode = \"rw\"\n",
+            data.display()
+        ),
     );
-    let out = run_as(&user, &w, &p, &["/bin/sh", "-c", "echo x >> /data/root-owned; echo write=$?; /data/id -u"]);
+    let out =
+        run_as(&user, &w, &p, &["/bin/sh", "-c", "echo x >> /data/root-owned; echo write=$?; /data/id -u"]);
     println!("{out}");
     assert!(out.stdout.contains("write=1"), "{out}");
     assert!(out.stdout.contains(&format!("\n{}\n", user.uid)), "setuid did not raise the euid: {out}");
@@ -142,7 +162,11 @@ fn root_inside_is_not_root_outside() {
     let secret = w.dir.path().join("secret");
     std::fs::write(&secret, "s3cret\n").unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let p = write_profile(&w, "q.toml", &format!("{BUSYBOX}[[mount]]\nsource = \"{}\"\ntarget = \"/secret\"\n", secret.display()));
+    let p = write_profile(
+        &w,
+        "q.toml",
+        &format!("{BUSYBOX}[[mount]]\nsource = \"{}\"\ntarget = \"/secret\"\n", secret.display()),
+    );
     let out = run_as(&user, &w, &p, &["/bin/cat", "/secret"]);
     assert_ne!(out.code, Some(0), "{out}");
     assert!(!out.stdout.contains("s3cret"), "{out}");
@@ -157,7 +181,12 @@ fn the_host_root_works_rootless_with_a_tmpfs_upper() {
     let w = world();
     let p = write_profile(&w, "host.toml", "[process]\nterminal = \"never\"\nuser = \"host\"\n");
     let marker = format!("/usr/sandbox-rootless-{}", std::process::id());
-    let out = run_as(&user, &w, &p, &["/bin/sh", "-c", &format!("id -u; touch {marker} && ls {marker} && /usr/bin/env | grep -c PATH")]);
+    let out = run_as(
+        &user,
+        &w,
+        &p,
+        &["/bin/sh", "-c", &format!("id -u; touch {marker} && ls {marker} && /usr/bin/env | grep -c PATH")],
+    );
     println!("{out}");
     assert_eq!(out.code, Some(0), "{out}");
     assert!(out.stdout.contains(&marker), "writes land in the tmpfs upper: {out}");
@@ -171,15 +200,31 @@ fn limits_without_a_delegated_cgroup_fail_clearly_or_are_skipped() {
     }
     let user = TestUser::create();
     let w = world();
-    let p = write_profile(&w, "l.toml", &format!("{BUSYBOX}[limits]\nmemory = \"64MiB\"\n[limits.rlimits]\nnofile = 100\n"));
+    let p = write_profile(
+        &w,
+        "l.toml",
+        &format!("{BUSYBOX}[limits]\nmemory = \"64MiB\"\n[limits.rlimits]\nnofile = 100\n"),
+    );
     let out = run_as(&user, &w, &p, &["/bin/true"]);
     println!("{out}");
     assert_eq!(out.code, Some(125), "{out}");
-    assert!(out.stderr.contains("memory limit") && out.stderr.contains("best-effort"), "names the limit and the fix: {out}");
-    let p = write_profile(&w, "b.toml", &format!("{BUSYBOX}[limits]\nmemory = \"64MiB\"\nenforce = \"best-effort\"\n[limits.rlimits]\nnofile = 100\n"));
+    assert!(
+        out.stderr.contains("memory limit") && out.stderr.contains("best-effort"),
+        "names the limit and the fix: {out}"
+    );
+    let p = write_profile(
+        &w,
+        "b.toml",
+        &format!(
+            "{BUSYBOX}[limits]\nmemory = \"64MiB\"\nenforce = \"best-effort\"\n[limits.rlimits]\nnofile = 100\n"
+        ),
+    );
     let out = run_as(&user, &w, &p, &["/bin/sh", "-c", "ulimit -n"]);
     assert_eq!(out.code, Some(0), "{out}");
-    assert!(out.stderr.contains("skipped") && out.stderr.contains("memory limit"), "says what it skipped: {out}");
+    assert!(
+        out.stderr.contains("skipped") && out.stderr.contains("memory limit"),
+        "says what it skipped: {out}"
+    );
     assert_eq!(out.stdout, "100\n", "rlimits always apply: {out}");
 }
 
@@ -192,7 +237,11 @@ fn user_namespaces_disabled_is_a_clear_error() {
     // it to 0 inside a private one (the host's value is untouched).
     let w = world();
     let p = write_profile(&w, "u.toml", &format!("{BUSYBOX}[namespaces]\nuser = \"new\"\n"));
-    let script = format!("echo 0 > /proc/sys/user/max_user_namespaces && {} run {} -- /bin/true", w.bin.display(), p.display());
+    let script = format!(
+        "echo 0 > /proc/sys/user/max_user_namespaces && {} run {} -- /bin/true",
+        w.bin.display(),
+        p.display()
+    );
     let out = Command::new("unshare").args(["-U", "-r", "sh", "-c", &script]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stderr}");

@@ -134,11 +134,14 @@ fn the_tmpfs_upper_never_reaches_the_lower_layer() {
         return;
     }
     let p = busybox_profile("");
-    let out = run(&p, &sh("echo changed > /etc/marker && cat /etc/marker && touch /new-file"));
-    assert_eq!(out.stdout, "changed\n", "{out}");
     let rootfs = common::e2e::busybox_rootfs();
+    let out = run(
+        &p,
+        &sh("echo new > /tmp/new-file && echo changed > /etc/marker && cat /tmp/new-file /etc/marker"),
+    );
+    assert_eq!(out.stdout, "new\nchanged\n", "{out}");
+    assert!(!rootfs.join("tmp/new-file").exists());
     assert_eq!(std::fs::read_to_string(rootfs.join("etc/marker")).unwrap(), "lower layer\n");
-    assert!(!rootfs.join("new-file").exists());
 }
 
 #[test]
@@ -146,7 +149,7 @@ fn a_persistent_upper_keeps_its_files() {
     if skip_unless_root() {
         return;
     }
-    let keep = tempfile::tempdir().unwrap();
+    let keep = common::e2e::writable_tempdir("sandbox-upper-");
     let p = common::e2e::profile(&format!(
         "[rootfs]\nlayers = [\"{{ROOTFS}}\"]\nwritable = {{ dir = \"{}\" }}\n[process]\nterminal = \"never\"\n",
         keep.path().display()
@@ -162,7 +165,7 @@ fn a_readonly_root_refuses_writes_and_binds_work() {
     if skip_unless_root() {
         return;
     }
-    let data = tempfile::tempdir().unwrap();
+    let data = common::e2e::writable_tempdir("sandbox-data-");
     std::fs::write(data.path().join("in"), "from host\n").unwrap();
     let p = busybox_profile(&format!("[rootfs]\nwritable = \"readonly\"\n",));
     let _ = p;

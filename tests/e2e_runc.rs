@@ -17,7 +17,8 @@ const PROBE: &str = "id -u; id -g; hostname; grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)
 /// Device nodes: runc makes them with mknod, we bind the host's (which works
 /// in a user namespace too), so they are mount points only for us. Their
 /// presence is compared through the `dev` lines instead.
-const DEVICE_MOUNTS: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"];
+const DEVICE_MOUNTS: &[&str] =
+    &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"];
 
 fn normalise(text: &str) -> String {
     text.lines()
@@ -36,19 +37,29 @@ fn normalise(text: &str) -> String {
 
 #[test]
 fn runc_sees_what_sandbox_sees() {
-    if skip_unless_root() || skip_unless(Command::new("runc").arg("--version").output().is_ok(), "runc is not installed") {
+    if skip_unless_root()
+        || skip_unless(Command::new("runc").arg("--version").output().is_ok(), "runc is not installed")
+    {
         return;
     }
-    let p = busybox_profile("init = false\ncommand = [\"/bin/sh\", \"-c\", \"probe\"]\n[limits.rlimits]\nnofile = 512\n");
+    let p = busybox_profile(
+        "init = false\ncommand = [\"/bin/sh\", \"-c\", \"probe\"]\n[limits.rlimits]\nnofile = 512\n",
+    );
     let ours = run(&p, &["/bin/sh", "-c", PROBE]);
     assert_eq!(ours.code, Some(0), "{ours}");
 
     let bundle = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sandbox")).arg("bundle").arg(&p.path).arg(bundle.path()).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .arg("bundle")
+        .arg(&p.path)
+        .arg(bundle.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // The same command, in the exported config.
     let config = bundle.path().join("config.json");
-    let mut spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     spec["process"]["args"] = serde_json::json!(["/bin/sh", "-c", PROBE]);
     std::fs::write(&config, serde_json::to_string(&spec).unwrap()).unwrap();
     let id = format!("sandbox-test-{}", std::process::id());
@@ -63,6 +74,9 @@ fn runc_sees_what_sandbox_sees() {
     assert!(theirs.status.success(), "runc: {}\n{}", theirs_out, String::from_utf8_lossy(&theirs.stderr));
     let (a, b) = (normalise(&ours.stdout), normalise(&theirs_out));
     println!("sandbox:\n{a}\n\nrunc:\n{b}");
-    assert!(a.contains("dev null\ndev zero") && a.contains("procsys=1") && a.contains("ns net own"), "the probe ran fully");
+    assert!(
+        a.contains("dev null\ndev zero") && a.contains("procsys=1") && a.contains("ns net own"),
+        "the probe ran fully"
+    );
     assert_eq!(a, b);
 }

@@ -41,15 +41,17 @@ fn wait_for(path: &Path) -> String {
 
 #[test]
 fn a_pty_inside_resizes_and_the_callers_terminal_is_restored() {
-    if skip_unless_root() || skip_unless(Command::new("tmux").arg("-V").output().is_ok(), "tmux is not installed") {
+    if skip_unless_root()
+        || skip_unless(Command::new("tmux").arg("-V").output().is_ok(), "tmux is not installed")
+    {
         return;
     }
     // terminal = "auto" (the default): stdin is tmux's terminal, so a pty.
     let p = common::e2e::profile("[rootfs]\nlayers = [\"{ROOTFS}\"]\n");
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::e2e::writable_tempdir("sandbox-tty-");
     let log = dir.path().join("log");
     let tmux = Tmux { socket: format!("sandbox-test-{}", std::process::id()) };
-    let bin = env!("CARGO_BIN_EXE_sandbox");
+    let bin = common::e2e::launcher().join(" ");
     // Inside: the tty name and size, wait for the resize, the size again.
     let inner = "tty; stty size; sleep 1; stty size";
     let script = format!(

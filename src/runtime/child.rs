@@ -30,13 +30,13 @@ pub struct ChildPlan<'a> {
 }
 
 /// Never returns: execs the command (or becomes its init), or reports and exits.
-pub fn main(sock: OwnedFd, plan: &ChildPlan) -> ! {
+pub fn main(sock: OwnedFd, lifeline: OwnedFd, plan: &ChildPlan) -> ! {
     match setup(&sock, plan) {
         Ok(command) => {
             // Init keeps no copy of the socket: its EOF tells the launcher
             // that the command was executed.
             drop(sock);
-            sys::exit_now(init::run(command))
+            sys::exit_now(init::run(command, &lifeline))
         }
         Err((code, error)) => {
             let _ = proto::send(sock.as_fd(), &Message::Failed { code, error }, None);

@@ -1,6 +1,9 @@
 //! The sandbox's tiny init (pid 1): forwards signals to the command, reaps
 //! every zombie, and exits with the command's status.
 
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -29,9 +32,27 @@ pub fn signal_set() -> SigSet {
 }
 
 /// Run as init until `command` exits; returns its exit code (128+N for signal N).
-pub fn run(command: Pid) -> i32 {
+/// `lifeline` is the read end of a pipe only the launcher writes to: when it
+/// reads EOF the launcher is gone, however it died, and the command is
+/// killed (PDEATHSIG alone is not enough: the kernel clears it on some
+/// credential changes, and it does nothing without a pid namespace).
+pub fn run(command: Pid, lifeline: &OwnedFd) -> i32 {
     let Ok(sfd) = SignalFd::with_flags(&signal_set(), SfdFlags::SFD_CLOEXEC) else { return 125 };
+    let mut launcher_alive = true;
     loop {
+        let mut fds =
+            [PollFd::new(sfd.as_fd(), PollFlags::POLLIN), PollFd::new(lifeline.as_fd(), PollFlags::POLLIN)];
+        let nfds = if launcher_alive { 2 } else { 1 };
+        if poll(&mut fds[..nfds], PollTimeout::NONE).is_err() {
+            continue;
+        }
+        if launcher_alive && fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            launcher_alive = false;
+            let _ = kill(command, Signal::SIGKILL);
+        }
+        if !fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
+            continue;
+        }
         let Ok(Some(info)) = sfd.read_signal() else { continue };
         let Ok(sig) = Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0)) else { continue };
         if sig != Signal::SIGCHLD {

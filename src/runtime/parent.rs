@@ -91,13 +91,17 @@ pub fn run(spec: &Spec, ext: &Extension, name: &str) -> Outcome {
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
         .map_err(|e| fail(SetupError::sys("block signals", e)))?;
     let (ours, theirs) = proto::pair().map_err(fail)?;
+    // Only we hold the write end: the sandbox's init sees EOF when we are gone.
+    let (lifeline, held) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| fail(SetupError::sys("create the lifeline pipe", e)))?;
     let cloned = sys::clone3(flags.bits() as u64, cgroup.as_ref().and_then(Cgroup::v2_fd));
     let (pid, pidfd) = match cloned {
         Ok(Cloned::Child) => {
             child::reset_signal_mask();
             drop(ours);
             drop(watcher);
-            child::main(theirs, &plan)
+            drop(held);
+            child::main(theirs, lifeline, &plan)
         }
         Ok(Cloned::Parent { pid, pidfd }) => (pid, pidfd),
         Err(e) => {
@@ -106,6 +110,7 @@ pub fn run(spec: &Spec, ext: &Extension, name: &str) -> Outcome {
         }
     };
     drop(theirs);
+    drop(lifeline);
     let sandbox = Sandbox { pid, pidfd, cgroup };
     let result = supervise(&sandbox, spec, ext, &ours, userns);
     sandbox.finish(result)

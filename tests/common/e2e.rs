@@ -1,5 +1,10 @@
 //! End-to-end helpers: the real binary, a busybox-static rootfs, and skips
 //! that print why — and fail instead when SANDBOX_MUST_WORK=1 (CI).
+//!
+//! With `SANDBOX_E2E_USER=NAME` the same tests run the binary as that
+//! unprivileged user (through `setpriv`, which execs in place, so the pid a
+//! test signals is the launcher's): the rootless tier. scripts/test.sh
+//! creates the user and removes it afterwards.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -27,6 +32,75 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// The unprivileged user the sandbox runs as in the rootless tier.
+pub fn e2e_user() -> Option<String> {
+    std::env::var("SANDBOX_E2E_USER").ok().filter(|u| !u.is_empty())
+}
+
+/// Whether the sandbox runs rootless in this run of the suite.
+pub fn rootless() -> bool {
+    e2e_user().is_some()
+}
+
+/// A fresh directory anyone may read: the rootless tier's user must reach
+/// what the test prepared.
+pub fn open_tempdir(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// A fresh directory anyone may write (what a rootless sandbox writes to).
+pub fn writable_tempdir(prefix: &str) -> tempfile::TempDir {
+    let dir = open_tempdir(prefix);
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    dir
+}
+
+/// The binary under test: in the rootless tier a copy in an open directory
+/// (the checkout may be private to root).
+pub fn binary() -> PathBuf {
+    static COPY: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    if !rootless() {
+        return PathBuf::from(env!("CARGO_BIN_EXE_sandbox"));
+    }
+    COPY.get_or_init(|| {
+        let dir = open_tempdir("sandbox-bin-");
+        let bin = dir.path().join("sandbox");
+        std::fs::copy(env!("CARGO_BIN_EXE_sandbox"), &bin).unwrap();
+        (dir, bin)
+    })
+    .1
+    .clone()
+}
+
+/// The words that start the launcher: the binary, behind `setpriv` in the
+/// rootless tier.
+pub fn launcher() -> Vec<String> {
+    let bin = binary().display().to_string();
+    let Some(user) = e2e_user() else { return vec![bin] };
+    let id = |flag: &str| {
+        let out = Command::new("id").args([flag, &user]).output().expect("id runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    vec![
+        "setpriv".into(),
+        format!("--reuid={}", id("-u")),
+        format!("--regid={}", id("-g")),
+        "--clear-groups".into(),
+        "--".into(),
+        bin,
+    ]
+}
+
+/// `sandbox ARGS`, as the rootless tier's user when there is one.
+pub fn command(args: &[&str]) -> Command {
+    let words = launcher();
+    let mut c = Command::new(&words[0]);
+    c.args(&words[1..]).args(args);
+    c
+}
+
 /// Skip unless root: the tier-3 suite runs as root.
 pub fn skip_unless_root() -> bool {
     skip_unless(is_root(), "needs root (run the suite as root; rootless is its own tier)")
@@ -37,7 +111,7 @@ pub fn busybox_rootfs() -> &'static Path {
     static ROOTFS: OnceLock<tempfile::TempDir> = OnceLock::new();
     ROOTFS
         .get_or_init(|| {
-            let dir = tempfile::Builder::new().prefix("sandbox-busybox-").tempdir().expect("temp dir");
+            let dir = open_tempdir("sandbox-busybox-");
             let root = dir.path();
             for d in ["bin", "etc", "proc", "dev", "sys", "tmp", "root", "home", "usr/bin"] {
                 std::fs::create_dir_all(root.join(d)).unwrap();
@@ -47,6 +121,8 @@ pub fn busybox_rootfs() -> &'static Path {
                 .find(|p| Path::new(p).exists())
                 .expect("busybox-static is installed (scripts/test.sh installs it)");
             std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
+            std::fs::set_permissions(root.join("tmp"), std::os::unix::fs::PermissionsExt::from_mode(0o1777))
+                .unwrap();
             let list = Command::new(busybox).arg("--list").output().unwrap();
             for applet in String::from_utf8_lossy(&list.stdout).lines() {
                 if applet != "busybox" {
@@ -60,6 +136,15 @@ pub fn busybox_rootfs() -> &'static Path {
             .unwrap();
             std::fs::write(root.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
             std::fs::write(root.join("etc/marker"), "lower layer\n").unwrap();
+            // A rootless sandbox can copy up only what its one mapped id owns
+            // (overlayfs cannot chown to an unmapped id: EOVERFLOW), so the
+            // rootless tier gets a rootfs of its own, as a real user would.
+            if let Some(user) = e2e_user() {
+                let group = Command::new("id").args(["-g", &user]).output().unwrap();
+                let owner = format!("{user}:{}", String::from_utf8_lossy(&group.stdout).trim());
+                let out = Command::new("chown").args(["-R", "-h", &owner]).arg(root).output().unwrap();
+                assert!(out.status.success(), "chown the rootfs: {}", String::from_utf8_lossy(&out.stderr));
+            }
             dir
         })
         .path()
@@ -84,7 +169,7 @@ pub struct Profile {
 }
 
 pub fn profile(text: &str) -> Profile {
-    let dir = tempfile::Builder::new().prefix("sandbox-e2e-").tempdir().unwrap();
+    let dir = open_tempdir("sandbox-e2e-");
     let path = dir.path().join("p.toml");
     std::fs::write(&path, text.replace("{ROOTFS}", &busybox_rootfs().display().to_string())).unwrap();
     Profile { dir, path }
@@ -101,14 +186,8 @@ pub fn run(profile: &Profile, cmd: &[&str]) -> Outcome {
 }
 
 pub fn run_with(profile: &Profile, cmd: &[&str], tweak: impl FnOnce(&mut Command)) -> Outcome {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sandbox"));
-    c.arg("run")
-        .arg(&profile.path)
-        .arg("--")
-        .args(cmd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut c = command(&["run", profile.path.to_str().unwrap(), "--"]);
+    c.args(cmd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     tweak(&mut c);
     let mut child = c.spawn().expect("sandbox starts");
     // Read both pipes while waiting, so a chatty sandbox cannot block on a full pipe.
