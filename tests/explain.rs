@@ -24,7 +24,8 @@ fn explain_names_the_file_and_line_of_each_value() {
     // Variables are expanded per file.
     assert!(line_of("mount[1].source = \"[REPO]/profiles/..\"").contains("ci-test.yaml:14"));
     // Alignment depends on the checkout's path length; the snapshot does not.
-    let collapsed: String = text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") + "\n").collect();
+    let collapsed: String =
+        text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") + "\n").collect();
     insta::assert_snapshot!("explain_ci_test", collapsed);
 }
 
