@@ -26,9 +26,13 @@ enum Command {
         profiles: Vec<PathBuf>,
     },
     /// Run a profile's command in its sandbox, in the foreground; exit with its status.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["profile", "bundle"])))]
     Run {
         #[arg(value_name = "PROFILE")]
-        profile: PathBuf,
+        profile: Option<PathBuf>,
+        /// Run a plain OCI bundle (DIR/config.json and its rootfs) instead of a profile.
+        #[arg(long, value_name = "DIR", conflicts_with = "profile")]
+        bundle: Option<PathBuf>,
         /// The command and arguments to run instead of the profile's.
         #[arg(last = true, value_name = "CMD")]
         command: Vec<String>,
@@ -71,14 +75,27 @@ fn main() -> ExitCode {
             }
             if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
         }
-        Command::Run { profile, command } => {
-            let loaded = load_profile(&profile, &host);
-            let Some(mut model) = loaded.model.clone() else { return report(&loaded) };
+        Command::Run { profile, bundle, command } => {
+            let (mut spec, extension, name) = if let Some(dir) = bundle {
+                match sandbox::runtime::bundle::load(&dir) {
+                    Ok(loaded) => loaded,
+                    Err(error) => {
+                        eprintln!("sandbox: {error}");
+                        return exit_code(sandbox::runtime::EXIT_SETUP);
+                    }
+                }
+            } else {
+                let loaded = load_profile(&profile.expect("clap requires a profile or --bundle"), &host);
+                let Some(model) = &loaded.model else { return report(&loaded) };
+                let compiled = sandbox::compile::compile(model, &host);
+                (compiled.spec, compiled.extension, model.name.clone())
+            };
             if !command.is_empty() {
-                model.process.command = command;
+                if let Some(process) = spec.process_mut() {
+                    process.set_args(Some(command));
+                }
             }
-            let compiled = sandbox::compile::compile(&model, &host);
-            match sandbox::runtime::parent::run(&compiled.spec, &compiled.extension, &model.name) {
+            match sandbox::runtime::parent::run(&spec, &extension, &name) {
                 Ok(code) => exit_code(code),
                 Err((code, error)) => {
                     eprintln!("sandbox: {error}");

@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::e2e::{busybox_profile, rootless, run, skip_unless_root};
@@ -78,7 +78,7 @@ fn signals_to_the_launcher_reach_the_command() {
         let mut line = String::new();
         std::io::BufRead::read_line(&mut out, &mut line).unwrap();
         assert_eq!(line, "ready\n");
-        kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+        kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), sig).unwrap();
         let status = child.wait().unwrap();
         let mut rest = String::new();
         std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
@@ -132,7 +132,7 @@ fn killing_the_launcher_at_random_moments_leaves_nothing() {
         // From the first microsecond of setup to well into the run.
         let delay = Duration::from_micros((round * 7919) % 25_000);
         std::thread::sleep(delay);
-        kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+        kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), Signal::SIGKILL).unwrap();
         child.wait().unwrap();
         let survivors = || -> Vec<String> {
             processes_with(&marker)

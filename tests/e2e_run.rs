@@ -167,8 +167,6 @@ fn a_readonly_root_refuses_writes_and_binds_work() {
     }
     let data = common::e2e::writable_tempdir("sandbox-data-");
     std::fs::write(data.path().join("in"), "from host\n").unwrap();
-    let p = busybox_profile(&format!("[rootfs]\nwritable = \"readonly\"\n",));
-    let _ = p;
     let p = common::e2e::profile(&format!(
         "[rootfs]\nlayers = [\"{{ROOTFS}}\"]\nwritable = \"readonly\"\n[process]\nterminal = \"never\"\n\
          [[mount]]\nsource = \"{0}\"\ntarget = \"/data\"\n\

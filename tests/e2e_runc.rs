@@ -80,3 +80,42 @@ fn runc_sees_what_sandbox_sees() {
     );
     assert_eq!(a, b);
 }
+
+#[test]
+fn run_bundle_sees_what_run_profile_sees() {
+    if skip_unless_root() {
+        return;
+    }
+    let p = busybox_profile("init = false\n[limits.rlimits]\nnofile = 512\n");
+    let ours = run(&p, &["/bin/sh", "-c", PROBE]);
+    assert_eq!(ours.code, Some(0), "{ours}");
+    let bundle = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .arg("bundle")
+        .arg(&p.path)
+        .arg(bundle.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .args(["run", "--bundle"])
+        .arg(bundle.path())
+        .args(["--", "/bin/sh", "-c", PROBE])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let theirs = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{theirs}\n{}", String::from_utf8_lossy(&out.stderr));
+    // The hostname is the profile's name, carried in config.json.
+    assert_eq!(normalise(&ours.stdout), normalise(&theirs));
+    // A bundle's rootfs is never modified: writes go to a tmpfs upper.
+    let out = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .args(["run", "--bundle"])
+        .arg(bundle.path())
+        .args(["--", "/bin/sh", "-c", "echo x > /etc/marker"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(bundle.path().join("rootfs/etc/marker")).unwrap(), "lower layer\n");
+}

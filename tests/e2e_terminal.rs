@@ -1,6 +1,6 @@
 //! Tier 3: the terminal, under tmux: a pty inside, resize propagation, and
 //! the caller's termios the same afterwards, also when the command is
-//! SIGKILLed.
+//! `SIGKILLed`.
 
 mod common;
 

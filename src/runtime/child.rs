@@ -18,6 +18,7 @@ use super::{identity, init, rootfs, sys, terminal};
 use crate::compile::extension::Extension;
 
 /// Everything the child needs, prepared by the launcher before clone3.
+#[allow(clippy::struct_excessive_bools)] // one flag per independent setup step
 pub struct ChildPlan<'a> {
     pub spec: &'a Spec,
     pub ext: &'a Extension,
@@ -30,13 +31,13 @@ pub struct ChildPlan<'a> {
 }
 
 /// Never returns: execs the command (or becomes its init), or reports and exits.
-pub fn main(sock: OwnedFd, lifeline: OwnedFd, plan: &ChildPlan) -> ! {
+pub fn main(sock: OwnedFd, lifeline: &OwnedFd, plan: &ChildPlan) -> ! {
     match setup(&sock, plan) {
         Ok(command) => {
             // Init keeps no copy of the socket: its EOF tells the launcher
             // that the command was executed.
             drop(sock);
-            sys::exit_now(init::run(command, &lifeline))
+            sys::exit_now(init::run(command, lifeline))
         }
         Err((code, error)) => {
             let _ = proto::send(sock.as_fd(), &Message::Failed { code, error }, None);

@@ -1,5 +1,5 @@
 //! Identity and privileges, in the child, after the mounts: hostname, ids,
-//! rlimits, capabilities, no_new_privs — in that order.
+//! rlimits, capabilities, `no_new_privs` — in that order.
 
 use std::str::FromStr;
 
@@ -37,7 +37,7 @@ fn kept(process: &Process) -> Result<CapsHashSet> {
 }
 
 /// Switch to the spec's user, apply rlimits, reduce the capability sets
-/// and set no_new_privs.
+/// and set `no_new_privs`.
 pub fn apply(spec: &Spec, userns_single_map: bool) -> Result<()> {
     let process =
         spec.process().as_ref().ok_or_else(|| SetupError::new("read the spec").detail("no process"))?;

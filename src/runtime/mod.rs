@@ -1,4 +1,4 @@
-//! The back half: run a compiled spec with our own clone / pivot_root /
+//! The back half: run a compiled spec with our own clone / `pivot_root` /
 //! cgroup core.
 
 pub mod cgroup;
@@ -7,6 +7,8 @@ pub mod landlock;
 pub mod seccomp;
 
 pub use error::SetupError;
+pub use proto::EXIT_SETUP;
+pub mod bundle;
 mod child;
 mod identity;
 mod init;

@@ -68,8 +68,7 @@ pub fn apply(root: BorrowedFd<'_>, prep: &Prepared, op: &Op) -> Result<()> {
 /// then apply `flags` with a remount.
 fn bind(root: BorrowedFd<'_>, src: &OwnedFd, target: &Path, rec: MsFlags, flags: MsFlags) -> Result<()> {
     let is_dir = fstat(src.as_fd())
-        .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
-        .unwrap_or(true);
+        .map_or(true, |st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR);
     let tgt = open_in_root(root, target, if is_dir { Create::Dir } else { Create::File })?.expect("created");
     let step = format!("bind mount on {}", target.display());
     sys_mount(Some(fd_path(src).as_str()), &fd_path(&tgt), None, MsFlags::MS_BIND | rec, None)
@@ -99,7 +98,7 @@ pub fn bind_host_submount(root: BorrowedFd<'_>, path: &Path, src: &OwnedFd, crea
     bind(root, src, path, MsFlags::MS_REC, MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV)
 }
 
-/// Device nodes bound from the host (works without CAP_MKNOD, and in a user
+/// Device nodes bound from the host (works without `CAP_MKNOD`, and in a user
 /// namespace), and the standard links.
 fn dev_nodes(root: BorrowedFd<'_>, prep: &Prepared) -> Result<()> {
     for name in DEVICES {
@@ -134,8 +133,7 @@ fn dev_nodes(root: BorrowedFd<'_>, prep: &Prepared) -> Result<()> {
 fn mask(root: BorrowedFd<'_>, prep: &Prepared, target: &Path) -> Result<()> {
     let Some(fd) = open_in_root(root, target, Create::No)? else { return Ok(()) };
     let is_dir = fstat(fd.as_fd())
-        .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
-        .unwrap_or(false);
+        .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR);
     let step = format!("mask {}", target.display());
     if is_dir {
         sys_mount(

@@ -1,7 +1,8 @@
 //! The launcher side: cgroup, clone3, id maps, "go", then wait on the
-//! pidfd and a signalfd (never pause()), relaying the terminal and
+//! pidfd and a signalfd (never `pause()`), relaying the terminal and
 //! forwarding signals, and clean up on every way out.
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -41,7 +42,7 @@ pub fn run(spec: &Spec, ext: &Extension, name: &str) -> Outcome {
     };
     let has = |t: LinuxNamespaceType| linux.namespaces().iter().flatten().any(|n| n.typ() == t);
     let terminal = ext.terminal == "always" || (ext.terminal == "auto" && std::io::stdin().is_terminal());
-    let opts = Options {
+    let cgroup_opts = Options {
         name: name.to_owned(),
         cgroups_path: linux.cgroups_path().clone(),
         required: ext.limits_required,
@@ -49,16 +50,16 @@ pub fn run(spec: &Spec, ext: &Extension, name: &str) -> Outcome {
     // The watcher starts before the cgroup exists, so a launcher killed
     // at any moment leaves nothing; with an explicit cgroupsPath the
     // directories are known only once made.
-    let planned = Cgroup::planned_dirs(&opts).map_err(fail)?;
-    let early = if planned.is_empty() { None } else { Some(super::watcher::spawn(planned).map_err(fail)?) };
-    let (cgroup, skipped) = Cgroup::create(linux.resources().as_ref(), &opts).map_err(fail)?;
+    let planned = Cgroup::planned_dirs(&cgroup_opts).map_err(fail)?;
+    let early = if planned.is_empty() { None } else { Some(super::watcher::spawn(&planned).map_err(fail)?) };
+    let (cgroup, skipped) = Cgroup::create(linux.resources().as_ref(), &cgroup_opts).map_err(fail)?;
     for line in skipped {
         eprintln!("sandbox: limits (best effort): skipped {line}");
     }
     // Held open until we exit; the sandbox's child closes its copy at once.
     let watcher = match (early, &cgroup) {
         (Some(w), _) => Some(w),
-        (None, Some(cg)) => Some(super::watcher::spawn(cg.dirs()).map_err(fail)?),
+        (None, Some(cg)) => Some(super::watcher::spawn(&cg.dirs()).map_err(fail)?),
         (None, None) => None,
     };
     let userns = has(LinuxNamespaceType::User);
@@ -94,14 +95,17 @@ pub fn run(spec: &Spec, ext: &Extension, name: &str) -> Outcome {
     // Only we hold the write end: the sandbox's init sees EOF when we are gone.
     let (lifeline, held) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| fail(SetupError::sys("create the lifeline pipe", e)))?;
-    let cloned = sys::clone3(flags.bits() as u64, cgroup.as_ref().and_then(Cgroup::v2_fd));
+    let cloned = sys::clone3(
+        u64::try_from(flags.bits()).expect("clone flags are positive"),
+        cgroup.as_ref().and_then(Cgroup::v2_fd),
+    );
     let (pid, pidfd) = match cloned {
         Ok(Cloned::Child) => {
             child::reset_signal_mask();
             drop(ours);
             drop(watcher);
             drop(held);
-            child::main(theirs, lifeline, &plan)
+            child::main(theirs, &lifeline, &plan)
         }
         Ok(Cloned::Parent { pid, pidfd }) => (pid, pidfd),
         Err(e) => {
@@ -131,7 +135,7 @@ const APPARMOR_FIX: &str = "AppArmor restricts unprivileged user namespaces \
      (kernel.apparmor_restrict_unprivileged_userns = 1): allow sandbox with an AppArmor profile granting `userns`, \
      or set the sysctl to 0";
 
-/// Ubuntu's AppArmor switch that lets the clone succeed and then denies
+/// Ubuntu's `AppArmor` switch that lets the clone succeed and then denies
 /// what the namespace is for.
 fn apparmor_restricts_userns() -> bool {
     std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
@@ -182,17 +186,16 @@ fn supervise(sb: &Sandbox, spec: &Spec, ext: &Extension, sock: &OwnedFd, userns:
     let mut master = None;
     loop {
         match proto::recv(sock.as_fd()) {
-            Ok(None) => break,
             Ok(Some((Message::Note(text), _))) => eprintln!("sandbox: {text}"),
             Ok(Some((Message::Terminal, fd))) => master = fd,
             Ok(Some((Message::Failed { code, error }, _))) => return Err((code, error)),
-            Ok(Some((Message::Go, _))) => {}
-            // The child died before saying anything: its status tells.
-            Err(_) => break,
+            // EOF: the command was executed. A child never sends Go; and if
+            // it died before saying anything, its status tells.
+            Ok(None | Some((Message::Go, _))) | Err(_) => break,
         }
     }
     let deadline = ext.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
-    wait(sb, master, deadline)
+    wait(sb, master.as_ref(), deadline)
 }
 
 /// Map the sandbox's ids to the caller's: `setgroups` denied first, as a
@@ -200,10 +203,10 @@ fn supervise(sb: &Sandbox, spec: &Spec, ext: &Extension, sock: &OwnedFd, userns:
 fn write_id_maps(pid: Pid, spec: &Spec) -> Result<(), SetupError> {
     let linux = spec.linux().as_ref().expect("checked");
     let line = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| -> String {
-        maps.into_iter()
-            .flatten()
-            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect()
+        maps.into_iter().flatten().fold(String::new(), |mut text, m| {
+            let _ = writeln!(text, "{} {} {}", m.container_id(), m.host_id(), m.size());
+            text
+        })
     };
     let proc = format!("/proc/{pid}");
     let write = |file: &str, text: &str| {
@@ -216,7 +219,7 @@ fn write_id_maps(pid: Pid, spec: &Spec) -> Result<(), SetupError> {
 }
 
 /// Wait for the sandbox to end, relaying the terminal and forwarding signals.
-fn wait(sb: &Sandbox, master: Option<OwnedFd>, deadline: Option<Instant>) -> Outcome {
+fn wait(sb: &Sandbox, master: Option<&OwnedFd>, deadline: Option<Instant>) -> Outcome {
     let sfd =
         SignalFd::with_flags(&super::init::signal_set(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .map_err(|e| fail(SetupError::sys("signalfd", e)))?;
@@ -246,7 +249,7 @@ fn wait(sb: &Sandbox, master: Option<OwnedFd>, deadline: Option<Instant>) -> Out
             PollFd::new(sb.pidfd.as_fd(), PollFlags::POLLIN),
             PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
         ];
-        let m = master.as_ref().map(AsFd::as_fd);
+        let m = master.map(AsFd::as_fd);
         if let (Some(m), true) = (m, master_open) {
             fds.push(PollFd::new(m, PollFlags::POLLIN));
         }
@@ -274,7 +277,7 @@ fn wait(sb: &Sandbox, master: Option<OwnedFd>, deadline: Option<Instant>) -> Out
                 let sig = Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0));
                 match (sig, m) {
                     (Ok(Signal::SIGWINCH), Some(m)) => terminal::copy_size(stdin.as_fd(), m),
-                    (Ok(Signal::SIGCHLD), _) | (Err(_), _) => {}
+                    (Ok(Signal::SIGCHLD) | Err(_), _) => {}
                     (Ok(sig), _) => {
                         let _ = kill(sb.pid, sig);
                     }

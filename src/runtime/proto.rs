@@ -1,4 +1,4 @@
-//! The one socketpair between the launcher and the sandbox (SOCK_SEQPACKET,
+//! The one socketpair between the launcher and the sandbox (`SOCK_SEQPACKET`,
 //! close-on-exec): the launcher says "go" once the child is in its cgroup
 //! and its id maps are written; the child reports notes, hands over the
 //! terminal, or reports its failure as (step, errno, detail, fix). EOF with
@@ -26,7 +26,7 @@ pub enum Message {
     Go,
     /// Child → parent: something the user should know (what best-effort skipped).
     Note(String),
-    /// Child → parent: the terminal's master side follows as SCM_RIGHTS.
+    /// Child → parent: the terminal's master side follows as `SCM_RIGHTS`.
     Terminal,
     /// Child → parent: setup failed; exit with `code`.
     Failed { code: i32, error: SetupError },

@@ -26,7 +26,7 @@ fn how(flags: OFlag) -> OpenHow {
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
 }
 
-/// Open `path` (absolute, inside the sandbox) under `root` as an O_PATH fd,
+/// Open `path` (absolute, inside the sandbox) under `root` as an `O_PATH` fd,
 /// creating it (and its parents) when asked. `Ok(None)`: missing, not created.
 pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, create: Create) -> Result<Option<OwnedFd>> {
     let rel = relative(path);

@@ -1,10 +1,11 @@
 //! The new root: host paths opened first (later mounts may shadow them),
 //! a scratch tmpfs for the upper layer, the overlay of the layers, then the
-//! planned mounts, then pivot_root. Everything happens in the sandbox's own
+//! planned mounts, then `pivot_root`. Everything happens in the sandbox's own
 //! mount namespace, made private first, so nothing reaches the host and
 //! nothing is left to clean up.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -178,7 +179,7 @@ fn unescape(s: &str) -> String {
     while let Some(c) = chars.next() {
         if c == '\\' {
             let code: String = chars.by_ref().take(3).collect();
-            if let Some(b) = u8::from_str_radix(&code, 8).ok() {
+            if let Ok(b) = u8::from_str_radix(&code, 8) {
                 out.push(char::from(b));
                 continue;
             }
@@ -199,12 +200,16 @@ fn etc_files(ext: &Extension) -> Result<Vec<(&'static str, String)>> {
             .map_err(|e| SetupError::io("read /etc/resolv.conf for dns = \"host\"", &e))?;
         files.push(("resolv.conf", text));
     } else if let Some(servers) = &net.dns {
-        files.push(("resolv.conf", servers.iter().map(|s| format!("nameserver {s}\n")).collect()));
+        let text = servers.iter().fold(String::new(), |mut t, s| {
+            let _ = writeln!(t, "nameserver {s}");
+            t
+        });
+        files.push(("resolv.conf", text));
     }
     if !net.hosts.is_empty() {
         let mut text = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
         for (ip, name) in &net.hosts {
-            text.push_str(&format!("{ip}\t{name}\n"));
+            let _ = writeln!(text, "{ip}\t{name}");
         }
         files.push(("hosts", text));
     }
@@ -367,7 +372,7 @@ fn overlay_dir(lower: &OwnedFd, scratch: &Path, root: &Path, name: &str) -> Resu
     )
 }
 
-/// pivot_root into `root` and detach the old root, the way runc and
+/// `pivot_root` into `root` and detach the old root, the way runc and
 /// firecracker's jailer do it: pivot onto itself, then unmount the old root
 /// lazily from underneath.
 fn pivot(root: &Path) -> Result<()> {

@@ -49,12 +49,12 @@ pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Cloned, Errn
     let mut args = CloneArgs {
         flags: flags | libc::CLONE_PIDFD as u64,
         pidfd: std::ptr::from_mut(&mut pidfd) as u64,
-        exit_signal: libc::SIGCHLD as u64,
+        exit_signal: u64::try_from(libc::SIGCHLD).expect("signal numbers are positive"),
         ..CloneArgs::default()
     };
     if let Some(fd) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = fd.as_raw_fd() as u64;
+        args.cgroup = u64::try_from(fd.as_raw_fd()).expect("open descriptors are not negative");
     }
     // SAFETY: `args` is a valid clone_args of the size we pass and lives
     // across the call; `pidfd` outlives it. With no CLONE_VM and no stack,
@@ -134,18 +134,18 @@ pub fn loopback_up() -> Result<(), Errno> {
     // SAFETY: `ifreq` is plain data; zeroed is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
-        *dst = *src as libc::c_char;
+        *dst = libc::c_char::from_ne_bytes([*src]);
     }
     // SAFETY: SIOCGIFFLAGS fills `ifr_ifru.ifru_flags` of the ifreq we pass;
     // the socket is open for the call.
     Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &raw mut req) })?;
     // SAFETY: the kernel just initialised the flags member of the union.
-    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    unsafe { req.ifr_ifru.ifru_flags |= libc::c_short::try_from(libc::IFF_UP).expect("IFF_UP fits") };
     // SAFETY: SIOCSIFFLAGS reads the same ifreq.
     Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &raw mut req) }).map(drop)
 }
 
-/// Take ownership of a descriptor the kernel just gave us (SCM_RIGHTS).
+/// Take ownership of a descriptor the kernel just gave us (`SCM_RIGHTS`).
 pub fn own_fd(raw: RawFd) -> OwnedFd {
     // SAFETY: called only with descriptors received through SCM_RIGHTS,
     // which the kernel installed fresh in our table; no other owner exists.

@@ -9,7 +9,7 @@ use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
 
 use super::error::{Result, SetupError};
 
-/// In the sandbox (after pivot_root): open a pty pair from its devpts.
+/// In the sandbox (after `pivot_root)`: open a pty pair from its devpts.
 pub fn open_pty() -> Result<(PtyMaster, OwnedFd)> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(|e| SetupError::sys("open /dev/ptmx", e).fix("is system_mounts.dev_pts on?"))?;

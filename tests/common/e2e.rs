@@ -1,5 +1,5 @@
 //! End-to-end helpers: the real binary, a busybox-static rootfs, and skips
-//! that print why — and fail instead when SANDBOX_MUST_WORK=1 (CI).
+//! that print why — and fail instead when `SANDBOX_MUST_WORK=1` (CI).
 //!
 //! With `SANDBOX_E2E_USER=NAME` the same tests run the binary as that
 //! unprivileged user (through `setpriv`, which execs in place, so the pid a
