@@ -6,6 +6,8 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use common::e2e::{Outcome, busybox_rootfs, skip_unless, skip_unless_root};
 
@@ -17,7 +19,11 @@ struct TestUser {
 
 impl TestUser {
     fn create() -> TestUser {
-        let name = format!("sbx{}", std::process::id());
+        // Tests run in parallel: one name each, and one useradd at a time
+        // (it locks /etc/passwd).
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let _lock = PASSWD.lock().unwrap_or_else(PoisonError::into_inner);
+        let name = format!("sbx{}x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let out = Command::new("useradd")
             .args(["-M", "-N", "-s", "/bin/sh", &name])
             .output()
@@ -29,8 +35,11 @@ impl TestUser {
     }
 }
 
+static PASSWD: Mutex<()> = Mutex::new(());
+
 impl Drop for TestUser {
     fn drop(&mut self) {
+        let _lock = PASSWD.lock().unwrap_or_else(PoisonError::into_inner);
         let _ = Command::new("userdel").arg(&self.name).output();
     }
 }
