@@ -15,7 +15,7 @@ use crate::source::{FileId, Sp, Span};
 pub fn parse(file: FileId, text: &str, diags: &mut Diags) -> Option<Node> {
     let mut budget = Budget::default();
     budget.max_depth = MAX_DEPTH;
-    budget.max_nodes = 100_000;
+    budget.max_nodes = 50_000;
     budget.max_aliases = 1_000;
     budget.max_total_scalar_bytes = 4 << 20;
     // Aliases may expand into at most this many events in all: an alias
