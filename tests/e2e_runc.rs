@@ -35,6 +35,19 @@ fn normalise(text: &str) -> String {
         .join("\n")
 }
 
+/// `sandbox bundle PROFILE DIR` into a new directory.
+fn export(p: &common::e2e::Profile) -> tempfile::TempDir {
+    let bundle = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .arg("bundle")
+        .arg(&p.path)
+        .arg(bundle.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    bundle
+}
+
 #[test]
 fn runc_sees_what_sandbox_sees() {
     if skip_unless_root()
@@ -48,14 +61,7 @@ fn runc_sees_what_sandbox_sees() {
     let ours = run(&p, &["/bin/sh", "-c", PROBE]);
     assert_eq!(ours.code, Some(0), "{ours}");
 
-    let bundle = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sandbox"))
-        .arg("bundle")
-        .arg(&p.path)
-        .arg(bundle.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bundle = export(&p);
     // The same command, in the exported config.
     let config = bundle.path().join("config.json");
     let mut spec: serde_json::Value =
@@ -89,14 +95,7 @@ fn run_bundle_sees_what_run_profile_sees() {
     let p = busybox_profile("init = false\n[limits.rlimits]\nnofile = 512\n");
     let ours = run(&p, &["/bin/sh", "-c", PROBE]);
     assert_eq!(ours.code, Some(0), "{ours}");
-    let bundle = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sandbox"))
-        .arg("bundle")
-        .arg(&p.path)
-        .arg(bundle.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bundle = export(&p);
     let out = Command::new(env!("CARGO_BIN_EXE_sandbox"))
         .args(["run", "--bundle"])
         .arg(bundle.path())

@@ -2,7 +2,7 @@
 //! `cgroup.kill` when there is one, else (and for v1) freeze, SIGKILL each
 //! member, thaw, and repeat until the cgroups are empty or time is up.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 use super::files;
 use super::v1::V1;
 use super::v2::V2;
+use crate::runtime::error::Result;
 
 pub fn kill_all(v2: Option<&V2>, v1: &[V1], deadline: Instant) {
     if let Some(v) = v2.filter(|v| files::exists(&v.dir, "cgroup.kill")) {
@@ -64,4 +65,24 @@ fn signal_each(pids: &[i32]) {
     for &pid in pids.iter().filter(|p| **p > 0 && **p != me) {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
+}
+
+/// Remove `dir` and every cgroup below it, deepest first, killing what is
+/// still in each (rmdir fails with EBUSY while a cgroup has members).
+pub fn remove_tree(dir: &Path, deadline: Instant) -> Result<()> {
+    let mut first = Ok(());
+    for inner in files::descendants(dir).iter().map(PathBuf::as_path).chain([dir]) {
+        first = first.and(files::rmdir_patiently(inner, deadline, || kill_members(inner)));
+    }
+    first
+}
+
+/// Remove what a driver created (the leaf last in `created`), then the
+/// parents it made on the way, if no one else uses them now.
+pub fn remove_created(created: &mut Vec<PathBuf>, deadline: Instant) -> Result<()> {
+    let first = created.pop().map_or(Ok(()), |dir| remove_tree(&dir, deadline));
+    while let Some(parent) = created.pop() {
+        let _ = files::rmdir(&parent);
+    }
+    first
 }

@@ -289,11 +289,10 @@ pub fn destroy_dirs(dirs: &[PathBuf]) -> Result<()> {
         let _ = files::write(dir, "cgroup.kill", "1");
     }
     let deadline = Instant::now() + PATIENCE;
+    // Try every directory; report the first failure.
     let mut first = Ok(());
     for dir in dirs {
-        for inner in files::descendants(dir).iter().chain([dir]) {
-            first = first.and(files::rmdir_patiently(inner, deadline, || kill::kill_members(inner)));
-        }
+        first = first.and(kill::remove_tree(dir, deadline));
     }
     first
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::files;
 use super::hierarchy::Hierarchy;
-use super::kill::kill_members;
+use super::kill;
 use super::limits::Setting;
 use crate::runtime::error::Result;
 
@@ -84,17 +84,7 @@ impl V1 {
 
     /// Remove what we created, deepest first; parents others now use stay.
     pub fn teardown(&mut self, deadline: Instant) -> Result<()> {
-        let mut first = Ok(());
-        if let Some(dir) = self.created.pop() {
-            for inner in files::descendants(&dir) {
-                first = first.and(files::rmdir_patiently(&inner, deadline, || kill_members(&inner)));
-            }
-            first = first.and(files::rmdir_patiently(&dir, deadline, || kill_members(&dir)));
-        }
-        while let Some(parent) = self.created.pop() {
-            let _ = files::rmdir(&parent);
-        }
-        first
+        kill::remove_created(&mut self.created, deadline)
     }
 }
 

@@ -11,7 +11,7 @@ use nix::errno::Errno;
 
 use super::files;
 use super::hierarchy::Hierarchy;
-use super::kill::kill_members;
+use super::kill;
 use super::limits::Setting;
 use crate::runtime::error::{Result, SetupError};
 
@@ -151,16 +151,7 @@ impl V2 {
     /// others now use stay.
     pub fn teardown(&mut self, deadline: Instant) -> Result<()> {
         self.fd = None;
-        let mut first = Ok(());
-        if let Some(dir) = self.created.pop() {
-            for inner in files::descendants(&dir) {
-                first = first.and(files::rmdir_patiently(&inner, deadline, || kill_members(&inner)));
-            }
-            first = first.and(files::rmdir_patiently(&dir, deadline, || kill_members(&dir)));
-        }
-        while let Some(parent) = self.created.pop() {
-            let _ = files::rmdir(&parent);
-        }
+        let mut first = kill::remove_created(&mut self.created, deadline);
         if let Some(m) = self.moved.take() {
             first = first.and(m.undo());
         }
