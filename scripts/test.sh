@@ -8,13 +8,15 @@ cd "$(dirname "$0")/.."
 
 # What the end-to-end tiers use: busybox-static (the test rootfs), runc (the
 # OCI cross-check), tmux (the terminal tests), perl (raw syscalls in the
-# seccomp probes), gcc for crates that build C.
+# seccomp probes), uidmap (newuidmap for subordinate ids), gcc for crates
+# that build C.
 need_apt=()
 command -v cc >/dev/null || need_apt+=(gcc)
 command -v busybox >/dev/null || need_apt+=(busybox-static)
 command -v runc >/dev/null || need_apt+=(runc)
 command -v tmux >/dev/null || need_apt+=(tmux)
 command -v perl >/dev/null || need_apt+=(perl)
+command -v newuidmap >/dev/null || need_apt+=(uidmap)
 if ((${#need_apt[@]})); then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"

@@ -110,6 +110,8 @@ pub enum MountKind {
 #[allow(clippy::struct_excessive_bools)] // one per namespace kind
 pub struct Namespaces {
     pub user: UserNamespace,
+    /// Map the caller's subordinate id ranges too (ids 1.. inside).
+    pub subids: bool,
     pub pid: bool,
     pub mount: bool,
     pub ipc: bool,

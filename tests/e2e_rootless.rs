@@ -257,3 +257,56 @@ fn user_namespaces_disabled_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(125));
     assert!(stderr.contains("max_user_namespaces"), "{stderr}");
 }
+
+#[test]
+fn subordinate_ids_through_newuidmap() {
+    if !ready()
+        || skip_unless(Command::new("newuidmap").output().is_ok(), "newuidmap is missing (package uidmap)")
+    {
+        return;
+    }
+    let user = TestUser::create();
+    let w = world();
+    let p = write_profile(
+        &w,
+        "s.toml",
+        // CAP_CHOWN (in the sandbox's user namespace) to hand a file to a mapped id.
+        &format!(
+            "{BUSYBOX}[namespaces]\nsubids = true\n[security]\ncapabilities = [\"CHOWN\"]\n\
+             [[mount]]\ntype = \"tmpfs\"\ntarget = \"/scratch\"\n"
+        ),
+    );
+    let range = sandbox::host::subid_range(&std::fs::read_to_string("/etc/subuid").unwrap(), Some(&user.name), user.uid)
+        .expect("useradd gave the user a subordinate range (SUB_UID_MIN in login.defs)");
+    let out = run_as(&user, &w, &p, &["/bin/sh", "-c", "cat /proc/self/uid_map; touch /scratch/f && chown 1000:1000 /scratch/f && stat -c %u /scratch/f"]);
+    println!("{out}");
+    assert_eq!(out.code, Some(0), "{out}");
+    let maps: Vec<Vec<&str>> = out.stdout.lines().take(2).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(maps[0], ["0", &user.uid.to_string(), "1"]);
+    assert_eq!(maps[1], ["1", &range.start.to_string(), &range.count.to_string()]);
+    assert_eq!(out.stdout.lines().last(), Some("1000"), "an id from the range is usable inside");
+
+    // newuidmap missing: a clear error naming the package.
+    let out = Command::new("runuser")
+        .args(["-u", &user.name, "--", "/usr/bin/env", "PATH=/nonexistent"])
+        .arg(&w.bin)
+        .arg("run")
+        .arg(&p)
+        .args(["--", "/bin/true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    assert!(stderr.contains("newuidmap") && stderr.contains("uidmap package"), "{stderr}");
+
+    // No subordinate ranges: a clear error naming the fix.
+    let del = Command::new("usermod")
+        .args(["--del-subuids", &format!("{}-{}", range.start, range.start + range.count - 1), &user.name])
+        .output()
+        .unwrap();
+    assert!(del.status.success(), "{}", String::from_utf8_lossy(&del.stderr));
+    let out = run_as(&user, &w, &p, &["/bin/true"]);
+    assert_eq!(out.code, Some(125), "{out}");
+    assert!(out.stderr.contains("/etc/subuid") && out.stderr.contains("usermod --add-subuids"), "{out}");
+}

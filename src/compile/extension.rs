@@ -27,6 +27,9 @@ pub struct Extension {
     pub timeout_ms: Option<u64>,
     /// Fail when a cgroup limit cannot be applied (false: skip it and say so).
     pub limits_required: bool,
+    /// The user namespace maps the caller's subordinate ids (newuidmap).
+    #[serde(default)]
+    pub subids: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

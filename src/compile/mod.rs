@@ -181,13 +181,25 @@ fn linux(model: &Model, host: &HostContext, userns: bool, uid: u32, gid: u32) ->
         .masked_paths(paths(&model.security.masked_paths))
         .readonly_paths(paths(&model.security.readonly_paths))
         .rootfs_propagation("private");
-    if userns {
+    if userns && model.namespaces.subids {
+        b = b.uid_mappings(with_subids(host.uid, host.subuid)).gid_mappings(with_subids(host.gid, host.subgid));
+    } else if userns {
         b = b.uid_mappings(vec![one_id(uid, host.uid)]).gid_mappings(vec![one_id(gid, host.gid)]);
     }
     if let Seccomp::Filter(filter) = &model.security.seccomp {
         b = b.seccomp(seccomp::compile(filter, crate::seccomp::Arch::native()));
     }
     b.build().expect("every linux field is set")
+}
+
+/// The caller as root inside, then its subordinate range as ids 1 and up
+/// (the range is missing when the caller has none: the runtime says so).
+fn with_subids(own: u32, range: Option<crate::host::IdRange>) -> Vec<LinuxIdMapping> {
+    let mut maps = vec![one_id(0, own)];
+    if let Some(r) = range {
+        maps.push(LinuxIdMappingBuilder::default().container_id(1u32).host_id(r.start).size(r.count).build().expect("id mapping"));
+    }
+    maps
 }
 
 /// Map one id inside the sandbox to the caller's own id outside.
@@ -267,5 +279,6 @@ fn extension(model: &Model) -> Extension {
         .to_owned(),
         timeout_ms: model.limits.timeout.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         limits_required: model.limits.enforce == crate::model::Enforce::Required,
+        subids: model.namespaces.subids,
     }
 }

@@ -184,6 +184,9 @@ pub struct SystemMounts {
 pub struct Namespaces {
     /// "auto" (default: new when the caller is not root), "new" or "host".
     pub user: Option<Sp<UserNs>>,
+    /// Map the caller's subordinate ids (/etc/subuid, /etc/subgid, through newuidmap and
+    /// newgidmap) after its own id, which is root inside: ids for package managers. Default false.
+    pub subids: Option<Sp<bool>>,
     pub pid: Option<Sp<NsMode>>,
     /// Must be "new": the root filesystem is built in a private mount namespace.
     pub mount: Option<Sp<NsMode>>,

@@ -26,7 +26,10 @@ pub struct ChildPlan<'a> {
     pub seccomp: &'a [seccompiler::BpfProgram],
     pub new_cgroup_ns: bool,
     pub new_net_ns: bool,
-    pub userns_single_map: bool,
+    /// The sandbox has its own user namespace.
+    pub userns: bool,
+    /// ... mapping only the caller's own ids (so setgroups is denied).
+    pub single_map: bool,
     pub terminal: bool,
 }
 
@@ -63,7 +66,7 @@ fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
     }
     prepare_root(plan).map_err(setup_error)?;
     identity::hostname(plan.spec).map_err(setup_error)?;
-    identity::apply(plan.spec, plan.userns_single_map).map_err(setup_error)?;
+    identity::apply(plan.spec, plan.single_map).map_err(setup_error)?;
     let slave = if plan.terminal { Some(open_terminal(sock).map_err(setup_error)?) } else { None };
     restrict(sock, plan).map_err(setup_error)?;
     let process = plan.spec.process().as_ref().expect("checked by the launcher");
@@ -97,8 +100,8 @@ fn prepare_root(plan: &ChildPlan) -> Result<()> {
         unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| SetupError::sys("unshare(CLONE_NEWCGROUP)", e))?;
     }
     let cwd = plan.spec.process().as_ref().map_or_else(|| "/".into(), |p| p.cwd().clone());
-    let prepared = rootfs::prepare(plan.ops, plan.ext, plan.userns_single_map)?;
-    rootfs::build(&prepared, plan.ops, plan.ext, &cwd, plan.userns_single_map)?;
+    let prepared = rootfs::prepare(plan.ops, plan.ext, plan.userns)?;
+    rootfs::build(&prepared, plan.ops, plan.ext, &cwd, plan.userns)?;
     if plan.new_net_ns {
         sys::loopback_up().map_err(|e| SetupError::sys("bring up lo", e))?;
     }

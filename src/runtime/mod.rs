@@ -21,3 +21,4 @@ mod rootfs;
 mod sys;
 mod terminal;
 mod watcher;
+mod idmap;

@@ -2,7 +2,6 @@
 //! pidfd and a signalfd (never `pause()`), relaying the terminal and
 //! forwarding signals, and clean up on every way out.
 
-use std::fmt::Write as _;
 use std::io::{IsTerminal, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -83,7 +82,8 @@ pub fn run(spec: &Spec, ext: &Extension, name: &str) -> Outcome {
         seccomp: &seccomp,
         new_cgroup_ns: has(LinuxNamespaceType::Cgroup),
         new_net_ns: has(LinuxNamespaceType::Network),
-        userns_single_map: userns,
+        userns,
+        single_map: userns && !ext.subids,
         terminal,
     };
     // Block what we forward before the clone, so nothing is lost; the child
@@ -173,7 +173,7 @@ impl Sandbox {
 
 fn supervise(sb: &Sandbox, spec: &Spec, ext: &Extension, sock: &OwnedFd, userns: bool) -> Outcome {
     if userns {
-        write_id_maps(sb.pid, spec).map_err(|e| {
+        super::idmap::write(sb.pid, spec, ext.subids).map_err(|e| {
             let e = if apparmor_restricts_userns() { e.fix(APPARMOR_FIX) } else { e };
             fail(e)
         })?;
@@ -196,26 +196,6 @@ fn supervise(sb: &Sandbox, spec: &Spec, ext: &Extension, sock: &OwnedFd, userns:
     }
     let deadline = ext.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
     wait(sb, master.as_ref(), deadline)
-}
-
-/// Map the sandbox's ids to the caller's: `setgroups` denied first, as a
-/// single mapping requires.
-fn write_id_maps(pid: Pid, spec: &Spec) -> Result<(), SetupError> {
-    let linux = spec.linux().as_ref().expect("checked");
-    let line = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| -> String {
-        maps.into_iter().flatten().fold(String::new(), |mut text, m| {
-            let _ = writeln!(text, "{} {} {}", m.container_id(), m.host_id(), m.size());
-            text
-        })
-    };
-    let proc = format!("/proc/{pid}");
-    let write = |file: &str, text: &str| {
-        std::fs::write(format!("{proc}/{file}"), text)
-            .map_err(|e| SetupError::io(format!("write {proc}/{file}"), &e))
-    };
-    write("setgroups", "deny")?;
-    write("uid_map", &line(linux.uid_mappings().as_ref()))?;
-    write("gid_map", &line(linux.gid_mappings().as_ref()))
 }
 
 /// Wait for the sandbox to end, relaying the terminal and forwarding signals.

@@ -25,6 +25,7 @@ pub fn validate(raw: &raw::Profile, name: &str, sources: &SourceMap, diags: &mut
     let (namespaces, network) = namespaces::check(&mut cx, &raw.namespaces, &raw.network, name);
     let limits = limits::check(&mut cx, &raw.limits);
     let security = security::check(&mut cx, &raw.security);
+    check_subids(&mut cx, raw, process.as_ref(), namespaces);
     if !diags.is_empty() {
         return None;
     }
@@ -40,6 +41,23 @@ pub fn validate(raw: &raw::Profile, name: &str, sources: &SourceMap, diags: &mut
         limits: limits?,
         security: security?,
     })
+}
+
+/// Subordinate ids put the caller at root inside: they need a user
+/// namespace, and `user = "host"` (the caller's own number inside) would
+/// land on someone else's id outside.
+fn check_subids(cx: &mut Cx, raw: &raw::Profile, process: Option<&crate::model::Process>, ns: crate::model::Namespaces) {
+    let Some(flag) = raw.namespaces.subids.as_ref().filter(|s| s.value) else { return };
+    if ns.user == crate::model::UserNamespace::Host {
+        let diag = Diag::at("profile::subids", flag.span, "`subids` needs a user namespace, but `namespaces.user` is \"host\"")
+            .help("remove `subids`, or set namespaces.user = \"auto\"");
+        cx.error(diag);
+    }
+    if process.is_some_and(|p| p.user == crate::model::User::Host) {
+        let diag = Diag::at("profile::subids", flag.span, "`subids` maps the caller to root inside; `user = \"host\"` cannot be used with it")
+            .help("use user = \"root\" (the caller outside) or user = { uid = N } (an id from the ranges)");
+        cx.error(diag);
+    }
 }
 
 /// What every check needs: where values came from, and where problems go.

@@ -32,6 +32,7 @@ pub(super) fn check(
             Some(UserNs::New) => UserNamespace::New,
             Some(UserNs::Host) => UserNamespace::Host,
         },
+        subids: ns.subids.as_ref().is_some_and(|s| s.value),
         pid: new(ns.pid.as_ref(), true),
         mount: true,
         ipc: new(ns.ipc.as_ref(), true),
