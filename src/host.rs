@@ -34,7 +34,9 @@ impl HostContext {
         let uid = nix::unistd::geteuid().as_raw();
         // Files, not NSS: the same lookup newuidmap makes.
         let name = user_name(&std::fs::read_to_string("/etc/passwd").unwrap_or_default(), uid);
-        let range = |file: &str| subid_range(&std::fs::read_to_string(file).unwrap_or_default(), name.as_deref(), uid);
+        let range = |file: &str| {
+            subid_range(&std::fs::read_to_string(file).unwrap_or_default(), name.as_deref(), uid)
+        };
         HostContext {
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
             home,
@@ -101,6 +103,9 @@ mod tests {
         assert_eq!(subid_range(text, Some("alice"), 1000), Some(IdRange { start: 100_000, count: 65_536 }));
         assert_eq!(subid_range(text, Some("carol"), 1001), Some(IdRange { start: 300_000, count: 1000 }));
         assert_eq!(subid_range(text, Some("bob"), 1002), None, "malformed lines are no range");
-        assert_eq!(user_name("root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/:/bin/sh\n", 1000).as_deref(), Some("alice"));
+        assert_eq!(
+            user_name("root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/:/bin/sh\n", 1000).as_deref(),
+            Some("alice")
+        );
     }
 }

@@ -276,9 +276,22 @@ fn subordinate_ids_through_newuidmap() {
              [[mount]]\ntype = \"tmpfs\"\ntarget = \"/scratch\"\n"
         ),
     );
-    let range = sandbox::host::subid_range(&std::fs::read_to_string("/etc/subuid").unwrap(), Some(&user.name), user.uid)
-        .expect("useradd gave the user a subordinate range (SUB_UID_MIN in login.defs)");
-    let out = run_as(&user, &w, &p, &["/bin/sh", "-c", "cat /proc/self/uid_map; touch /scratch/f && chown 1000:1000 /scratch/f && stat -c %u /scratch/f"]);
+    let range = sandbox::host::subid_range(
+        &std::fs::read_to_string("/etc/subuid").unwrap(),
+        Some(&user.name),
+        user.uid,
+    )
+    .expect("useradd gave the user a subordinate range (SUB_UID_MIN in login.defs)");
+    let out = run_as(
+        &user,
+        &w,
+        &p,
+        &[
+            "/bin/sh",
+            "-c",
+            "cat /proc/self/uid_map; touch /scratch/f && chown 1000:1000 /scratch/f && stat -c %u /scratch/f",
+        ],
+    );
     println!("{out}");
     assert_eq!(out.code, Some(0), "{out}");
     let maps: Vec<Vec<&str>> = out.stdout.lines().take(2).map(|l| l.split_whitespace().collect()).collect();
@@ -309,4 +322,25 @@ fn subordinate_ids_through_newuidmap() {
     let out = run_as(&user, &w, &p, &["/bin/true"]);
     assert_eq!(out.code, Some(125), "{out}");
     assert!(out.stderr.contains("/etc/subuid") && out.stderr.contains("usermod --add-subuids"), "{out}");
+}
+
+#[test]
+fn an_unreadable_rootfs_is_a_clear_error() {
+    if !ready() {
+        return;
+    }
+    let user = TestUser::create();
+    let w = world();
+    let private = w.dir.path().join("private-rootfs");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let p = write_profile(
+        &w,
+        "r.toml",
+        &format!("[rootfs]\nlayers = [\"{}\"]\n[process]\nterminal = \"never\"\n", private.display()),
+    );
+    let out = run_as(&user, &w, &p, &["/bin/true"]);
+    println!("{out}");
+    assert_eq!(out.code, Some(125), "{out}");
+    assert!(out.stderr.contains("read layer") && out.stderr.contains("cannot read this layer"), "{out}");
 }

@@ -182,7 +182,9 @@ fn linux(model: &Model, host: &HostContext, userns: bool, uid: u32, gid: u32) ->
         .readonly_paths(paths(&model.security.readonly_paths))
         .rootfs_propagation("private");
     if userns && model.namespaces.subids {
-        b = b.uid_mappings(with_subids(host.uid, host.subuid)).gid_mappings(with_subids(host.gid, host.subgid));
+        b = b
+            .uid_mappings(with_subids(host.uid, host.subuid))
+            .gid_mappings(with_subids(host.gid, host.subgid));
     } else if userns {
         b = b.uid_mappings(vec![one_id(uid, host.uid)]).gid_mappings(vec![one_id(gid, host.gid)]);
     }
@@ -197,7 +199,14 @@ fn linux(model: &Model, host: &HostContext, userns: bool, uid: u32, gid: u32) ->
 fn with_subids(own: u32, range: Option<crate::host::IdRange>) -> Vec<LinuxIdMapping> {
     let mut maps = vec![one_id(0, own)];
     if let Some(r) = range {
-        maps.push(LinuxIdMappingBuilder::default().container_id(1u32).host_id(r.start).size(r.count).build().expect("id mapping"));
+        maps.push(
+            LinuxIdMappingBuilder::default()
+                .container_id(1u32)
+                .host_id(r.start)
+                .size(r.count)
+                .build()
+                .expect("id mapping"),
+        );
     }
     maps
 }

@@ -79,7 +79,13 @@ pub fn load(dir: &Path) -> Result<(Spec, Extension, String)> {
             timeout_ms: None,
             limits_required: true,
             // A bundle mapping more than one id needs the setuid helpers.
-            subids: spec.linux().iter().flat_map(|l| l.uid_mappings().iter().flatten()).map(|m| m.size()).sum::<u32>() > 1,
+            subids: spec
+                .linux()
+                .iter()
+                .flat_map(|l| l.uid_mappings().iter().flatten())
+                .map(oci_spec::runtime::LinuxIdMapping::size)
+                .sum::<u32>()
+                > 1,
         },
     };
     let name = std::fs::canonicalize(dir)

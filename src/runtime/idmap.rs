@@ -13,12 +13,14 @@ use oci_spec::runtime::{LinuxIdMapping, Spec};
 use super::error::{Result, SetupError};
 
 pub fn write(pid: Pid, spec: &Spec, subids: bool) -> Result<()> {
-    let linux = spec.linux().as_ref().ok_or_else(|| SetupError::new("write id maps").detail("no linux section"))?;
+    let linux =
+        spec.linux().as_ref().ok_or_else(|| SetupError::new("write id maps").detail("no linux section"))?;
     let uids = linux.uid_mappings().clone().unwrap_or_default();
     let gids = linux.gid_mappings().clone().unwrap_or_default();
     let proc = format!("/proc/{pid}");
     let direct = |file: &str, text: &str| {
-        std::fs::write(format!("{proc}/{file}"), text).map_err(|e| SetupError::io(format!("write {proc}/{file}"), &e))
+        std::fs::write(format!("{proc}/{file}"), text)
+            .map_err(|e| SetupError::io(format!("write {proc}/{file}"), &e))
     };
     if !subids {
         direct("setgroups", "deny")?;
@@ -29,7 +31,9 @@ pub fn write(pid: Pid, spec: &Spec, subids: bool) -> Result<()> {
         let who = nix::unistd::geteuid();
         return Err(SetupError::new("map subordinate ids")
             .detail(format!("uid {who} has no range in /etc/subuid or /etc/subgid"))
-            .fix(format!("add one: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 <user of uid {who}>")));
+            .fix(format!(
+                "add one: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 <user of uid {who}>"
+            )));
     }
     if nix::unistd::geteuid().is_root() {
         direct("uid_map", &lines(&uids))?;

@@ -54,6 +54,17 @@ enum HostPart {
     Link(PathBuf),
 }
 
+/// A layer directory, which the caller must be able to read: an `O_PATH`
+/// open alone would succeed and the sandbox would then find it empty.
+fn open_layer(path: &Path) -> Result<OwnedFd> {
+    use nix::unistd::{AccessFlags, access};
+    access(path, AccessFlags::R_OK | AccessFlags::X_OK).map_err(|e| {
+        SetupError::sys(format!("read layer {}", path.display()), e)
+            .fix("the caller cannot read this layer: make it readable, or use a layer the caller owns")
+    })?;
+    open_path(path, "layer")
+}
+
 fn open_path(path: &Path, what: &str) -> Result<OwnedFd> {
     open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| SetupError::sys(format!("open {what} {}", path.display()), e))
@@ -70,7 +81,7 @@ pub fn prepare(ops: &[Op], ext: &Extension, rootless: bool) -> Result<Prepared> 
                 host_root = true;
                 layers.push(None);
             }
-            LayerSpec::Dir(p) => layers.push(Some(open_path(Path::new(p), "layer")?)),
+            LayerSpec::Dir(p) => layers.push(Some(open_layer(Path::new(p))?)),
         }
     }
     // In a user namespace the host root cannot be an overlay layer: its

@@ -46,16 +46,29 @@ pub fn validate(raw: &raw::Profile, name: &str, sources: &SourceMap, diags: &mut
 /// Subordinate ids put the caller at root inside: they need a user
 /// namespace, and `user = "host"` (the caller's own number inside) would
 /// land on someone else's id outside.
-fn check_subids(cx: &mut Cx, raw: &raw::Profile, process: Option<&crate::model::Process>, ns: crate::model::Namespaces) {
+fn check_subids(
+    cx: &mut Cx,
+    raw: &raw::Profile,
+    process: Option<&crate::model::Process>,
+    ns: crate::model::Namespaces,
+) {
     let Some(flag) = raw.namespaces.subids.as_ref().filter(|s| s.value) else { return };
     if ns.user == crate::model::UserNamespace::Host {
-        let diag = Diag::at("profile::subids", flag.span, "`subids` needs a user namespace, but `namespaces.user` is \"host\"")
-            .help("remove `subids`, or set namespaces.user = \"auto\"");
+        let diag = Diag::at(
+            "profile::subids",
+            flag.span,
+            "`subids` needs a user namespace, but `namespaces.user` is \"host\"",
+        )
+        .help("remove `subids`, or set namespaces.user = \"auto\"");
         cx.error(diag);
     }
     if process.is_some_and(|p| p.user == crate::model::User::Host) {
-        let diag = Diag::at("profile::subids", flag.span, "`subids` maps the caller to root inside; `user = \"host\"` cannot be used with it")
-            .help("use user = \"root\" (the caller outside) or user = { uid = N } (an id from the ranges)");
+        let diag = Diag::at(
+            "profile::subids",
+            flag.span,
+            "`subids` maps the caller to root inside; `user = \"host\"` cannot be used with it",
+        )
+        .help("use user = \"root\" (the caller outside) or user = { uid = N } (an id from the ranges)");
         cx.error(diag);
     }
 }
