@@ -179,7 +179,8 @@ fn supervise(sb: &Sandbox, spec: &Spec, ext: &Extension, sock: &OwnedFd, userns:
         })?;
     }
     if let Some(cg) = &sb.cgroup {
-        cg.add(sb.pid.as_raw()).map_err(fail)?;
+        // clone3 placed it in the v2 cgroup whenever there is one (CLONE_INTO_CGROUP).
+        cg.add(sb.pid.as_raw(), cg.v2_fd().is_some()).map_err(fail)?;
     }
     proto::send(sock.as_fd(), &Message::Go, None)
         .map_err(|e| fail(SetupError::sys("start the sandbox", e)))?;

@@ -195,10 +195,13 @@ impl Cgroup {
     }
 
     /// Put a process in every cgroup of the sandbox. Call it after every
-    /// clone, `CLONE_INTO_CGROUP` or not: v1 hierarchies need it, and writing
-    /// a member to its own v2 cgroup again changes nothing.
-    pub fn add(&self, pid: i32) -> Result<()> {
-        let dirs = self.v2.iter().map(|v| &v.dir).chain(self.v1.iter().map(|v| &v.dir));
+    /// clone: v1 hierarchies need it. `placed_on_v2`: clone3 already put it
+    /// in the v2 cgroup (`CLONE_INTO_CGROUP`); writing it there again would
+    /// change nothing but costs a cgroup migration (an RCU grace period,
+    /// milliseconds).
+    pub fn add(&self, pid: i32, placed_on_v2: bool) -> Result<()> {
+        let v2 = self.v2.iter().filter(|_| !placed_on_v2).map(|v| &v.dir);
+        let dirs = v2.chain(self.v1.iter().map(|v| &v.dir));
         for dir in dirs {
             files::write(dir, "cgroup.procs", &pid.to_string())?;
         }

@@ -101,7 +101,7 @@ fn real_v1_memory_and_pids_limits_kill_and_removal() {
     assert_eq!(read(&pids, "pids.max").trim(), "32");
 
     let mut child = Held::spawn("exec sleep 100");
-    cg.add(child.pid()).expect("add");
+    cg.add(child.pid(), false).expect("add");
     child.release();
     let membership = read(Path::new(&format!("/proc/{}", child.pid())), "cgroup");
     let mem_line = membership.lines().find(|l| l.contains(":memory:")).unwrap();
@@ -132,7 +132,7 @@ fn real_v1_freezer_kills_a_process_tree() {
     assert!(dirs.contains(&freezer), "{dirs:?}");
 
     let mut child = Held::spawn("sleep 100 & sleep 100 & wait");
-    cg.add(child.pid()).expect("add");
+    cg.add(child.pid(), false).expect("add");
     child.release();
     let until = Instant::now() + Duration::from_secs(5);
     let members = loop {
@@ -162,7 +162,7 @@ fn real_v1_oom_kill_is_reported() {
     let (cg, _) = Cgroup::create_in(&h, Some(&res), &opts("real-oom", true)).expect("create");
     let cg = cg.expect("a cgroup");
     let mut hog = Held::spawn("exec dd if=/dev/zero of=/dev/null bs=64M count=1");
-    cg.add(hog.pid()).expect("add");
+    cg.add(hog.pid(), false).expect("add");
     hog.release();
     assert_eq!(hog.signal_within(10), Some(9), "the 64 MiB buffer of dd is OOM-killed in 32 MiB");
     assert!(cg.oom_killed(), "memory.oom_control counts the kill");

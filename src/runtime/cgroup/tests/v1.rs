@@ -44,7 +44,7 @@ fn hybrid_limits_go_to_v1_and_the_process_to_both() {
         assert!(!fake.path(&format!("{untouched}/{leaf}")).exists(), "{untouched}");
     }
     // add() puts the process in every hierarchy.
-    cg.add(99_999_999).unwrap();
+    cg.add(99_999_999, false).unwrap();
     for dir in cg.dirs() {
         assert_eq!(fake.get(&dir, "cgroup.procs"), "99999999\n", "{}", dir.display());
     }
@@ -231,7 +231,7 @@ fn a_watcher_can_clean_up_after_a_launcher_that_died() {
     let before = fake.dirs();
     let (cg, _) = create_ok(&h, &resources(json!({"memory": {"limit": 1_048_576}})), &opts("t", true));
     let dirs = cg.dirs();
-    cg.add(99_999_999).unwrap();
+    cg.add(99_999_999, false).unwrap();
     std::mem::forget(cg); // as if SIGKILLed: no destructor runs
     assert_ne!(fake.dirs(), before);
     crate::runtime::cgroup::destroy_dirs(&dirs).unwrap();

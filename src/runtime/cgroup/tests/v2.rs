@@ -176,7 +176,7 @@ fn kill_and_oom_on_v2() {
     let o = Options { cgroups_path: Some("/sandboxes/x".into()), ..opts("t", true) };
     let (cg, _) = create_ok(&h, &resources(json!({"memory": {"limit": 1_048_576}})), &o);
     let dir = fake.path("cgroup/sandboxes/x");
-    cg.add(99_999_999).unwrap();
+    cg.add(99_999_999, false).unwrap();
     assert_eq!(fake.get(&dir, "cgroup.procs"), "99999999\n");
     assert!(!cg.oom_killed());
     fake.set(&dir, "memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n");
