@@ -120,10 +120,6 @@ impl Diags {
     pub fn into_parts(self) -> (Vec<Diag>, usize) {
         (self.list, self.dropped)
     }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Diag> {
-        self.list.iter()
-    }
 }
 
 /// Problems beyond this many are counted, not kept: nobody reads the

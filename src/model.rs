@@ -166,18 +166,6 @@ pub struct Limits {
     pub rlimits: Vec<Rlimit>,
 }
 
-impl Limits {
-    /// Whether any limit needs a cgroup.
-    pub fn needs_cgroup(&self) -> bool {
-        self.memory.is_some()
-            || self.memory_swap.is_some()
-            || self.cpu.is_some()
-            || self.cpu_weight.is_some()
-            || self.pids.is_some()
-            || self.io_weight.is_some()
-    }
-}
-
 /// CPU bandwidth: `quota` microseconds of CPU time per `period`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CpuQuota {

@@ -75,15 +75,6 @@ impl SourceMap {
         (line, before[line_start..].chars().count() + 1)
     }
 
-    /// Byte offset of a 1-based line and character column.
-    pub fn offset_of(&self, file: FileId, line: usize, column: usize) -> usize {
-        let text = &self.get(file).text;
-        let line_start = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum::<usize>();
-        let rest = &text[line_start.min(text.len())..];
-        let col = rest.char_indices().nth(column.saturating_sub(1)).map_or(rest.len(), |(i, _)| i);
-        line_start + col
-    }
-
     /// `path:line` of a span, for `explain` and related notes.
     pub fn location(&self, span: Span) -> Location<'_> {
         let (line, _) = self.line_col(span.file, span.start);

@@ -57,13 +57,6 @@ impl Node {
         }
     }
 
-    pub fn entry(&self, key: &str) -> Option<&Entry> {
-        match &self.value {
-            Value::Map(entries) => entries.iter().find(|e| e.key.value == key),
-            _ => None,
-        }
-    }
-
     /// Remove a top-level key and return its entry.
     pub fn take(&mut self, key: &str) -> Option<Entry> {
         match &mut self.value {
