@@ -41,17 +41,22 @@ pub fn run(spec: &Spec, ext: &Extension, name: &str) -> Outcome {
     };
     let has = |t: LinuxNamespaceType| linux.namespaces().iter().flatten().any(|n| n.typ() == t);
     let terminal = ext.terminal == "always" || (ext.terminal == "auto" && std::io::stdin().is_terminal());
-    let cgroup_opts = Options {
+    let mut cgroup_opts = Options {
         name: name.to_owned(),
         cgroups_path: linux.cgroups_path().clone(),
         required: ext.limits_required,
+        companions: Vec::new(),
     };
     // The watcher starts before the cgroup exists, so a launcher killed
     // at any moment leaves nothing; with an explicit cgroupsPath the
     // directories are known only once made.
     let planned = Cgroup::planned_dirs(&cgroup_opts).map_err(fail)?;
     let early = if planned.is_empty() { None } else { Some(super::watcher::spawn(&planned).map_err(fail)?) };
+    cgroup_opts.companions.extend(early.as_ref().map(|w| w.pid.as_raw()));
     let (cgroup, skipped) = Cgroup::create(linux.resources().as_ref(), &cgroup_opts).map_err(fail)?;
+    if let (Some(w), Some(moved)) = (&early, cgroup.as_ref().and_then(Cgroup::self_move)) {
+        w.undo_too(moved);
+    }
     for line in skipped {
         eprintln!("sandbox: limits (best effort): skipped {line}");
     }

@@ -39,9 +39,12 @@
 //!    the child directly (a configured, delegated parent; the root cgroup).
 //! 2. Else enable them in P. This works when P has no processes (a
 //!    cgroupsPath under an empty delegated cgroup) or is a root.
-//! 3. On EBUSY, if P is the launcher's own cgroup and the launcher is its only
-//!    process, the launcher steps into `P/sandbox-launcher-<pid>` and enables
-//!    them. This is what a delegated unit needs: under `systemd-run --user
+//! 3. If P has processes (never write `+` then: domain controllers give
+//!    EBUSY, and threaded ones like cpu and pids are accepted but make P a
+//!    thread root, whose domain children then refuse clone3 with EOPNOTSUPP)
+//!    and P is the launcher's own cgroup holding only the launcher and its
+//!    watcher ([`Options::companions`]), they step into
+//!    `P/sandbox-launcher-<pid>` and the controllers are enabled. This is what a delegated unit needs: under `systemd-run --user
 //!    --scope -p Delegate=yes sandbox run …` the scope holds just the
 //!    launcher. [`Cgroup::remove`] undoes it (disables what it enabled, moves
 //!    the launcher back, removes the leaf).
@@ -79,6 +82,7 @@ use oci_spec::runtime::LinuxResources;
 
 pub use hierarchy::{Hierarchies, Hierarchy};
 pub use limits::{blkio_to_io_weight, shares_to_weight};
+pub use v2::SelfMove;
 
 use crate::runtime::error::{Result, SetupError};
 use limits::Setting;
@@ -96,6 +100,9 @@ pub struct Options {
     pub cgroups_path: Option<PathBuf>,
     /// Fail when a limit cannot be applied (else skip it and say so).
     pub required: bool,
+    /// The launcher's own helper processes (its watcher), which may share
+    /// its cgroup and then move with it (see "Placement" above).
+    pub companions: Vec<i32>,
 }
 
 /// The sandbox's cgroups: one per hierarchy used.
@@ -163,7 +170,7 @@ impl Cgroup {
         }
         let mut cg = Cgroup { v2: None, v1: Vec::new(), owner: std::process::id(), removed: false };
         if let Some(Ok(plan)) = &v2_plan {
-            let (v2, failed) = V2::create(plan, &on_v2);
+            let (v2, failed) = V2::create(plan, &on_v2, &opts.companions);
             cg.v2 = v2;
             unapplied.extend(failed);
         }
@@ -185,6 +192,12 @@ impl Cgroup {
             return Ok((None, unapplied));
         }
         Ok((Some(cg), unapplied))
+    }
+
+    /// What the watcher must undo if the launcher dies: the step into a leaf
+    /// (rule 3 above), when it was taken.
+    pub fn self_move(&self) -> Option<&SelfMove> {
+        self.v2.as_ref().and_then(V2::self_move)
     }
 
     /// For `clone3(CLONE_INTO_CGROUP)`: an `O_DIRECTORY` fd of the v2 cgroup.

@@ -7,8 +7,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use nix::errno::Errno;
-
 use super::files;
 use super::hierarchy::Hierarchy;
 use super::kill;
@@ -86,10 +84,11 @@ pub struct V2 {
     moved: Option<SelfMove>,
 }
 
-/// The launcher moved itself from its own cgroup (`home`) into `leaf` so that
-/// `home` could enable `enabled` for its children; undone at teardown.
-#[derive(Debug)]
-struct SelfMove {
+/// The launcher (with its watcher) moved from its own cgroup (`home`) into
+/// `leaf` so that `home` could enable `enabled` for its children; undone at
+/// teardown, or by the watcher when the launcher was killed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SelfMove {
     home: PathBuf,
     leaf: PathBuf,
     enabled: Vec<String>,
@@ -98,10 +97,10 @@ struct SelfMove {
 impl V2 {
     /// Create the cgroup and write `settings` (all offered by the plan). Returns
     /// the cgroup (none if it could not be made) and one line per setting not applied.
-    pub fn create(plan: &Plan, settings: &[Setting]) -> (Option<V2>, Vec<String>) {
+    pub fn create(plan: &Plan, settings: &[Setting], ours: &[i32]) -> (Option<V2>, Vec<String>) {
         let fail_all = |why: &str| settings.iter().map(|s| format!("{}: {why}", s.describe())).collect();
         let wanted: BTreeSet<String> = settings.iter().map(|s| s.controller().v2_name().to_owned()).collect();
-        let (enabled, moved, mut failures) = match enable(plan, &wanted) {
+        let (enabled, moved, mut failures) = match enable(plan, &wanted, ours) {
             Ok(moved) => (wanted, moved, Vec::new()),
             Err(e) => (BTreeSet::new(), None, fail_all(&e.to_string())),
         };
@@ -149,6 +148,11 @@ impl V2 {
     /// Remove what we created (deepest first), killing stragglers between
     /// rmdir retries, and undo a self-move. Parents of a cgroupsPath that
     /// others now use stay.
+    /// The self-move made for this cgroup, if any.
+    pub fn self_move(&self) -> Option<&SelfMove> {
+        self.moved.as_ref()
+    }
+
     pub fn teardown(&mut self, deadline: Instant) -> Result<()> {
         self.fd = None;
         let mut first = kill::remove_created(&mut self.created, deadline);
@@ -169,39 +173,47 @@ fn open_dir(dir: &Path) -> Result<OwnedFd> {
 }
 
 /// Make the anchor hand `wanted` down to its children. A populated cgroup
-/// cannot (EBUSY, the no-internal-processes rule): when the launcher is its
-/// only member it steps into a leaf of its own first; otherwise this fails
-/// naming the fix.
-fn enable(plan: &Plan, wanted: &BTreeSet<String>) -> Result<Option<SelfMove>> {
+/// must not (the no-internal-processes rule): domain controllers give EBUSY,
+/// and threaded ones (cpu, pids) are let through but turn the anchor into a
+/// thread root, whose domain children then refuse processes (EOPNOTSUPP at
+/// clone3). So when the anchor has members, and they are all ours (the
+/// launcher and `ours`, its watcher), they step into a leaf of their own
+/// first; otherwise this fails naming the fix. The hierarchy's root is
+/// exempt from the rule (it has no `cgroup.type`).
+fn enable(plan: &Plan, wanted: &BTreeSet<String>, ours: &[i32]) -> Result<Option<SelfMove>> {
     let missing: Vec<String> = wanted.difference(&plan.delegated).cloned().collect();
     if missing.is_empty() {
         return Ok(None);
     }
     let value = missing.iter().map(|c| format!("+{c}")).collect::<Vec<_>>().join(" ");
-    let err = match files::write(&plan.anchor, "cgroup.subtree_control", &value) {
-        Ok(()) => return Ok(None),
-        Err(e) => e,
-    };
-    let me = std::process::id();
     let members = files::pids(&plan.anchor);
-    if err.errno != Some(Errno::EBUSY) {
-        return Err(err.fix(format!(
-            "delegate {} to the launcher: run it under `systemd-run --user --scope -p Delegate=yes`",
+    let is_root = !files::exists(&plan.anchor, "cgroup.type");
+    if is_root || members.is_empty() {
+        return files::write(&plan.anchor, "cgroup.subtree_control", &value).map(|()| None).map_err(|e| {
+            e.fix(format!(
+                "delegate {} to the launcher: run it under `systemd-run --user --scope -p Delegate=yes`",
+                missing.join(" ")
+            ))
+        });
+    }
+    let me = i32::try_from(std::process::id()).unwrap_or(-1);
+    let all_ours = members.iter().all(|p| *p == me || ours.contains(p));
+    if !plan.own || !all_ours {
+        return Err(SetupError::new(format!(
+            "enable {} in {}/cgroup.subtree_control",
+            missing.join(" "),
+            plan.anchor.display()
+        ))
+        .detail(format!(
+            "{} holds other processes (cgroup v2's no-internal-processes rule)",
+            plan.anchor.display()
+        ))
+        .fix(format!(
+            "run the launcher in a cgroup of its own with the controllers delegated: \
+             `systemd-run --user --scope -p Delegate=yes sandbox run …` (as root, without --user), \
+             or set linux.cgroupsPath under a cgroup whose cgroup.subtree_control has {}",
             missing.join(" ")
         )));
-    }
-    if !plan.own || members != [i32::try_from(me).unwrap_or(-1)] {
-        return Err(err
-            .detail(format!(
-                "{} holds other processes (cgroup v2's no-internal-processes rule)",
-                plan.anchor.display()
-            ))
-            .fix(format!(
-                "run the launcher in a cgroup of its own with the controllers delegated: \
-                 `systemd-run --user --scope -p Delegate=yes sandbox run …` (as root, without --user), \
-                 or set linux.cgroupsPath under a cgroup whose cgroup.subtree_control has {}",
-                missing.join(" ")
-            )));
     }
     let moved = SelfMove {
         home: plan.anchor.clone(),
@@ -209,12 +221,16 @@ fn enable(plan: &Plan, wanted: &BTreeSet<String>) -> Result<Option<SelfMove>> {
         enabled: missing,
     };
     files::mkdir(&moved.leaf)?;
-    let retried = files::write(&moved.leaf, "cgroup.procs", &me.to_string())
+    let retried = members
+        .iter()
+        .try_for_each(|pid| files::write(&moved.leaf, "cgroup.procs", &pid.to_string()))
         .and_then(|()| files::write(&plan.anchor, "cgroup.subtree_control", &value));
     match retried {
         Ok(()) => Ok(Some(moved)),
         Err(e) => {
-            let _ = files::write(&moved.home, "cgroup.procs", &me.to_string());
+            for pid in files::pids(&moved.leaf) {
+                let _ = files::write(&moved.home, "cgroup.procs", &pid.to_string());
+            }
             let _ = files::rmdir(&moved.leaf);
             Err(e)
         }
@@ -222,9 +238,38 @@ fn enable(plan: &Plan, wanted: &BTreeSet<String>) -> Result<Option<SelfMove>> {
 }
 
 impl SelfMove {
+    /// For the watcher, through its pipe: `home NUL leaf NUL controllers NUL`.
+    pub fn encode(&self) -> Vec<u8> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut out = self.home.as_os_str().as_bytes().to_vec();
+        out.push(0);
+        out.extend_from_slice(self.leaf.as_os_str().as_bytes());
+        out.push(0);
+        out.extend_from_slice(self.enabled.join(" ").as_bytes());
+        out.push(0);
+        out
+    }
+
+    /// The inverse of [`SelfMove::encode`]; `None` for anything else (a
+    /// record cut short by the launcher's death).
+    pub fn decode(bytes: &[u8]) -> Option<SelfMove> {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let mut parts = bytes.split(|b| *b == 0);
+        let (home, leaf, enabled) = (parts.next()?, parts.next()?, parts.next()?);
+        let leaf = PathBuf::from(OsStr::from_bytes(leaf));
+        let home = PathBuf::from(OsStr::from_bytes(home));
+        let complete = parts.next() == Some(&[]) && parts.next().is_none();
+        if !complete || leaf.parent() != Some(home.as_path()) {
+            return None;
+        }
+        let enabled = std::str::from_utf8(enabled).ok()?.split_whitespace().map(str::to_owned).collect();
+        Some(SelfMove { home, leaf, enabled })
+    }
+
     /// Stop handing the controllers down (a populated cgroup may not), move
     /// the launcher (and anything it started) home, remove the leaf.
-    fn undo(self) -> Result<()> {
+    pub fn undo(self) -> Result<()> {
         let minus: Vec<String> = self.enabled.iter().map(|c| format!("-{c}")).collect();
         let mut first = files::write(&self.home, "cgroup.subtree_control", &minus.join(" "));
         for pid in files::pids(&self.leaf) {

@@ -227,7 +227,11 @@ impl Fake {
             if op == "+" && !offered.iter().any(|o| o == c) {
                 return Err(Errno::ENOENT.into());
             }
-            if op == "+" && dir != mount && !words(&dir.join("cgroup.procs")).is_empty() {
+            // The no-internal-processes rule, as the kernel applies it:
+            // domain controllers are refused in a populated cgroup, threaded
+            // ones are let through (and the cgroup becomes a thread root).
+            let threaded = matches!(c, "cpu" | "cpuset" | "pids" | "perf_event");
+            if op == "+" && dir != mount && !threaded && !words(&dir.join("cgroup.procs")).is_empty() {
                 return Err(Errno::EBUSY.into());
             }
             if op == "+" {

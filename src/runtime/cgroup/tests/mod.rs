@@ -85,7 +85,7 @@ pub fn resources(json: serde_json::Value) -> LinuxResources {
 }
 
 pub fn opts(name: &str, required: bool) -> Options {
-    Options { name: name.to_owned(), cgroups_path: None, required }
+    Options { name: name.to_owned(), cgroups_path: None, required, companions: Vec::new() }
 }
 
 /// `sandbox-<name>-<our pid>`.

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::fake::{ALL, Features};
 use super::{create_err, create_ok, leaf, opts, pure_v2, resources};
-use crate::runtime::cgroup::Options;
+use crate::runtime::cgroup::{Options, SelfMove, destroy_dirs};
 
 const SCOPE: &str = "/user.slice/user-1000.slice/user@1000.service/app.slice/run-1.scope";
 const V2: Features = Features { bfq: false, ..ALL };
@@ -114,6 +114,55 @@ fn a_launcher_alone_in_its_cgroup_steps_into_a_leaf() {
     assert!(!launcher.exists() && !dir.exists());
 }
 
+/// pids and cpu are threaded controllers: the kernel lets them be enabled in
+/// a populated cgroup, which then makes the sandbox's cgroup an invalid
+/// domain (clone3 fails with EOPNOTSUPP). The launcher and its watcher must
+/// step into a leaf all the same, and step back at the end.
+#[test]
+fn threaded_controllers_alone_still_step_the_launcher_and_watcher_out() {
+    let (fake, h) = pure_v2(V2, SCOPE, &["cpu", "pids"]);
+    let scope = fake.path(&format!("cgroup{SCOPE}"));
+    let watcher = "4242";
+    fake.set(&scope, "cgroup.procs", &format!("{}\n{watcher}\n", me()));
+    let _k = fake.install();
+    let res = resources(json!({"pids": {"limit": 9}, "cpu": {"quota": 20_000, "period": 100_000}}));
+    let o = Options { companions: vec![4242], ..opts("t", true) };
+    let (cg, skipped) = create_ok(&h, &res, &o);
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let launcher = scope.join(format!("sandbox-launcher-{}", me()));
+    assert_eq!(fake.get(&scope, "cgroup.procs"), "", "the scope must be left without processes");
+    assert_eq!(fake.get(&launcher, "cgroup.procs"), format!("{}\n{watcher}\n", me()));
+    assert_eq!(fake.get(&scope, "cgroup.subtree_control"), "cpu pids");
+    let moved = cg.self_move().expect("a self-move to record").clone();
+    assert_eq!(SelfMove::decode(&moved.encode()), Some(moved.clone()));
+    cg.remove().unwrap();
+    assert_eq!(fake.get(&scope, "cgroup.subtree_control"), "");
+    assert_eq!(fake.get(&scope, "cgroup.procs"), format!("{}\n{watcher}\n", me()));
+    assert!(!launcher.exists());
+}
+
+/// What the watcher gets through its pipe undoes the step by itself, as
+/// after a launcher killed with SIGKILL; a cut-short record is ignored.
+#[test]
+fn the_watcher_record_undoes_a_self_move() {
+    let (fake, h) = pure_v2(V2, SCOPE, &["memory"]);
+    let scope = fake.path(&format!("cgroup{SCOPE}"));
+    fake.set(&scope, "cgroup.procs", &format!("{}\n", me()));
+    let _k = fake.install();
+    let (cg, _) = create_ok(&h, &resources(json!({"memory": {"limit": 1_048_576}})), &opts("t", true));
+    let record = cg.self_move().unwrap().encode();
+    for cut in 1..record.len() {
+        assert!(SelfMove::decode(&record[..cut]).is_none(), "a record cut at {cut} must be refused");
+    }
+    let dirs = cg.dirs();
+    std::mem::forget(cg); // as if the launcher were killed: no teardown
+    destroy_dirs(&dirs).unwrap();
+    SelfMove::decode(&record).unwrap().undo().unwrap();
+    assert_eq!(fake.get(&scope, "cgroup.subtree_control"), "");
+    assert_eq!(fake.get(&scope, "cgroup.procs").trim(), me());
+    assert!(fake.dirs().iter().all(|d| !d.contains("sandbox-")), "{:?}", fake.dirs());
+}
+
 #[test]
 fn a_parent_shared_with_other_processes_names_the_fix() {
     let (fake, h) = pure_v2(V2, SCOPE, &["memory", "pids"]);
@@ -126,7 +175,7 @@ fn a_parent_shared_with_other_processes_names_the_fix() {
     for part in [
         "memory limit (1 MiB)",
         "pids limit (9)",
-        "EBUSY",
+        "holds other processes",
         "no-internal-processes",
         "systemd-run --user --scope -p Delegate=yes",
     ] {
