@@ -40,4 +40,9 @@ if [ "$(id -u)" = 0 ] && [ $# = 0 ]; then
     SANDBOX_E2E_USER="$user" cargo test --locked --no-fail-fast \
         --test e2e_run --test e2e_security --test e2e_lifecycle --test e2e_terminal || status=$?
 fi
+# Tier 5: the cgroup-v2 lane, in a qemu guest (tests/vm/run.sh fetches qemu
+# and Debian's cloud kernel if they are missing).
+if [ $# = 0 ]; then
+    tests/vm/run.sh || status=$?
+fi
 exit "$status"
