@@ -5,6 +5,7 @@ pub mod cgroup;
 pub mod error;
 pub mod landlock;
 pub mod seccomp;
+mod seccomp_bpf;
 
 pub use error::SetupError;
 pub use proto::EXIT_SETUP;

@@ -14,7 +14,9 @@
 //! 2. one filter per action other than allow (match → that action, else
 //!    allow), in the order the actions first appear in the spec;
 //! 3. the allowlist: every entry of the spec, whatever its action
-//!    (match → allow, else the default action);
+//!    (match → allow, else the default action), compiled by our own
+//!    [`seccomp_bpf`] into a binary search: a quarter of the instructions
+//!    of seccompiler's chain, which the kernel pays for at install;
 //! 4. rarely, the one filter whose action applies to `prctl` or `seccomp`.
 //!
 //! The allowlist matches every entry, not only the allow entries: a call an
@@ -42,6 +44,7 @@ use seccompiler::{
     TargetArch, sock_filter,
 };
 
+use super::seccomp_bpf::{self, Allowed, Cond, Op};
 use crate::runtime::error::{Result, SetupError};
 use crate::seccomp::{Arch, number};
 
@@ -68,16 +71,17 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Vec<BpfProgram>> {
     check_header(seccomp, arch)?;
     let default_errno = seccomp.default_errno_ret().unwrap_or(EPERM);
     let default = action(seccomp.default_action(), default_errno, "defaultAction")?;
-    let mut allowlist = Rules::new();
+    let mut allowlist = Allowed::new();
     let mut groups: Vec<Group> = Vec::new();
     for (i, entry) in seccomp.syscalls().iter().flatten().enumerate() {
         let what = format!("syscalls[{i}]");
         let act = action(entry.action(), entry.errno_ret().unwrap_or(default_errno), &what)?;
-        let rule = rule(entry, &what)?;
-        for nr in entry.names().iter().filter_map(|name| number(arch, name)).map(i64::from) {
-            add(&mut allowlist, nr, rule.as_ref());
+        let conds = conds(entry, &what)?;
+        let rule = conds.as_deref().map(|c| rule(c, &what)).transpose()?;
+        for nr in entry.names().iter().filter_map(|name| number(arch, name)) {
+            allow(&mut allowlist, nr, conds.as_ref());
             if act != SeccompAction::Allow {
-                add(group(&mut groups, &act), nr, rule.as_ref());
+                add(group(&mut groups, &act), i64::from(nr), rule.as_ref());
             }
         }
     }
@@ -167,37 +171,67 @@ fn action(act: Act, errno: u32, what: &str) -> Result<SeccompAction> {
     })
 }
 
-/// An entry's argument comparisons as one rule (all must hold); `None`
-/// when it has none and matches every call.
-fn rule(entry: &LinuxSyscall, what: &str) -> Result<Option<SeccompRule>> {
+/// An entry's argument comparisons (all must hold); `None` when it has
+/// none and matches every call.
+fn conds(entry: &LinuxSyscall, what: &str) -> Result<Option<Vec<Cond>>> {
     let args = entry.args().as_deref().unwrap_or_default();
     if args.is_empty() {
         return Ok(None);
     }
-    let conditions = args.iter().map(|a| condition(a, what)).collect::<Result<Vec<_>>>()?;
-    SeccompRule::new(conditions)
-        .map(Some)
-        .map_err(|e| SetupError::new(format!("compile linux.seccomp {what}")).detail(e.to_string()))
+    args.iter().map(|a| cond(a, what)).collect::<Result<Vec<_>>>().map(Some)
 }
 
 /// One OCI comparison; OCI (libseccomp) compares all 64 bits, unsigned.
-fn condition(arg: &LinuxSeccompArg, what: &str) -> Result<SeccompCondition> {
+fn cond(arg: &LinuxSeccompArg, what: &str) -> Result<Cond> {
     let Some(index) = u8::try_from(arg.index()).ok().filter(|&i| i <= 5) else {
         let detail = format!("argument index {} is out of range (0-5)", arg.index());
         return Err(refuse(what, detail, "syscalls have six arguments, numbered 0 to 5"));
     };
     let (op, value) = match arg.op() {
-        CmpOp::ScmpCmpNe => (SeccompCmpOp::Ne, arg.value()),
-        CmpOp::ScmpCmpLt => (SeccompCmpOp::Lt, arg.value()),
-        CmpOp::ScmpCmpLe => (SeccompCmpOp::Le, arg.value()),
-        CmpOp::ScmpCmpEq => (SeccompCmpOp::Eq, arg.value()),
-        CmpOp::ScmpCmpGe => (SeccompCmpOp::Ge, arg.value()),
-        CmpOp::ScmpCmpGt => (SeccompCmpOp::Gt, arg.value()),
+        CmpOp::ScmpCmpNe => (Op::Ne, arg.value()),
+        CmpOp::ScmpCmpLt => (Op::Lt, arg.value()),
+        CmpOp::ScmpCmpLe => (Op::Le, arg.value()),
+        CmpOp::ScmpCmpEq => (Op::Eq, arg.value()),
+        CmpOp::ScmpCmpGe => (Op::Ge, arg.value()),
+        CmpOp::ScmpCmpGt => (Op::Gt, arg.value()),
         // (arg & value) == valueTwo
-        CmpOp::ScmpCmpMaskedEq => (SeccompCmpOp::MaskedEq(arg.value()), arg.value_two().unwrap_or(0)),
+        CmpOp::ScmpCmpMaskedEq => (Op::MaskedEq(arg.value()), arg.value_two().unwrap_or(0)),
     };
-    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
-        .map_err(|e| SetupError::new(format!("compile linux.seccomp {what}")).detail(e.to_string()))
+    Ok(Cond { index, op, value })
+}
+
+/// The same comparisons for seccompiler (the filters of other actions).
+fn rule(conds: &[Cond], what: &str) -> Result<SeccompRule> {
+    let failed = |e: seccompiler::BackendError| {
+        SetupError::new(format!("compile linux.seccomp {what}")).detail(e.to_string())
+    };
+    let conditions = conds
+        .iter()
+        .map(|c| {
+            let op = match c.op {
+                Op::Eq => SeccompCmpOp::Eq,
+                Op::Ne => SeccompCmpOp::Ne,
+                Op::Lt => SeccompCmpOp::Lt,
+                Op::Le => SeccompCmpOp::Le,
+                Op::Gt => SeccompCmpOp::Gt,
+                Op::Ge => SeccompCmpOp::Ge,
+                Op::MaskedEq(mask) => SeccompCmpOp::MaskedEq(mask),
+            };
+            SeccompCondition::new(c.index, SeccompCmpArgLen::Qword, op, c.value).map_err(failed)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    SeccompRule::new(conditions).map_err(failed)
+}
+
+/// The allowlist's side of [`add`]: alternatives accumulate, and an
+/// unconditional entry allows the syscall always.
+fn allow(allowed: &mut Allowed, nr: u32, conds: Option<&Vec<Cond>>) {
+    let slot = allowed.entry(nr).or_insert_with(|| Some(Vec::new()));
+    match (slot, conds) {
+        (Some(alternatives), Some(conds)) => alternatives.push(conds.clone()),
+        (slot, None) => *slot = None,
+        (None, Some(_)) => {}
+    }
 }
 
 /// Add one entry's rule for `nr`: alternatives accumulate (OR), and an
@@ -224,7 +258,7 @@ fn group<'a>(groups: &'a mut Vec<Group>, action: &SeccompAction) -> &'a mut Rule
 fn stack(
     arch: Arch,
     default: SeccompAction,
-    allowlist: &Rules,
+    allowlist: &Allowed,
     groups: Vec<Group>,
 ) -> Result<Vec<BpfProgram>> {
     let target = match arch {
@@ -237,9 +271,10 @@ fn stack(
     // Only the last filter may refuse prctl or seccomp: after it nothing
     // more can be installed. So a filter that refuses them goes after the
     // allowlist, which must then let both through whatever their arguments.
-    let always = |rules: &Rules| install.iter().all(|nr| matches!(rules.get(nr), Some(None)));
+    let always =
+        install.iter().all(|nr| u32::try_from(*nr).is_ok_and(|nr| matches!(allowlist.get(&nr), Some(None))));
     let conditional = late.iter().any(|g| install.iter().any(|nr| matches!(g.rules.get(nr), Some(Some(_)))));
-    let allowlist_refuses = default != SeccompAction::Allow && !always(allowlist);
+    let allowlist_refuses = default != SeccompAction::Allow && !always;
     if late.len() > 1 || (!late.is_empty() && (conditional || allowlist_refuses)) {
         let detail =
             "prctl and seccomp, which install each filter of the stack, are refused by more than one \
@@ -253,7 +288,7 @@ fn stack(
         programs.push(program(&g.rules, SeccompAction::Allow, &g.action, target)?);
     }
     if default != SeccompAction::Allow {
-        programs.push(program(allowlist, default, &SeccompAction::Allow, target)?);
+        programs.push(seccomp_bpf::allowlist(allowlist, u32::from(default), audit_arch(arch)));
     }
     for g in &late {
         programs.push(program(&g.rules, SeccompAction::Allow, &g.action, target)?);
@@ -293,14 +328,18 @@ fn insn(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
     sock_filter { code, jt, jf, k }
 }
 
+fn audit_arch(arch: Arch) -> u32 {
+    match arch {
+        Arch::X86_64 => AUDIT_ARCH_X86_64,
+        Arch::Aarch64 => AUDIT_ARCH_AARCH64,
+    }
+}
+
 /// Kill every call that is not of this architecture's native ABI; allow the rest.
 fn guard(arch: Arch) -> BpfProgram {
     let kill = libc::SECCOMP_RET_KILL_PROCESS;
-    let audit = match arch {
-        Arch::X86_64 => AUDIT_ARCH_X86_64,
-        Arch::Aarch64 => AUDIT_ARCH_AARCH64,
-    };
-    let mut p = vec![insn(LD_W_ABS, 0, 0, DATA_ARCH), insn(JEQ_K, 1, 0, audit), insn(RET_K, 0, 0, kill)];
+    let mut p =
+        vec![insn(LD_W_ABS, 0, 0, DATA_ARCH), insn(JEQ_K, 1, 0, audit_arch(arch)), insn(RET_K, 0, 0, kill)];
     if arch == Arch::X86_64 {
         p.extend([
             insn(LD_W_ABS, 0, 0, DATA_NR),

@@ -201,3 +201,133 @@ fn what_we_cannot_honour_is_refused_by_name() {
         "prctl and seccomp",
     );
 }
+
+/// The allowlist as seccompiler would compile it: the reference for ours.
+fn seccompiler_allowlist(s: &LinuxSeccomp) -> BpfProgram {
+    let arch = Arch::native();
+    let mut rules = Rules::new();
+    for (i, entry) in s.syscalls().iter().flatten().enumerate() {
+        let what = format!("syscalls[{i}]");
+        let conds = conds(entry, &what).unwrap();
+        let rule = conds.as_deref().map(|c| rule(c, &what).unwrap());
+        for nr in entry.names().iter().filter_map(|name| number(arch, name)) {
+            add(&mut rules, i64::from(nr), rule.as_ref());
+        }
+    }
+    let default = action(s.default_action(), s.default_errno_ret().unwrap_or(EPERM), "default").unwrap();
+    let target = if arch == Arch::X86_64 { TargetArch::x86_64 } else { TargetArch::aarch64 };
+    program(&rules, default, &SeccompAction::Allow, target).unwrap()
+}
+
+/// Ours, verdict for verdict against seccompiler's, on every syscall number
+/// (and a foreign architecture) with each of `args`.
+fn assert_same_verdicts(s: &LinuxSeccomp, args: &[[u64; 6]]) -> (usize, usize) {
+    let reference = seccompiler_allowlist(s);
+    let ours = compile(s).unwrap().pop().unwrap();
+    for nr in 0..=600 {
+        for a in args {
+            let (want, got) = (run(&reference, nr, native_audit(), *a), run(&ours, nr, native_audit(), *a));
+            assert_eq!(got, want, "syscall {nr} with {a:x?}");
+        }
+    }
+    assert_eq!(run(&ours, 1, 0x4000_0003, [0; 6]), run(&reference, 1, 0x4000_0003, [0; 6]), "i386");
+    (reference.len(), ours.len())
+}
+
+#[test]
+fn the_compact_allowlist_agrees_with_seccompiler_on_the_default_profile() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let host = crate::host::HostContext::fixed();
+    let loaded = crate::pipeline::load_profile(&root.join("profiles/base.toml"), &host);
+    let spec = crate::compile::compile(loaded.model.as_ref().unwrap(), &host).spec;
+    let s = spec.linux().as_ref().unwrap().seccomp().as_ref().unwrap();
+    // The values the default profile's conditions test, and their neighbours.
+    let mut args = vec![[0; 6], [u64::MAX; 6]];
+    for v in [0x11, 0x1000_0011, 0x7E02_0000, 0x5401, 0x5412, 0x1_0000_5412, 2, 40, 1 << 32, 8, 0xffff_ffff] {
+        for w in [v, v + 1, v - 1] {
+            args.extend([[w, 0, 0, 0, 0, 0], [0, w, 0, 0, 0, 0], [w, w, w, 0, 0, 0]]);
+        }
+    }
+    let (theirs, ours) = assert_same_verdicts(s, &args);
+    assert!(ours * 3 < theirs, "{ours} instructions, seccompiler {theirs}: not compact");
+}
+
+#[test]
+fn every_comparison_agrees_with_seccompiler_at_its_boundaries() {
+    let v: u64 = 0x1_0000_0005;
+    let arg = |op: &str| serde_json::json!([{ "index": 1, "value": v, "op": op }]);
+    let s = spec(serde_json::json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [
+            { "names": ["read"], "action": "SCMP_ACT_ALLOW", "args": arg("SCMP_CMP_EQ") },
+            { "names": ["write"], "action": "SCMP_ACT_ALLOW", "args": arg("SCMP_CMP_NE") },
+            { "names": ["open"], "action": "SCMP_ACT_ALLOW", "args": arg("SCMP_CMP_LT") },
+            { "names": ["close"], "action": "SCMP_ACT_ALLOW", "args": arg("SCMP_CMP_LE") },
+            { "names": ["stat"], "action": "SCMP_ACT_ALLOW", "args": arg("SCMP_CMP_GT") },
+            { "names": ["fstat"], "action": "SCMP_ACT_ALLOW", "args": arg("SCMP_CMP_GE") },
+            { "names": ["lstat"], "action": "SCMP_ACT_ALLOW",
+              "args": [{ "index": 1, "value": 0xf_0000_00ff_u64, "valueTwo": 0x1_0000_0005_u64, "op": "SCMP_CMP_MASKED_EQ" }] },
+            // Two alternatives, one of two conditions.
+            { "names": ["poll"], "action": "SCMP_ACT_ALLOW",
+              "args": [{ "index": 0, "value": 3, "op": "SCMP_CMP_EQ" }, { "index": 1, "value": v, "op": "SCMP_CMP_GT" }] },
+            { "names": ["poll"], "action": "SCMP_ACT_ALLOW", "args": [{ "index": 2, "value": 7, "op": "SCMP_CMP_LE" }] },
+            // An unconditional entry wins over a conditional one for the same call.
+            { "names": ["lseek", "mmap", "mprotect", "getpid"], "action": "SCMP_ACT_ALLOW" },
+            { "names": ["mmap"], "action": "SCMP_ACT_ALLOW", "args": arg("SCMP_CMP_EQ") }
+        ]
+    }));
+    let mut args = Vec::new();
+    for w in
+        [0, 1, 5, 6, 4, v - 1, v, v + 1, v + (1 << 32), v - (1 << 32), 0xf_0000_00ff, 0x1_0000_0105, u64::MAX]
+    {
+        for x in [0, 3, 7, 8] {
+            args.extend([[x, w, 0, 0, 0, 0], [x, w, x, 0, 0, 0], [x, w, 9, 0, 0, 0]]);
+        }
+    }
+    assert_same_verdicts(&s, &args);
+}
+
+/// Far jumps: enough conditional syscalls that the search's jumps exceed
+/// the 8-bit offset and go through JA trampolines.
+#[test]
+fn long_programs_jump_through_trampolines() {
+    let names: Vec<&str> =
+        ["read", "write", "open", "close", "stat", "fstat", "lstat", "poll", "lseek", "mmap"]
+            .into_iter()
+            .chain([
+                "mprotect",
+                "munmap",
+                "brk",
+                "rt_sigaction",
+                "rt_sigprocmask",
+                "ioctl",
+                "pread64",
+                "pwrite64",
+            ])
+            .collect();
+    let entries: Vec<serde_json::Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let conds: Vec<serde_json::Value> = (0..6)
+                .map(
+                    |a| serde_json::json!({ "index": a, "value": i as u64 + (a << 33), "op": "SCMP_CMP_NE" }),
+                )
+                .collect();
+            serde_json::json!({ "names": [n], "action": "SCMP_ACT_ALLOW", "args": conds })
+        })
+        .collect();
+    let s = spec(serde_json::json!({ "defaultAction": "SCMP_ACT_KILL_PROCESS", "syscalls": entries }));
+    let ours = compile(&s).unwrap().pop().unwrap();
+    assert!(
+        ours.len() > 300 && ours.iter().any(|i| i.code == 0x05),
+        "no trampoline in {} instructions",
+        ours.len()
+    );
+    let mut args = vec![[0; 6], [u64::MAX; 6]];
+    for i in 0..names.len() as u64 {
+        args.push([i, i + (1 << 33), i + (2 << 33), i + (3 << 33), i + (4 << 33), i + (5 << 33)]);
+        args.push([i, 0, 0, 0, 0, 0]);
+    }
+    assert_same_verdicts(&s, &args);
+}
