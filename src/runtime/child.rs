@@ -34,13 +34,18 @@ pub struct ChildPlan<'a> {
 }
 
 /// Never returns: execs the command (or becomes its init), or reports and exits.
-pub fn main(sock: OwnedFd, lifeline: &OwnedFd, plan: &ChildPlan) -> ! {
+/// `verdict`: where init reports the command's status early (see [`init::report`]).
+pub fn main(sock: OwnedFd, lifeline: &OwnedFd, verdict: Option<OwnedFd>, plan: &ChildPlan) -> ! {
     match setup(&sock, plan) {
         Ok(command) => {
             // Init keeps no copy of the socket: its EOF tells the launcher
             // that the command was executed.
             drop(sock);
-            sys::exit_now(init::run(command, lifeline))
+            let code = init::run(command, lifeline);
+            if let Some(verdict) = verdict {
+                init::report(&verdict, code);
+            }
+            sys::exit_now(code)
         }
         Err((code, error)) => {
             let _ = proto::send(sock.as_fd(), &Message::Failed { code, error }, None);

@@ -70,3 +70,24 @@ pub fn run(command: Pid, lifeline: &OwnedFd) -> i32 {
         }
     }
 }
+
+/// Tell the launcher the command's status early, through `verdict`, when
+/// that is final: this init is pid 1 of its own pid namespace and has no
+/// children left, so no process of the sandbox runs any more and what is
+/// left is the kernel tearing the namespaces down, which the launcher need
+/// not wait for. With stragglers (daemons the command left behind) it says
+/// nothing: the launcher then waits for our exit, at which the kernel kills
+/// them all.
+pub fn report(verdict: &OwnedFd, code: i32) {
+    if nix::unistd::getpid().as_raw() != 1 {
+        return;
+    }
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Err(nix::errno::Errno::ECHILD) => break,
+            Ok(WaitStatus::StillAlive) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+    let _ = nix::unistd::write(verdict, &code.to_ne_bytes());
+}

@@ -14,12 +14,13 @@ use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use super::cgroup::{Cgroup, Options};
+use super::cgroup::{Cgroup, Hierarchies, Options};
 use super::child::{self, ChildPlan};
 use super::error::SetupError;
 use super::proto::{self, EXIT_SETUP, Message};
 use super::sys::{self, Cloned};
 use super::terminal::{self, RawMode};
+use super::watcher::Watcher;
 use crate::compile::extension::Extension;
 
 /// The sandbox's end: its exit code, or a failure with the code to exit with.
@@ -41,31 +42,7 @@ pub fn run(spec: &Spec, ext: &Extension, name: &str) -> Outcome {
     };
     let has = |t: LinuxNamespaceType| linux.namespaces().iter().flatten().any(|n| n.typ() == t);
     let terminal = ext.terminal == "always" || (ext.terminal == "auto" && std::io::stdin().is_terminal());
-    let mut cgroup_opts = Options {
-        name: name.to_owned(),
-        cgroups_path: linux.cgroups_path().clone(),
-        required: ext.limits_required,
-        companions: Vec::new(),
-    };
-    // The watcher starts before the cgroup exists, so a launcher killed
-    // at any moment leaves nothing; with an explicit cgroupsPath the
-    // directories are known only once made.
-    let planned = Cgroup::planned_dirs(&cgroup_opts).map_err(fail)?;
-    let early = if planned.is_empty() { None } else { Some(super::watcher::spawn(&planned).map_err(fail)?) };
-    cgroup_opts.companions.extend(early.as_ref().map(|w| w.pid.as_raw()));
-    let (cgroup, skipped) = Cgroup::create(linux.resources().as_ref(), &cgroup_opts).map_err(fail)?;
-    if let (Some(w), Some(moved)) = (&early, cgroup.as_ref().and_then(Cgroup::self_move)) {
-        w.undo_too(moved);
-    }
-    for line in skipped {
-        eprintln!("sandbox: limits (best effort): skipped {line}");
-    }
-    // Held open until we exit; the sandbox's child closes its copy at once.
-    let watcher = match (early, &cgroup) {
-        (Some(w), _) => Some(w),
-        (None, Some(cg)) => Some(super::watcher::spawn(&cg.dirs()).map_err(fail)?),
-        (None, None) => None,
-    };
+    let (cgroup, watcher) = make_cgroup(linux, ext, name, has(LinuxNamespaceType::Pid)).map_err(fail)?;
     let userns = has(LinuxNamespaceType::User);
     let mut flags = CloneFlags::CLONE_NEWNS;
     for (t, f) in [
@@ -100,6 +77,18 @@ pub fn run(spec: &Spec, ext: &Extension, name: &str) -> Outcome {
     // Only we hold the write end: the sandbox's init sees EOF when we are gone.
     let (lifeline, held) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| fail(SetupError::sys("create the lifeline pipe", e)))?;
+    // Our init, pid 1 of its own namespace, with no cgroup to remove after
+    // it: it reports the status as soon as nothing of the sandbox runs any
+    // more, and we need not wait for the kernel to tear the namespaces down.
+    let verdict = if ext.init && has(LinuxNamespaceType::Pid) && cgroup.is_none() {
+        Some(
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| fail(SetupError::sys("create the status pipe", e)))?,
+        )
+    } else {
+        None
+    };
+    let (verdict_in, verdict_out) = verdict.unzip();
     let cloned = sys::clone3(
         u64::try_from(flags.bits()).expect("clone flags are positive"),
         cgroup.as_ref().and_then(Cgroup::v2_fd),
@@ -110,7 +99,8 @@ pub fn run(spec: &Spec, ext: &Extension, name: &str) -> Outcome {
             drop(ours);
             drop(watcher);
             drop(held);
-            child::main(theirs, &lifeline, &plan)
+            drop(verdict_in);
+            child::main(theirs, &lifeline, verdict_out, &plan)
         }
         Ok(Cloned::Parent { pid, pidfd }) => (pid, pidfd),
         Err(e) => {
@@ -120,9 +110,52 @@ pub fn run(spec: &Spec, ext: &Extension, name: &str) -> Outcome {
     };
     drop(theirs);
     drop(lifeline);
-    let sandbox = Sandbox { pid, pidfd, cgroup };
+    drop(verdict_out);
+    let sandbox = Sandbox { pid, pidfd, cgroup, verdict: verdict_in, reported: std::cell::Cell::new(false) };
     let result = supervise(&sandbox, spec, ext, &ours, userns);
     sandbox.finish(result)
+}
+
+/// The sandbox's cgroup and the watcher that removes it if we die. Neither
+/// when nothing needs them: no limits, no chosen `cgroupsPath`, and a pid
+/// namespace of its own, whose end the kernel makes final (every process in
+/// it is killed when its init dies, as the cgroup's kill would do).
+fn make_cgroup(
+    linux: &oci_spec::runtime::Linux,
+    ext: &Extension,
+    name: &str,
+    own_pid_ns: bool,
+) -> Result<(Option<Cgroup>, Option<Watcher>), SetupError> {
+    let resources = linux.resources().as_ref();
+    if own_pid_ns && linux.cgroups_path().is_none() && !Cgroup::wanted(resources) {
+        return Ok((None, None));
+    }
+    let hierarchies = Hierarchies::discover()?;
+    let mut opts = Options {
+        name: name.to_owned(),
+        cgroups_path: linux.cgroups_path().clone(),
+        required: ext.limits_required,
+        companions: Vec::new(),
+    };
+    // The watcher starts before the cgroup exists, so a launcher killed
+    // at any moment leaves nothing; with an explicit cgroupsPath the
+    // directories are known only once made.
+    let planned = Cgroup::planned_dirs_in(&hierarchies, &opts);
+    let early = if planned.is_empty() { None } else { Some(super::watcher::spawn(&planned)?) };
+    opts.companions.extend(early.as_ref().map(|w| w.pid.as_raw()));
+    let (cgroup, skipped) = Cgroup::create_in(&hierarchies, resources, &opts)?;
+    if let (Some(w), Some(moved)) = (&early, cgroup.as_ref().and_then(Cgroup::self_move)) {
+        w.undo_too(moved);
+    }
+    for line in skipped {
+        eprintln!("sandbox: limits (best effort): skipped {line}");
+    }
+    let watcher = match (early, &cgroup) {
+        (Some(w), _) => Some(w),
+        (None, Some(cg)) => Some(super::watcher::spawn(&cg.dirs())?),
+        (None, None) => None,
+    };
+    Ok((cgroup, watcher))
 }
 
 fn clone_fix(e: nix::errno::Errno, userns: bool) -> &'static str {
@@ -152,12 +185,18 @@ struct Sandbox {
     pid: Pid,
     pidfd: OwnedFd,
     cgroup: Option<Cgroup>,
+    /// Where init reports the status early ([`super::init::report`]).
+    verdict: Option<OwnedFd>,
+    /// Init reported it: only its own exit is left, nothing to wait for.
+    reported: std::cell::Cell<bool>,
 }
 
 impl Sandbox {
     fn finish(self, result: Outcome) -> Outcome {
         let _ = kill(self.pid, Signal::SIGKILL);
-        let _ = waitid(Id::PIDFd(self.pidfd.as_fd()), WaitPidFlag::WEXITED);
+        if !self.reported.get() {
+            let _ = waitid(Id::PIDFd(self.pidfd.as_fd()), WaitPidFlag::WEXITED);
+        }
         let oom = self.cgroup.as_ref().is_some_and(Cgroup::oom_killed);
         if let Some(cg) = self.cgroup {
             if let Err(e) = cg.remove() {
@@ -219,6 +258,7 @@ fn wait(sb: &Sandbox, master: Option<&OwnedFd>, deadline: Option<Instant>) -> Ou
     };
     let mut stdin_open = master.is_some();
     let mut master_open = master.is_some();
+    let mut verdict = sb.verdict.as_ref();
     loop {
         let timeout = match deadline {
             Some(d) => {
@@ -231,33 +271,45 @@ fn wait(sb: &Sandbox, master: Option<&OwnedFd>, deadline: Option<Instant>) -> Ou
             }
             None => PollTimeout::NONE,
         };
+        let m = master.map(AsFd::as_fd);
         let mut fds = vec![
             PollFd::new(sb.pidfd.as_fd(), PollFlags::POLLIN),
             PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
         ];
-        let m = master.map(AsFd::as_fd);
-        if let (Some(m), true) = (m, master_open) {
-            fds.push(PollFd::new(m, PollFlags::POLLIN));
+        // Each optional fd's place in `fds`, when it is polled.
+        let optional = [
+            verdict.map(AsFd::as_fd),
+            m.filter(|_| master_open),
+            m.filter(|_| stdin_open).map(|_| stdin.as_fd()),
+        ];
+        let mut at = [None; 3];
+        for (slot, fd) in at.iter_mut().zip(optional) {
+            if let Some(fd) = fd {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                *slot = Some(fds.len() - 1);
+            }
         }
-        if let (Some(_), true) = (m, stdin_open) {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-        }
+        let [at_verdict, at_master, at_stdin] = at;
         match poll(&mut fds, timeout) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(fail(SetupError::sys("poll", e))),
         }
-        let ready = |i: usize| fds.get(i).and_then(PollFd::revents).is_some_and(|r| !r.is_empty());
-        let (exited, signalled) = (ready(0), ready(1));
-        let (mut master_ready, mut stdin_ready) = (false, false);
-        let mut next = 2;
-        if m.is_some() && master_open {
-            master_ready = ready(next);
-            next += 1;
-        }
-        if m.is_some() && stdin_open {
-            stdin_ready = ready(next);
-        }
+        let ready = |i: Option<usize>| {
+            i.and_then(|i| fds.get(i)).and_then(PollFd::revents).is_some_and(|r| !r.is_empty())
+        };
+        let (exited, signalled) = (ready(Some(0)), ready(Some(1)));
+        let (verdict_ready, master_ready, stdin_ready) =
+            (ready(at_verdict), ready(at_master), ready(at_stdin));
         drop(fds);
+        let mut reported = None;
+        if let (Some(v), true) = (verdict, verdict_ready) {
+            let mut code = [0u8; 4];
+            match nix::unistd::read(v, &mut code) {
+                Ok(4) => reported = Some(i32::from_ne_bytes(code)),
+                // EOF: init ended without a verdict; its exit status tells.
+                _ => verdict = None,
+            }
+        }
         if signalled {
             while let Ok(Some(info)) = sfd.read_signal() {
                 let sig = Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0));
@@ -278,7 +330,7 @@ fn wait(sb: &Sandbox, master: Option<&OwnedFd>, deadline: Option<Instant>) -> Ou
                 stdin_open = copy_in(m);
             }
         }
-        if exited {
+        if exited || reported.is_some() {
             if let Some(m) = m {
                 // Drain what the command printed last.
                 while master_open
@@ -286,6 +338,10 @@ fn wait(sb: &Sandbox, master: Option<&OwnedFd>, deadline: Option<Instant>) -> Ou
                 {
                     master_open = copy(m, &mut std::io::stdout());
                 }
+            }
+            if let Some(code) = reported {
+                sb.reported.set(true);
+                return Ok(code);
             }
             return status(sb);
         }

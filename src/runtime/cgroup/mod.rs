@@ -129,6 +129,12 @@ impl Cgroup {
         Cgroup::create_in(&Hierarchies::discover()?, resources, opts)
     }
 
+    /// Whether `resources` asks for anything a cgroup would enforce (a spec
+    /// whose limits cannot even be read counts: `create` reports it).
+    pub fn wanted(resources: Option<&LinuxResources>) -> bool {
+        limits::request(resources).map_or(true, |r| !r.settings.is_empty() || !r.unsupported.is_empty())
+    }
+
     /// [`Cgroup::create`] against a given description of the hierarchies.
     pub fn create_in(
         h: &Hierarchies,
