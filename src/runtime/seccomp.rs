@@ -15,7 +15,7 @@
 //!    allow), in the order the actions first appear in the spec;
 //! 3. the allowlist: every entry of the spec, whatever its action
 //!    (match → allow, else the default action), compiled by our own
-//!    [`seccomp_bpf`] into a binary search: a quarter of the instructions
+//!    `seccomp_bpf` into a binary search: a quarter of the instructions
 //!    of seccompiler's chain, which the kernel pays for at install;
 //! 4. rarely, the one filter whose action applies to `prctl` or `seccomp`.
 //!

@@ -54,14 +54,14 @@
 //!
 //! # Use by the runtime
 //!
-//! `create` before the clone; `clone3` with [`Cgroup::v2_fd`] when it is
+//! `create_in` before the clone; `clone3` with [`Cgroup::v2_fd`] when it is
 //! `Some`; then always [`Cgroup::add`] with the child's pid before letting
 //! it proceed (v1 hierarchies need it; rewriting the v2 membership is a
 //! no-op); `kill_all` on the way out; `oom_killed` for the exit report;
 //! `remove`. The value must not be dropped in a cloned child: `Drop` does
 //! nothing in a process other than the one that created it. A launcher killed
 //! by SIGKILL runs no destructor: a watcher process started before `create`
-//! with [`Cgroup::planned_dirs`] (or after it with [`Cgroup::dirs`]) cleans
+//! with [`Cgroup::planned_dirs_in`] (or after it with [`Cgroup::dirs`]) cleans
 //! up with [`destroy_dirs`].
 
 mod files;
@@ -116,26 +116,18 @@ pub struct Cgroup {
 }
 
 impl Cgroup {
-    /// Discover the hierarchies (from /proc/self/mountinfo and /proc/self/cgroup),
-    /// create the sandbox's cgroup and write the limits in `resources`. A limit
-    /// no available driver can apply is an error naming the limit and the
-    /// reason, unless `!opts.required`: then it is in the returned skip list.
-    /// Always creates a cgroup when a usable hierarchy exists, so the sandbox
-    /// can be killed as a whole; `Ok((None, skipped))` when none does.
-    pub fn create(
-        resources: Option<&LinuxResources>,
-        opts: &Options,
-    ) -> Result<(Option<Cgroup>, Vec<String>)> {
-        Cgroup::create_in(&Hierarchies::discover()?, resources, opts)
-    }
-
     /// Whether `resources` asks for anything a cgroup would enforce (a spec
     /// whose limits cannot even be read counts: `create` reports it).
     pub fn wanted(resources: Option<&LinuxResources>) -> bool {
         limits::request(resources).map_or(true, |r| !r.settings.is_empty() || !r.unsupported.is_empty())
     }
 
-    /// [`Cgroup::create`] against a given description of the hierarchies.
+    /// Create the sandbox's cgroup in the hierarchies `h` (see
+    /// [`Hierarchies::discover`]) and write the limits in `resources`. A limit
+    /// no available driver can apply is an error naming the limit and the
+    /// reason, unless `!opts.required`: then it is in the returned skip list.
+    /// Always creates a cgroup when a usable hierarchy exists, so the sandbox
+    /// can be killed as a whole; `Ok((None, skipped))` when none does.
     pub fn create_in(
         h: &Hierarchies,
         resources: Option<&LinuxResources>,
@@ -246,17 +238,12 @@ impl Cgroup {
         self.v2.iter().map(|v| v.dir.clone()).chain(self.v1.iter().map(|v| v.dir.clone())).collect()
     }
 
-    /// The directories [`Cgroup::create`] may make for `opts`, known before it
+    /// The directories [`Cgroup::create_in`] may make for `opts`, known before it
     /// runs: for a watcher started first, so that a launcher killed in the
-    /// middle of `create` leaves nothing (those never made are skipped by
+    /// middle of `create_in` leaves nothing (those never made are skipped by
     /// [`destroy_dirs`]). Only for the default, pid-unique name: empty when
     /// `opts.cgroups_path` is set, since a chosen path may belong to someone
-    /// else until `create` has made it (use [`Cgroup::dirs`] after `create`).
-    pub fn planned_dirs(opts: &Options) -> Result<Vec<PathBuf>> {
-        Ok(Cgroup::planned_dirs_in(&Hierarchies::discover()?, opts))
-    }
-
-    /// [`Cgroup::planned_dirs`] against a given description of the hierarchies.
+    /// else until `create_in` has made it (use [`Cgroup::dirs`] after it).
     pub fn planned_dirs_in(h: &Hierarchies, opts: &Options) -> Vec<PathBuf> {
         if opts.cgroups_path.is_some() {
             return Vec::new();
