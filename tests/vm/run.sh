@@ -7,7 +7,7 @@
 # long each part took, and ends with `N passed, N failed`; exits non-zero on
 # any failure, a missing summary (the guest died) or a timeout.
 #
-#   tests/vm/run.sh [SANDBOX_BINARY]     (default: target/debug/sandbox, built)
+#   tests/vm/run.sh [SANDBOX_BINARY]     (default: the debug build, built now)
 #
 # Fetches what it lacks: qemu-system-x86 and cpio with apt-get, the kernel
 # with `apt-get download` + `dpkg -x` into target/vm (nothing is installed
@@ -65,7 +65,7 @@ t=$(now)
 bin=${1:-}
 if [ -z "$bin" ]; then
     (cd "$repo" && cargo build --locked --quiet --bin sandbox)
-    bin=$repo/target/debug/sandbox
+    bin=$repo/target/x86_64-unknown-linux-gnu/debug/sandbox  # .cargo/config.toml
 fi
 
 # 4. The initramfs: /init copies everything into a tmpfs and switch_roots

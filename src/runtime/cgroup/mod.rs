@@ -60,7 +60,7 @@
 //! no-op); `kill_all` on the way out; `oom_killed` for the exit report;
 //! `remove`. The value must not be dropped in a cloned child: `Drop` does
 //! nothing in a process other than the one that created it. A launcher killed
-//! by SIGKILL runs no destructor: a watcher process started before `create`
+//! by SIGKILL runs no destructor: a watcher process started before `create_in`
 //! with [`Cgroup::planned_dirs_in`] (or after it with [`Cgroup::dirs`]) cleans
 //! up with [`destroy_dirs`].
 
@@ -117,7 +117,7 @@ pub struct Cgroup {
 
 impl Cgroup {
     /// Whether `resources` asks for anything a cgroup would enforce (a spec
-    /// whose limits cannot even be read counts: `create` reports it).
+    /// whose limits cannot even be read counts: `create_in` reports it).
     pub fn wanted(resources: Option<&LinuxResources>) -> bool {
         limits::request(resources).map_or(true, |r| !r.settings.is_empty() || !r.unsupported.is_empty())
     }
