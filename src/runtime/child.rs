@@ -73,6 +73,10 @@ fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
     identity::hostname(plan.spec).map_err(setup_error)?;
     identity::apply(plan.spec, plan.single_map).map_err(setup_error)?;
     let slave = if plan.terminal { Some(open_terminal(sock).map_err(setup_error)?) } else { None };
+    // The second "go": we are in all our cgroups now (see the launcher's `supervise`).
+    if !proto::wait_go(sock) {
+        sys::exit_now(EXIT_SETUP);
+    }
     restrict(sock, plan).map_err(setup_error)?;
     let process = plan.spec.process().as_ref().expect("checked by the launcher");
     let blocked = init::signal_set();

@@ -222,12 +222,17 @@ fn supervise(sb: &Sandbox, spec: &Spec, ext: &Extension, sock: &OwnedFd, userns:
             fail(e)
         })?;
     }
-    if let Some(cg) = &sb.cgroup {
-        // clone3 placed it in the v2 cgroup whenever there is one (CLONE_INTO_CGROUP).
-        cg.add(sb.pid.as_raw(), cg.v2_fd().is_some()).map_err(fail)?;
-    }
     proto::send(sock.as_fd(), &Message::Go, None)
         .map_err(|e| fail(SetupError::sys("start the sandbox", e)))?;
+    // The child builds its root meanwhile, and waits for the second "go"
+    // before it restricts itself and starts the command. Joining a v1
+    // cgroup (clone3 placed it in the v2 one) waits for an RCU grace
+    // period, often several milliseconds: this overlaps the two.
+    if let Some(cg) = &sb.cgroup {
+        cg.add(sb.pid.as_raw(), cg.v2_fd().is_some()).map_err(fail)?;
+    }
+    // A child that failed meanwhile has closed its end; its report is read below.
+    let _ = proto::send(sock.as_fd(), &Message::Go, None);
     let mut master = None;
     loop {
         match proto::recv(sock.as_fd()) {
