@@ -186,6 +186,34 @@ fn a_readonly_root_refuses_writes_and_binds_work() {
     assert_eq!(std::fs::read_to_string(data.path().join("out")).unwrap(), "out\n");
 }
 
+/// A read-only root of one directory whose mount points all exist is a
+/// read-only bind of it (no overlay); one that lacks a mount point gets the
+/// overlay (the point is made in its upper). Neither touches the directory.
+#[test]
+fn a_readonly_root_is_a_bind_when_it_can_be() {
+    if skip_unless_root() {
+        return;
+    }
+    let root_fs = |mountinfo: &str| {
+        mountinfo
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some("/"))
+            .and_then(|l| l.split(" - ").nth(1))
+            .map(|r| r.split(' ').next().unwrap_or_default().to_owned())
+    };
+    let base =
+        "[rootfs]\nlayers = [\"{ROOTFS}\"]\nwritable = \"readonly\"\n[process]\nterminal = \"never\"\n";
+    let script = sh("cat /proc/self/mountinfo; touch /x; echo root=$?; ls -d /made 2>/dev/null");
+    let plain = run(&common::e2e::profile(base), &script);
+    assert!(root_fs(&plain.stdout).is_some_and(|fs| fs != "overlay"), "{plain}");
+    assert!(plain.stdout.contains("root=1"), "{plain}");
+    let with_new_point = format!("{base}[[mount]]\ntype = \"tmpfs\"\ntarget = \"/made\"\n");
+    let overlaid = run(&common::e2e::profile(&with_new_point), &script);
+    assert_eq!(root_fs(&overlaid.stdout).as_deref(), Some("overlay"), "{overlaid}");
+    assert!(overlaid.stdout.contains("root=1") && overlaid.stdout.contains("/made"), "{overlaid}");
+    assert!(!common::e2e::busybox_rootfs().join("made").exists(), "the mount point reached the layer");
+}
+
 #[test]
 fn the_host_root_runs_dynamically_linked_programs() {
     if skip_unless_root() {

@@ -99,12 +99,15 @@ pub fn bind_host_submount(root: BorrowedFd<'_>, path: &Path, src: &OwnedFd, crea
 }
 
 /// Device nodes bound from the host (works without `CAP_MKNOD`, and in a user
-/// namespace), and the standard links.
+/// namespace), and the standard links. No remount with nosuid and noexec, as
+/// runc and crun do none: they mean nothing on a device node (only regular
+/// files are executed or setuid, and an executable mapping of /dev/zero is
+/// what anonymous memory gives anyway), and each remount is a mount.
 fn dev_nodes(root: BorrowedFd<'_>, prep: &Prepared) -> Result<()> {
     for name in DEVICES {
         let target = Path::new("/dev").join(name);
         let src = &prep.devices[name];
-        bind(root, src, &target, MsFlags::empty(), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC)?;
+        bind(root, src, &target, MsFlags::empty(), MsFlags::empty())?;
     }
     let dev = open_in_root(root, Path::new("/dev"), Create::No)?.expect("/dev was just mounted");
     let dev = nix::fcntl::openat(
