@@ -68,6 +68,21 @@ fn pid_one_hostname_and_init() {
     assert_eq!(out.stdout.trim(), "0", "no zombie left: {out}");
 }
 
+/// The command starts as a fresh program would: no signal blocked or
+/// ignored (Rust ignores SIGPIPE in the launcher; that must not leak, or a
+/// pipeline's writer would get EPIPE where it dies of SIGPIPE outside).
+#[test]
+fn the_command_inherits_no_ignored_or_blocked_signal() {
+    if skip_unless_root() {
+        return;
+    }
+    for extra in ["", "init = false\n"] {
+        let out = run(&busybox_profile(extra), &["/bin/cat", "/proc/self/status"]);
+        assert!(out.stdout.contains("SigIgn:\t0000000000000000"), "{extra}{out}");
+        assert!(out.stdout.contains("SigBlk:\t0000000000000000"), "{extra}{out}");
+    }
+}
+
 #[test]
 fn privileges_are_dropped() {
     if skip_unless_root() {

@@ -100,6 +100,7 @@ fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
         }
     }
     drop(slave);
+    sys::default_signal_dispositions();
     Err(exec(process))
 }
 

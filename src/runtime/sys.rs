@@ -145,6 +145,28 @@ pub fn loopback_up() -> Result<(), Errno> {
     Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &raw mut req) }).map(drop)
 }
 
+/// Give every signal its default disposition, as a freshly started program
+/// expects: an ignored signal stays ignored across execve. Rust's runtime
+/// ignores SIGPIPE in us (a command that inherited that would get EPIPE
+/// where it should die), and a caller may have ignored others, glibc's
+/// reserved 32 and 33 included. Called just before execve.
+pub fn default_signal_dispositions() {
+    // The kernel's `struct sigaction` (handler, flags, restorer, mask), all
+    // zero: SIG_DFL. The raw call, because glibc refuses its reserved signals.
+    let dfl = [0u64; 4];
+    for signo in 1..=64 {
+        if signo == libc::SIGKILL || signo == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction only reads `dfl` (32 bytes, the kernel's
+        // layout on 64-bit Linux) and installs no handler of ours; the old
+        // action is not asked for. We exec right after, in this single thread.
+        unsafe {
+            libc::syscall(libc::SYS_rt_sigaction, signo, dfl.as_ptr(), std::ptr::null_mut::<u64>(), 8usize)
+        };
+    }
+}
+
 /// Take ownership of a descriptor the kernel just gave us (`SCM_RIGHTS`).
 pub fn own_fd(raw: RawFd) -> OwnedFd {
     // SAFETY: called only with descriptors received through SCM_RIGHTS,
