@@ -113,13 +113,18 @@ fn entries_beat_the_default_and_later_actions_win_ties() {
     assert_eq!(verdict(&swapped, "mkdirat", [0; 6]), errno(13));
 }
 
-#[test]
-fn the_default_profile() {
+/// `linux.seccomp` of the shipped base profile: the built-in default filter.
+fn default_filter() -> LinuxSeccomp {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let host = crate::host::HostContext::fixed();
     let loaded = crate::pipeline::load_profile(&root.join("profiles/base.toml"), &host);
     let spec = crate::compile::compile(loaded.model.as_ref().unwrap(), &host).spec;
-    let programs = compile(spec.linux().as_ref().unwrap().seccomp().as_ref().unwrap()).unwrap();
+    spec.linux().as_ref().unwrap().seccomp().clone().unwrap()
+}
+
+#[test]
+fn the_default_profile() {
+    let programs = compile(&default_filter()).unwrap();
     assert_installable(&programs);
     let v = |name: &str, args: [u64; 6]| verdict(&programs, name, args);
     for name in ["getpid", "execve", "wait4", "prctl", "seccomp"] {
@@ -236,11 +241,7 @@ fn assert_same_verdicts(s: &LinuxSeccomp, args: &[[u64; 6]]) -> (usize, usize) {
 
 #[test]
 fn the_compact_allowlist_agrees_with_seccompiler_on_the_default_profile() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let host = crate::host::HostContext::fixed();
-    let loaded = crate::pipeline::load_profile(&root.join("profiles/base.toml"), &host);
-    let spec = crate::compile::compile(loaded.model.as_ref().unwrap(), &host).spec;
-    let s = spec.linux().as_ref().unwrap().seccomp().as_ref().unwrap();
+    let s = &default_filter();
     // The values the default profile's conditions test, and their neighbours.
     let mut args = vec![[0; 6], [u64::MAX; 6]];
     for v in [0x11, 0x1000_0011, 0x7E02_0000, 0x5401, 0x5412, 0x1_0000_5412, 2, 40, 1 << 32, 8, 0xffff_ffff] {
