@@ -84,10 +84,6 @@ fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
         // Block init's signals before the fork so none arrives unhandled.
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&blocked), None)
             .map_err(|e| setup_error(SetupError::sys("block signals", e)))?;
-        if slave.is_none() {
-            return spawn(process);
-        }
-        // A terminal must become the command's controlling one between fork and exec.
         match sys::fork().map_err(|e| setup_error(SetupError::sys("fork the command", e)))? {
             Some(command) => return Ok(command),
             None => {
@@ -144,54 +140,26 @@ fn restrict(sock: &OwnedFd, plan: &ChildPlan) -> Result<()> {
 
 /// execvpe with the spec's environment; returns only on failure.
 fn exec(process: &oci_spec::runtime::Process) -> (i32, SetupError) {
-    match command(process) {
-        Ok(c) => c.failed(nix::unistd::execve(&c.path, &c.args, &c.env).unwrap_err()),
-        Err(e) => e,
-    }
-}
-
-/// Start the command as init's child, without copying init (glibc's
-/// `posix_spawn` runs it with `CLONE_VM | CLONE_VFORK`): a new session, an
-/// empty signal mask, every signal at its default.
-fn spawn(process: &oci_spec::runtime::Process) -> Result<Pid, (i32, SetupError)> {
-    let c = command(process)?;
-    sys::spawn(&c.path, &c.args, &c.env).map_err(|e| c.failed(e))
-}
-
-/// What execve takes, with the program found on the sandbox's PATH.
-struct Command {
-    path: CString,
-    args: Vec<CString>,
-    env: Vec<CString>,
-}
-
-fn command(process: &oci_spec::runtime::Process) -> Result<Command, (i32, SetupError)> {
     let args: Vec<CString> =
         process.args().iter().flatten().filter_map(|a| CString::new(a.as_str()).ok()).collect();
     let env: Vec<CString> =
         process.env().iter().flatten().filter_map(|e| CString::new(e.as_str()).ok()).collect();
     let Some(program) = args.first() else {
-        return Err((EXIT_SETUP, SetupError::new("execute the command").detail("the spec has no args")));
+        return (EXIT_SETUP, SetupError::new("execute the command").detail("the spec has no args"));
     };
     // The command's PATH is the sandbox's, not the launcher's.
-    let search = env.iter().find_map(|e| e.to_str().ok()?.strip_prefix("PATH=").map(str::to_owned));
-    match resolve_program(program, search.as_deref()) {
-        Ok(path) => Ok(Command { path, args, env }),
-        Err(e) => Err(Command { path: program.clone(), args, env }.failed(e)),
-    }
-}
-
-impl Command {
-    /// The exit code and error for a command that could not be executed.
-    fn failed(&self, errno: Errno) -> (i32, SetupError) {
-        let name = self.args.first().unwrap_or(&self.path).to_string_lossy();
-        match errno {
-            Errno::ENOENT => (
-                EXIT_NOT_FOUND,
-                SetupError::sys(format!("execute {name}"), errno).fix("command not found in the sandbox"),
-            ),
-            _ => (EXIT_CANNOT_EXEC, SetupError::sys(format!("execute {name}"), errno)),
-        }
+    let path = env.iter().find_map(|e| e.to_str().ok()?.strip_prefix("PATH=").map(str::to_owned));
+    let errno = match resolve_program(program, path.as_deref()) {
+        Ok(full) => nix::unistd::execve(&full, &args, &env).unwrap_err(),
+        Err(e) => e,
+    };
+    let name = program.to_string_lossy();
+    match errno {
+        Errno::ENOENT => (
+            EXIT_NOT_FOUND,
+            SetupError::sys(format!("execute {name}"), errno).fix("command not found in the sandbox"),
+        ),
+        _ => (EXIT_CANNOT_EXEC, SetupError::sys(format!("execute {name}"), errno)),
     }
 }
 

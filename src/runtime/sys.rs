@@ -2,7 +2,6 @@
 //! wraps safely. Each block says why it is sound.
 #![allow(unsafe_code)]
 
-use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
@@ -165,60 +164,6 @@ pub fn default_signal_dispositions() {
         unsafe {
             libc::syscall(libc::SYS_rt_sigaction, signo, dfl.as_ptr(), std::ptr::null_mut::<u64>(), 8usize)
         };
-    }
-}
-
-/// `posix_spawn(3)` of `path`: the child is a new session leader, with an
-/// empty signal mask and every signal at its default disposition. glibc
-/// runs it with `clone(CLONE_VM | CLONE_VFORK)`, so no copy of our page
-/// tables is made, and an exec failure comes back as the error.
-pub fn spawn(path: &CStr, args: &[CString], env: &[CString]) -> Result<Pid, Errno> {
-    let arg_ptrs: Vec<*mut libc::c_char> =
-        args.iter().map(|a| a.as_ptr().cast_mut()).chain(std::iter::once(std::ptr::null_mut())).collect();
-    let env_ptrs: Vec<*mut libc::c_char> =
-        env.iter().map(|e| e.as_ptr().cast_mut()).chain(std::iter::once(std::ptr::null_mut())).collect();
-    let flags = libc::c_short::try_from(libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF)
-        .expect("posix_spawn flags fit a short")
-        | libc::POSIX_SPAWN_SETSID;
-    let mut attr = std::mem::MaybeUninit::<libc::posix_spawnattr_t>::uninit();
-    // SAFETY: posix_spawnattr_init initialises `attr` before any other use
-    // and it is destroyed once; the sigsets are initialised by
-    // sigemptyset/sigfillset, and a sigset_t starts with the first 64-bit
-    // word of the signal mask (glibc: an array of unsigned longs), which
-    // is all we write; the pointer arrays are NUL-terminated and
-    // point into `args` and `env`, which outlive the call; `pid` is
-    // written by posix_spawn. glibc's child runs on its own stack and only
-    // makes system calls before execve.
-    unsafe {
-        let ret = libc::posix_spawnattr_init(attr.as_mut_ptr());
-        if ret != 0 {
-            return Err(Errno::from_raw(ret));
-        }
-        let mut attr = attr.assume_init();
-        let mut none = std::mem::zeroed::<libc::sigset_t>();
-        let mut all = std::mem::zeroed::<libc::sigset_t>();
-        libc::sigemptyset(&raw mut none);
-        libc::sigfillset(&raw mut all);
-        // sigfillset leaves out glibc's reserved 32 and 33, which the
-        // spawned child would then get ignored. The set is the kernel's
-        // bitmask (bit n-1 for signal n) in its first word.
-        *(&raw mut all).cast::<u64>() |= (1 << 31) | (1 << 32);
-        libc::posix_spawnattr_setsigmask(&raw mut attr, &raw const none);
-        libc::posix_spawnattr_setsigdefault(&raw mut attr, &raw const all);
-        let mut ret = libc::posix_spawnattr_setflags(&raw mut attr, flags);
-        let mut pid: libc::pid_t = 0;
-        if ret == 0 {
-            ret = libc::posix_spawn(
-                &raw mut pid,
-                path.as_ptr(),
-                std::ptr::null(),
-                &raw const attr,
-                arg_ptrs.as_ptr(),
-                env_ptrs.as_ptr(),
-            );
-        }
-        libc::posix_spawnattr_destroy(&raw mut attr);
-        if ret == 0 { Ok(Pid::from_raw(pid)) } else { Err(Errno::from_raw(ret)) }
     }
 }
 
