@@ -117,9 +117,12 @@ pub fn run(spec: &Spec, ext: &Extension, name: &str) -> Outcome {
 }
 
 /// The sandbox's cgroup and the watcher that removes it if we die. Neither
-/// when nothing needs them: no limits, no chosen `cgroupsPath`, and a pid
+/// when nothing needs them: no limits, no chosen `cgroupsPath`, a pid
 /// namespace of its own, whose end the kernel makes final (every process in
-/// it is killed when its init dies, as the cgroup's kill would do).
+/// it is killed when its init dies, as the cgroup's kill would do), and our
+/// init as its pid 1, which kills the command when we die (its lifeline; a
+/// command that is pid 1 itself has only PDEATHSIG, which the kernel clears
+/// when the ids change).
 fn make_cgroup(
     linux: &oci_spec::runtime::Linux,
     ext: &Extension,
@@ -127,7 +130,7 @@ fn make_cgroup(
     own_pid_ns: bool,
 ) -> Result<(Option<Cgroup>, Option<Watcher>), SetupError> {
     let resources = linux.resources().as_ref();
-    if own_pid_ns && linux.cgroups_path().is_none() && !Cgroup::wanted(resources) {
+    if ext.init && own_pid_ns && linux.cgroups_path().is_none() && !Cgroup::wanted(resources) {
         return Ok((None, None));
     }
     let hierarchies = Hierarchies::discover()?;
