@@ -108,6 +108,29 @@ fn memory_limit_kills_a_hog_with_137() {
     assert!(out.stderr.contains("out of memory"), "{out}");
 }
 
+/// The launcher joins v1 cgroups while the child builds its root; the
+/// child's cgroup namespace must still be made after that, so that its root
+/// is the sandbox's cgroup in every hierarchy (`/` on each line), not the
+/// launcher's (`/sandbox-...`).
+#[test]
+fn the_cgroup_namespace_is_rooted_at_the_sandboxs_cgroups() {
+    if skip_unless_root() {
+        return;
+    }
+    let p = busybox_profile("[limits]\nmemory = \"64MiB\"\npids = 64\n");
+    if rootless() {
+        let out = run(&p, &sh("true"));
+        assert_eq!(out.code, Some(125), "rootless without a delegated cgroup: {out}");
+        return;
+    }
+    let out = run(&p, &["/bin/cat", "/proc/self/cgroup"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.lines().count() > 1, "{out}");
+    for line in out.stdout.lines() {
+        assert!(line.ends_with(":/"), "{line} in {out}");
+    }
+}
+
 #[test]
 fn pids_limit_stops_a_fork_bomb() {
     if skip_unless_root() {

@@ -25,6 +25,8 @@ pub struct ChildPlan<'a> {
     pub ops: &'a [Op],
     pub seccomp: &'a [seccompiler::BpfProgram],
     pub new_cgroup_ns: bool,
+    /// See [`joins_cgroups_first`].
+    pub cgroups_first: bool,
     pub new_net_ns: bool,
     /// The sandbox has its own user namespace.
     pub userns: bool,
@@ -70,13 +72,17 @@ fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
         sys::exit_now(EXIT_SETUP);
     }
     prepare_root(plan).map_err(setup_error)?;
-    identity::hostname(plan.spec).map_err(setup_error)?;
-    identity::apply(plan.spec, plan.single_map).map_err(setup_error)?;
-    let slave = if plan.terminal { Some(open_terminal(sock).map_err(setup_error)?) } else { None };
-    // The second "go": we are in all our cgroups now (see the launcher's `supervise`).
+    // The second "go": we are in all our cgroups now (see the launcher's
+    // `supervise`). Still privileged: the cgroup namespace needs it.
     if !proto::wait_go(sock) {
         sys::exit_now(EXIT_SETUP);
     }
+    if !plan.cgroups_first {
+        cgroup_namespace(plan).map_err(setup_error)?;
+    }
+    identity::hostname(plan.spec).map_err(setup_error)?;
+    identity::apply(plan.spec, plan.single_map).map_err(setup_error)?;
+    let slave = if plan.terminal { Some(open_terminal(sock).map_err(setup_error)?) } else { None };
     restrict(sock, plan).map_err(setup_error)?;
     let process = plan.spec.process().as_ref().expect("checked by the launcher");
     let blocked = init::signal_set();
@@ -104,10 +110,30 @@ fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
     Err(exec(process))
 }
 
-fn prepare_root(plan: &ChildPlan) -> Result<()> {
+/// Whether the launcher puts the child in all its cgroups before the first
+/// "go" rather than between the two (see its `supervise`): when the root
+/// mounts a cgroupfs, which must show the sandbox's cgroup namespace, made
+/// before it; and without root, whose write to a v1 cgroup.procs must come
+/// before the child changes its ids. Decided by the launcher (a child in a
+/// new user namespace has no euid of its own yet) and handed down in the plan.
+pub fn joins_cgroups_first(spec: &oci_spec::runtime::Spec) -> bool {
+    let cgroupfs =
+        spec.mounts().iter().flatten().any(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")));
+    cgroupfs || !nix::unistd::geteuid().is_root()
+}
+
+/// A cgroup namespace whose root is our cgroup: only once the launcher has
+/// put us in every cgroup of the sandbox.
+fn cgroup_namespace(plan: &ChildPlan) -> Result<()> {
     if plan.new_cgroup_ns {
-        // After the launcher placed us: the namespace's root is our cgroup.
         unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| SetupError::sys("unshare(CLONE_NEWCGROUP)", e))?;
+    }
+    Ok(())
+}
+
+fn prepare_root(plan: &ChildPlan) -> Result<()> {
+    if plan.cgroups_first {
+        cgroup_namespace(plan)?;
     }
     let cwd = plan.spec.process().as_ref().map_or_else(|| "/".into(), |p| p.cwd().clone());
     let prepared = rootfs::prepare(plan.ops, plan.ext, plan.userns)?;

@@ -63,6 +63,7 @@ pub fn run(spec: &Spec, ext: &Extension, name: &str) -> Outcome {
         ops: &ops,
         seccomp: &seccomp,
         new_cgroup_ns: has(LinuxNamespaceType::Cgroup),
+        cgroups_first: child::joins_cgroups_first(spec),
         new_net_ns: has(LinuxNamespaceType::Network),
         userns,
         single_map: userns && !ext.subids,
@@ -112,7 +113,7 @@ pub fn run(spec: &Spec, ext: &Extension, name: &str) -> Outcome {
     drop(lifeline);
     drop(verdict_out);
     let sandbox = Sandbox { pid, pidfd, cgroup, verdict: verdict_in, reported: std::cell::Cell::new(false) };
-    let result = supervise(&sandbox, spec, ext, &ours, userns);
+    let result = supervise(&sandbox, spec, ext, &ours, &plan);
     sandbox.finish(result)
 }
 
@@ -218,21 +219,30 @@ impl Sandbox {
     }
 }
 
-fn supervise(sb: &Sandbox, spec: &Spec, ext: &Extension, sock: &OwnedFd, userns: bool) -> Outcome {
+fn supervise(sb: &Sandbox, spec: &Spec, ext: &Extension, sock: &OwnedFd, plan: &ChildPlan) -> Outcome {
+    let (userns, cgroups_first) = (plan.userns, plan.cgroups_first);
     if userns {
         super::idmap::write(sb.pid, spec, ext.subids).map_err(|e| {
             let e = if apparmor_restricts_userns() { e.fix(APPARMOR_FIX) } else { e };
             fail(e)
         })?;
     }
+    // Joining a v1 cgroup (clone3 placed the child in the v2 one) waits for
+    // an RCU grace period, often several milliseconds, so it overlaps the
+    // child building its root: the child waits for the second "go" before
+    // it makes its cgroup namespace, restricts itself and starts the
+    // command. Not when the root mounts a cgroupfs (it must see the new
+    // namespace), nor without root (the write to a v1 cgroup.procs must
+    // come before the child changes its ids).
+    let join = || sb.cgroup.as_ref().map_or(Ok(()), |cg| cg.add(sb.pid.as_raw(), cg.v2_fd().is_some()));
+    let overlap = !cgroups_first;
+    if !overlap {
+        join().map_err(fail)?;
+    }
     proto::send(sock.as_fd(), &Message::Go, None)
         .map_err(|e| fail(SetupError::sys("start the sandbox", e)))?;
-    // The child builds its root meanwhile, and waits for the second "go"
-    // before it restricts itself and starts the command. Joining a v1
-    // cgroup (clone3 placed it in the v2 one) waits for an RCU grace
-    // period, often several milliseconds: this overlaps the two.
-    if let Some(cg) = &sb.cgroup {
-        cg.add(sb.pid.as_raw(), cg.v2_fd().is_some()).map_err(fail)?;
+    if overlap {
+        join().map_err(fail)?;
     }
     // A child that failed meanwhile has closed its end; its report is read below.
     let _ = proto::send(sock.as_fd(), &Message::Go, None);
