@@ -202,8 +202,8 @@ fn a_readonly_root_refuses_writes_and_binds_work() {
 }
 
 /// A read-only root of one directory whose mount points all exist is a
-/// read-only bind of it (no overlay); one that lacks a mount point gets the
-/// overlay (the point is made in its upper). Neither touches the directory.
+/// read-only bind of it (no overlay); one that lacks a mount point, or whose
+/// sandbox keeps `CAP_SYS_ADMIN`, gets the overlay. None touches the directory.
 #[test]
 fn a_readonly_root_is_a_bind_when_it_can_be() {
     if skip_unless_root() {
@@ -227,6 +227,15 @@ fn a_readonly_root_is_a_bind_when_it_can_be() {
     assert_eq!(root_fs(&overlaid.stdout).as_deref(), Some("overlay"), "{overlaid}");
     assert!(overlaid.stdout.contains("root=1") && overlaid.stdout.contains("/made"), "{overlaid}");
     assert!(!common::e2e::busybox_rootfs().join("made").exists(), "the mount point reached the layer");
+    // Keeping CAP_SYS_ADMIN, the sandbox could remount its root writable: a
+    // bind would then write through to the layer, so it gets the overlay.
+    let admin = format!("{base}[security]\ncapabilities = [\"SYS_ADMIN\"]\nseccomp = \"unconfined\"\n");
+    let remounted = run(
+        &common::e2e::profile(&admin),
+        &sh("cat /proc/self/mountinfo; mount -o remount,rw / && touch /through; echo rc=$?"),
+    );
+    assert_eq!(root_fs(&remounted.stdout).as_deref(), Some("overlay"), "{remounted}");
+    assert!(!common::e2e::busybox_rootfs().join("through").exists(), "a write reached the layer");
 }
 
 #[test]

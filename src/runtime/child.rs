@@ -137,7 +137,11 @@ fn prepare_root(plan: &ChildPlan) -> Result<()> {
     }
     let cwd = plan.spec.process().as_ref().map_or_else(|| "/".into(), |p| p.cwd().clone());
     let prepared = rootfs::prepare(plan.ops, plan.ext, plan.userns)?;
-    rootfs::build(&prepared, plan.ops, plan.ext, &cwd, plan.userns)?;
+    let caps = plan.spec.process().as_ref().and_then(|p| p.capabilities().as_ref());
+    let may_remount = caps.is_some_and(|c| {
+        c.bounding().iter().flatten().any(|cap| *cap == oci_spec::runtime::Capability::SysAdmin)
+    });
+    rootfs::build(&prepared, plan.ops, plan.ext, &cwd, plan.userns, may_remount)?;
     if plan.new_net_ns {
         sys::loopback_up().map_err(|e| SetupError::sys("bring up lo", e))?;
     }

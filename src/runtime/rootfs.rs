@@ -240,7 +240,17 @@ fn do_mount(
 }
 
 /// Build the root and pivot into it. `rootless`: overlay needs `userxattr`.
-pub fn build(prep: &Prepared, ops: &[Op], ext: &Extension, cwd: &Path, rootless: bool) -> Result<()> {
+/// `may_remount`: the sandbox keeps `CAP_SYS_ADMIN`, so it could make its
+/// root writable again (a read-only bind of the layer would then write
+/// through to the host; an overlay writes to its tmpfs upper).
+pub fn build(
+    prep: &Prepared,
+    ops: &[Op],
+    ext: &Extension,
+    cwd: &Path,
+    rootless: bool,
+    may_remount: bool,
+) -> Result<()> {
     do_mount(
         None,
         "/",
@@ -262,19 +272,15 @@ pub fn build(prep: &Prepared, ops: &[Op], ext: &Extension, cwd: &Path, rootless:
         Some(&tmpfs_data(ext)),
         &format!("mount scratch tmpfs on {s}"),
     )?;
-    let plain = plain_layer(prep, ops, ext, cwd)?;
-    let dirs: &[&str] = if plain.is_some() { &["root", "etc"] } else { &["root", "upper", "work", "etc"] };
-    for d in dirs {
+    for d in ["root", "upper", "work", "etc"] {
         std::fs::create_dir(scratch.join(d)).map_err(|e| SetupError::io(format!("create {s}/{d}"), &e))?;
     }
     let root = scratch.join("root");
     let root_s = root.display().to_string();
-    if let Some((layer, kept)) = plain {
-        // Read-only at once: nothing below may write into the host's directory.
-        let step = format!("bind the layer on {root_s}");
-        do_mount(Some(&super::resolve::fd_path(layer)), &root_s, None, MsFlags::MS_BIND, None, &step)?;
-        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | kept;
-        do_mount(None, &root_s, None, flags, None, "remount the root read-only")?;
+    let plain = if may_remount { None } else { plain_layer(prep, ops, ext, cwd)? };
+    let plain = plain.is_some_and(|(layer, kept)| bind_readonly(layer, &root_s, kept));
+    if plain {
+        // The layer itself, read-only: no upper, no overlay.
     } else if prep.host_parts.is_empty() {
         overlay(prep, scratch, &root_s, rootless)?;
     } else {
@@ -301,7 +307,7 @@ pub fn build(prep: &Prepared, ops: &[Op], ext: &Extension, cwd: &Path, rootless:
     }
     // The working directory exists before the root may turn read-only.
     super::resolve::open_in_root(root_fd.as_fd(), cwd, super::resolve::Create::Dir)?;
-    if ext.writable == WritableSpec::Readonly && plain.is_none() {
+    if ext.writable == WritableSpec::Readonly && !plain {
         do_mount(
             None,
             &root_s,
@@ -313,6 +319,23 @@ pub fn build(prep: &Prepared, ops: &[Op], ext: &Extension, cwd: &Path, rootless:
     }
     drop(root_fd);
     pivot(&root)
+}
+
+/// Bind `layer` on `root` and make it read-only at once (nothing may write
+/// into the host's directory), nodev as an overlay in a user namespace is.
+/// False, with nothing left mounted, where the kernel refuses: a layer
+/// with mounts below it in a user namespace (locked), a strictatime mount.
+fn bind_readonly(layer: &OwnedFd, root: &str, kept: MsFlags) -> bool {
+    let source = super::resolve::fd_path(layer);
+    if mount(Some(source.as_str()), root, None::<&str>, MsFlags::MS_BIND, None::<&str>).is_err() {
+        return false;
+    }
+    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NODEV | kept;
+    if mount(None::<&str>, root, None::<&str>, flags, None::<&str>).is_err() {
+        let _ = umount2(root, MntFlags::MNT_DETACH);
+        return false;
+    }
+    true
 }
 
 /// A read-only root of one directory layer needs no overlay: a read-only
