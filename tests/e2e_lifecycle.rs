@@ -88,36 +88,33 @@ fn signals_to_the_launcher_reach_the_command() {
     }
 }
 
-/// Without our init the command is pid 1, and nothing but its PDEATHSIG,
-/// which it may clear itself, ties it to the launcher: only the cgroup's
-/// watcher can end it when the launcher is killed with `SIGKILL`, so such a sandbox
-/// gets a cgroup even without limits.
+/// Without our init the command is pid 1, tied to the launcher by its
+/// PDEATHSIG, which it may clear itself: then only the cgroup's watcher can
+/// end it when the launcher is killed with `SIGKILL`, so such a sandbox gets
+/// a cgroup even without limits. Rootless, this host delegates no cgroup, so
+/// there the command keeps its PDEATHSIG and the test checks that it holds;
+/// a rootless command that clears it outlives the launcher (README, Rootless).
 #[test]
 fn a_command_that_is_pid_1_dies_with_a_killed_launcher() {
     if skip_unless_root() {
         return;
     }
-    if rootless() {
-        // Not a skip of this tier's suite: without a delegated cgroup (none
-        // here) a rootless sandbox has no cgroup, and a pid-1 command that
-        // clears its PDEATHSIG outlives a killed launcher. A known gap,
-        // written down in README's Rootless paragraph.
-        println!("root tier only: rootless, this host delegates no cgroup to hold the sandbox");
-        return;
-    }
-    // perl (from the host root) clears its PDEATHSIG: prctl(PR_SET_PDEATHSIG, 0).
-    let script = "syscall(157, 1, 0) == 0 or die; sleep 31.7";
+    // perl (from the host root); as root it clears its PDEATHSIG: prctl(PR_SET_PDEATHSIG, 0).
+    let clear = if rootless() { "" } else { "syscall(157, 1, 0) == 0 or die; " };
+    let script = format!("$| = 1; {clear}print qq(ready\\n); sleep 31.7");
     let p = common::e2e::profile(
         "[rootfs]\nlayers = [\"host:/\"]\n[process]\nterminal = \"never\"\ninit = false\n",
     );
-    let mut child = common::e2e::command(&["run", p.path.to_str().unwrap(), "--", "perl", "-e", script])
+    let mut child = common::e2e::command(&["run", p.path.to_str().unwrap(), "--", "perl", "-e", &script])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // The launcher and perl both show the script in their command lines.
-    eventually("the command started", || processes_with("sleep 31.7").len() > 1);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n", "the command runs, past its prctl");
     kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), Signal::SIGKILL).unwrap();
     child.wait().unwrap();
     eventually("the sandbox died with its launcher", || processes_with("sleep 31.7").is_empty());
