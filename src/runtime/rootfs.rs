@@ -25,10 +25,6 @@ use crate::compile::extension::{Extension, LayerSpec, WritableSpec};
 /// It is mounted in the sandbox's private namespace only.
 const SCRATCH_CANDIDATES: &[&str] = &["/tmp", "/run", "/mnt", "/var/tmp"];
 
-/// Pseudo file systems the sandbox gets fresh copies of: the host's are never
-/// carried over from `host:/`.
-const NOT_FROM_HOST: &[&str] = &["/proc", "/sys", "/dev"];
-
 /// Host objects opened before any mount.
 pub struct Prepared {
     /// Lower layers, top first: `None` is the host root.
@@ -45,14 +41,7 @@ pub struct Prepared {
     etc_files: Vec<(&'static str, String)>,
     /// Rootless `host:/`: the host root's top-level entries, assembled one
     /// by one (see [`assemble_host_root`]).
-    host_parts: Vec<(String, HostPart)>,
-}
-
-/// One top-level entry of the host root.
-enum HostPart {
-    Dir(OwnedFd),
-    File(OwnedFd),
-    Link(PathBuf),
+    host_parts: Vec<(String, super::hostroot::HostPart)>,
 }
 
 /// A layer directory, which the caller must be able to read: an `O_PATH`
@@ -66,7 +55,7 @@ fn open_layer(path: &Path) -> Result<OwnedFd> {
     open_path(path, "layer")
 }
 
-fn open_path(path: &Path, what: &str) -> Result<OwnedFd> {
+pub(super) fn open_path(path: &Path, what: &str) -> Result<OwnedFd> {
     open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| SetupError::sys(format!("open {what} {}", path.display()), e))
 }
@@ -94,8 +83,8 @@ pub fn prepare(ops: &[Op], ext: &Extension, rootless: bool) -> Result<Prepared> 
             .detail("without root, host:/ can only be the single layer (its submounts cannot be overlaid)")
             .fix("use host:/ alone, or run as root"));
     }
-    let submounts = if host_root && !by_parts { host_submounts()? } else { Vec::new() };
-    let host_parts = if by_parts { host_parts()? } else { Vec::new() };
+    let submounts = if host_root && !by_parts { super::hostroot::submounts()? } else { Vec::new() };
+    let host_parts = if by_parts { super::hostroot::parts()? } else { Vec::new() };
     let mut sources = BTreeMap::new();
     for op in ops {
         if let Op::Bind { source, .. } = op {
@@ -115,36 +104,6 @@ pub fn prepare(ops: &[Op], ext: &Extension, rootless: bool) -> Result<Prepared> 
     Ok(Prepared { layers, submounts, sources, devices, persistent, etc_files: etc_files(ext)?, host_parts })
 }
 
-/// The host root's top-level entries, but the pseudo file systems the
-/// sandbox gets fresh.
-fn host_parts() -> Result<Vec<(String, HostPart)>> {
-    let entries = std::fs::read_dir("/").map_err(|e| SetupError::io("list /", &e))?;
-    let mut parts = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let path = Path::new("/").join(&name);
-        if NOT_FROM_HOST.iter().any(|n| Path::new(n) == path) {
-            continue;
-        }
-        let Ok(kind) = entry.file_type() else { continue };
-        let part = if kind.is_symlink() {
-            HostPart::Link(
-                std::fs::read_link(&path)
-                    .map_err(|e| SetupError::io(format!("read link {}", path.display()), &e))?,
-            )
-        } else if kind.is_dir() {
-            HostPart::Dir(open_path(&path, "host directory")?)
-        } else if kind.is_file() {
-            HostPart::File(open_path(&path, "host file")?)
-        } else {
-            continue;
-        };
-        parts.push((name, part));
-    }
-    parts.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(parts)
-}
-
 /// `dir/upper` and `dir/work` (overlay wants both on one file system).
 fn persistent_upper(dir: &Path) -> Result<(OwnedFd, OwnedFd)> {
     for sub in ["upper", "work"] {
@@ -152,56 +111,6 @@ fn persistent_upper(dir: &Path) -> Result<(OwnedFd, OwnedFd)> {
             .map_err(|e| SetupError::io(format!("create {}", dir.join(sub).display()), &e))?;
     }
     Ok((open_path(&dir.join("upper"), "upper directory")?, open_path(&dir.join("work"), "work directory")?))
-}
-
-/// The host root's direct submounts (nested ones come with `MS_REC`).
-fn host_submounts() -> Result<Vec<(PathBuf, OwnedFd)>> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| SetupError::io("read /proc/self/mountinfo", &e))?;
-    let rows: Vec<(&str, &str, String)> = info
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            Some((*f.first()?, *f.get(1)?, unescape(f.get(4)?)))
-        })
-        .collect();
-    let Some(root_id) = rows.iter().rev().find(|(_, _, p)| p == "/").map(|(id, _, _)| *id) else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for (_, parent, path) in rows.iter().filter(|(_, parent, _)| *parent == root_id) {
-        let _ = parent;
-        let p = PathBuf::from(path);
-        if p == Path::new("/") || NOT_FROM_HOST.iter().any(|n| p.starts_with(n)) {
-            continue;
-        }
-        // A submount we cannot open (another user's FUSE, a dead NFS) is
-        // left out: it is only visibility of the host, never a permission.
-        if let Ok(fd) = open_path(&p, "host mount") {
-            out.push((p, fd));
-        }
-    }
-    Ok(out)
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape(s: &str) -> String {
-    let mut out = String::new();
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            let code: String = chars.by_ref().take(3).collect();
-            if let Ok(b) = u8::from_str_radix(&code, 8) {
-                out.push(char::from(b));
-                continue;
-            }
-            out.push('\\');
-            out.push_str(&code);
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn etc_files(ext: &Extension) -> Result<Vec<(&'static str, String)>> {
@@ -228,7 +137,7 @@ fn etc_files(ext: &Extension) -> Result<Vec<(&'static str, String)>> {
     Ok(files)
 }
 
-fn do_mount(
+pub(super) fn do_mount(
     source: Option<&str>,
     target: &str,
     fstype: Option<&str>,
@@ -284,7 +193,7 @@ pub fn build(
     } else if prep.host_parts.is_empty() {
         overlay(prep, scratch, &root_s, rootless)?;
     } else {
-        assemble_host_root(prep, scratch, &root, ext.writable == WritableSpec::Readonly)?;
+        super::hostroot::assemble(&prep.host_parts, scratch, &root, ext.writable == WritableSpec::Readonly)?;
     }
     let root_fd = File::open(&root).map_err(|e| SetupError::io(format!("open new root {root_s}"), &e))?;
     for (path, fd) in &prep.submounts {
@@ -423,56 +332,6 @@ fn overlay(prep: &Prepared, scratch: &Path, root: &str, rootless: bool) -> Resul
     })
 }
 
-/// Rootless `host:/`: the root is a directory on the scratch tmpfs; each
-/// host top-level directory is overlaid with its own upper (so writes land in
-/// the tmpfs, as with one overlay of `/`), or bound read-only when the kernel
-/// refuses to overlay it (it has locked submounts) or the root is read-only;
-/// symlinks are copied, files bound read-only.
-fn assemble_host_root(prep: &Prepared, scratch: &Path, root: &Path, readonly: bool) -> Result<()> {
-    let root_s = root.display().to_string();
-    do_mount(Some(&root_s), &root_s, None, MsFlags::MS_BIND, None, "make the new root a mount point")?;
-    let root_fd = File::open(root).map_err(|e| SetupError::io(format!("open new root {root_s}"), &e))?;
-    for (name, part) in &prep.host_parts {
-        let target = Path::new("/").join(name);
-        match part {
-            HostPart::Link(to) => std::os::unix::fs::symlink(to, root.join(name))
-                .map_err(|e| SetupError::io(format!("copy the link {}", target.display()), &e))?,
-            HostPart::File(fd) => mounts::bind_fd(root_fd.as_fd(), fd, &target, MsFlags::MS_RDONLY)?,
-            HostPart::Dir(fd) => {
-                let overlaid = !readonly && overlay_dir(fd, scratch, root, name).is_ok();
-                if !overlaid {
-                    mounts::bind_host_submount(root_fd.as_fd(), &target, fd, true)?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// One host directory as an overlay with its own upper on the scratch tmpfs.
-fn overlay_dir(lower: &OwnedFd, scratch: &Path, root: &Path, name: &str) -> Result<()> {
-    let (upper, work, target) =
-        (scratch.join("upper").join(name), scratch.join("work").join(name), root.join(name));
-    for d in [&upper, &work, &target] {
-        std::fs::create_dir_all(d).map_err(|e| SetupError::io(format!("create {}", d.display()), &e))?;
-    }
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={},userxattr",
-        super::resolve::fd_path(lower),
-        upper.display(),
-        work.display()
-    );
-    let t = target.display().to_string();
-    do_mount(
-        Some("overlay"),
-        &t,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(&data),
-        &format!("mount overlay on {t}"),
-    )
-}
-
 /// `pivot_root` into `root` and detach the old root, the way runc and
 /// firecracker's jailer do it: pivot onto itself, then unmount the old root
 /// lazily from underneath.
@@ -481,15 +340,4 @@ fn pivot(root: &Path) -> Result<()> {
     pivot_root(".", ".").map_err(|e| SetupError::sys("pivot_root", e))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| SetupError::sys("detach the old root", e))?;
     chdir("/").map_err(|e| SetupError::sys("chdir /", e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::unescape;
-
-    #[test]
-    fn mountinfo_escapes() {
-        assert_eq!(unescape("/mnt/with\\040space"), "/mnt/with space");
-        assert_eq!(unescape("/plain"), "/plain");
-    }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 
 use crate::runtime::error::{Result, SetupError};
+use crate::runtime::mountinfo::unescape;
 
 /// One mounted cgroup hierarchy and the caller's place in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,27 +184,4 @@ fn best_mount<'a>(mounts: impl Iterator<Item = &'a Mount>, current: &Path) -> Op
         .min_by_key(|m| m.root.components().count())
         .or_else(|| all.first())
         .copied()
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| (b'0'..=b'3').contains(&d[0]) && d.iter().all(|b| (b'0'..=b'7').contains(b)));
-        match (bytes[i], octal) {
-            (b'\\', Some(d)) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
