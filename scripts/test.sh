@@ -9,9 +9,11 @@ cd "$(dirname "$0")/.."
 # What the end-to-end tiers use: busybox-static (the test rootfs), runc (the
 # OCI cross-check), tmux (the terminal tests), perl (raw syscalls in the
 # seccomp probes), uidmap (newuidmap for subordinate ids), gcc for crates
-# that build C.
+# that build C and for the static attack probe (tests/probe/probe.c; libc6-dev
+# holds the static libc), util-linux (unshare, setpriv).
 need_apt=()
 command -v cc >/dev/null || need_apt+=(gcc)
+[ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need_apt+=(libc6-dev)
 command -v busybox >/dev/null || need_apt+=(busybox-static)
 command -v runc >/dev/null || need_apt+=(runc)
 command -v tmux >/dev/null || need_apt+=(tmux)
@@ -38,7 +40,8 @@ if [ "$(id -u)" = 0 ] && [ $# = 0 ]; then
     useradd -M -N -s /bin/sh "$user"
     trap 'userdel "$user" 2>/dev/null' EXIT
     SANDBOX_E2E_USER="$user" cargo test --locked --no-fail-fast \
-        --test e2e_run --test e2e_security --test e2e_lifecycle --test e2e_terminal || status=$?
+        --test e2e_run --test e2e_security --test e2e_lifecycle --test e2e_terminal \
+        --test e2e_escape --test e2e_control || status=$?
 fi
 # Tier 5: the cgroup-v2 lane, in a qemu guest (tests/vm/run.sh fetches qemu
 # and Debian's cloud kernel if they are missing), with the binary the

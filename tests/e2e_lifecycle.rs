@@ -89,23 +89,20 @@ fn signals_to_the_launcher_reach_the_command() {
 }
 
 /// Without our init the command is pid 1, tied to the launcher by its
-/// PDEATHSIG, which it may clear itself: then only the cgroup's watcher can
-/// end it when the launcher is killed with `SIGKILL`, so such a sandbox gets
-/// a cgroup even without limits. Rootless, this host delegates no cgroup, so
-/// there the command keeps its PDEATHSIG and the test checks that it holds;
-/// a rootless command that clears it outlives the launcher (README, Rootless).
+/// PDEATHSIG, which it may clear itself: then only the watcher can end it
+/// when the launcher is killed with `SIGKILL` (through the cgroup, or
+/// rootless, where this host delegates none, through the sandbox's pidfd).
 #[test]
 fn a_command_that_is_pid_1_dies_with_a_killed_launcher() {
     if skip_unless_root() {
         return;
     }
-    // perl (from the host root); as root it clears its PDEATHSIG: prctl(PR_SET_PDEATHSIG, 0).
-    let clear = if rootless() { "" } else { "syscall(157, 1, 0) == 0 or die; " };
-    let script = format!("$| = 1; {clear}print qq(ready\\n); sleep 31.7");
+    // perl (from the host root) clears its PDEATHSIG: prctl(PR_SET_PDEATHSIG, 0).
+    let script = "$| = 1; syscall(157, 1, 0) == 0 or die; print qq(ready\\n); sleep 31.7";
     let p = common::e2e::profile(
         "[rootfs]\nlayers = [\"host:/\"]\n[process]\nterminal = \"never\"\ninit = false\n",
     );
-    let mut child = common::e2e::command(&["run", p.path.to_str().unwrap(), "--", "perl", "-e", &script])
+    let mut child = common::e2e::command(&["run", p.path.to_str().unwrap(), "--", "perl", "-e", script])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

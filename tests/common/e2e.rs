@@ -37,6 +37,13 @@ pub fn e2e_user() -> Option<String> {
     std::env::var("SANDBOX_E2E_USER").ok().filter(|u| !u.is_empty())
 }
 
+/// The rootless tier's user's uid.
+pub fn e2e_uid() -> u32 {
+    let user = e2e_user().expect("the rootless tier");
+    let out = Command::new("id").args(["-u", &user]).output().expect("id runs");
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("a uid")
+}
+
 /// Whether the sandbox runs rootless in this run of the suite.
 pub fn rootless() -> bool {
     e2e_user().is_some()
@@ -136,6 +143,7 @@ pub fn busybox_rootfs() -> &'static Path {
             .unwrap();
             std::fs::write(root.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
             std::fs::write(root.join("etc/marker"), "lower layer\n").unwrap();
+            std::fs::copy(probe(), root.join("bin/probe")).unwrap();
             // A rootless sandbox can copy up only what its one mapped id owns
             // (overlayfs cannot chown to an unmapped id: EOVERFLOW), so the
             // rootless tier gets a rootfs of its own, as a real user would.
@@ -148,6 +156,28 @@ pub fn busybox_rootfs() -> &'static Path {
             dir
         })
         .path()
+}
+
+/// The attack probe (tests/probe/probe.c), built once per test binary as
+/// a static program, in a directory anyone may read: it runs inside
+/// sandboxes on any root, and on the host.
+pub fn probe() -> &'static Path {
+    static PROBE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &PROBE
+        .get_or_init(|| {
+            let dir = open_tempdir("sandbox-probe-");
+            let bin = dir.path().join("probe");
+            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe/probe.c");
+            let out = Command::new("cc")
+                .args(["-static", "-O2", "-Wall", "-o"])
+                .arg(&bin)
+                .arg(&source)
+                .output()
+                .expect("cc runs (scripts/test.sh installs gcc)");
+            assert!(out.status.success(), "build the probe: {}", String::from_utf8_lossy(&out.stderr));
+            (dir, bin)
+        })
+        .1
 }
 
 pub struct Outcome {
@@ -187,9 +217,16 @@ pub fn run(profile: &Profile, cmd: &[&str]) -> Outcome {
 
 pub fn run_with(profile: &Profile, cmd: &[&str], tweak: impl FnOnce(&mut Command)) -> Outcome {
     let mut c = command(&["run", profile.path.to_str().unwrap(), "--"]);
-    c.args(cmd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.args(cmd).stdin(Stdio::null());
     tweak(&mut c);
-    let mut child = c.spawn().expect("sandbox starts");
+    finish(c)
+}
+
+/// Run `c` to its end with a deadline (a hang fails the test), its stdout
+/// and stderr captured.
+pub fn finish(mut c: Command) -> Outcome {
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().expect("the command starts");
     // Read both pipes while waiting, so a chatty sandbox cannot block on a full pipe.
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();

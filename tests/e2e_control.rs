@@ -1,0 +1,298 @@
+//! Tiers 3 and 4, attacked from inside: a hostile command tries to outlive
+//! its launcher, hang it, ignore the caller's Ctrl-C, or find the edges of
+//! the filter; a hostile bundle tries to have its settings silently
+//! dropped. And `sandbox run` leaves no process of its own behind.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::e2e::{Outcome, busybox_profile, launcher, probe, rootless, run, skip_unless, skip_unless_root};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// The value of the first `key=` line the probe printed.
+fn value<'a>(out: &'a Outcome, key: &str) -> &'a str {
+    let prefix = format!("{key}=");
+    out.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {key}= in {out}"))
+}
+
+/// Item 14: `sandbox run` returns only once every process it started has
+/// ended. The probe runs the launcher as the child of a subreaper on the
+/// host: anything the launcher left running, or left to be reaped, becomes
+/// the probe's child and is counted.
+#[test]
+fn sandbox_run_leaves_no_process_behind() {
+    if skip_unless_root() {
+        return;
+    }
+    let limits = if rootless() { "" } else { "[limits]\npids = 64\n" };
+    for extra in ["", limits, "init = false\n"] {
+        let p = busybox_profile(extra);
+        for _ in 0..5 {
+            let mut c = Command::new(probe());
+            c.arg("reap").args(launcher()).args(["run", p.path.to_str().unwrap(), "--", "/bin/true"]);
+            let out = common::e2e::finish(c);
+            assert_eq!(value(&out, "status"), "0", "{extra}{out}");
+            assert!(
+                value(&out, "orphans").starts_with("0 "),
+                "a process outlived sandbox run ({extra}): {out}"
+            );
+        }
+    }
+}
+
+/// A busybox profile whose command always gets a pty.
+fn with_pty(extra: &str) -> common::e2e::Profile {
+    common::e2e::profile(&format!(
+        "[rootfs]\nlayers = [\"{{ROOTFS}}\"]\n[process]\nterminal = \"always\"\n{extra}"
+    ))
+}
+
+/// A launcher with its stdout piped to us, which we do not read.
+fn spawn_unread(p: &common::e2e::Profile, cmd: &[&str]) -> std::process::Child {
+    common::e2e::command(&["run", p.path.to_str().unwrap(), "--"])
+        .args(cmd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_at_most(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the launcher did not finish within {limit:?}");
+}
+
+/// Item 9: with a terminal, the launcher relays the command's output. A
+/// reader that stops reading must not stop the launcher: the wall-clock
+/// timeout fires on time and signals are handled; a reader that goes away
+/// ends the run as it would end a pipeline (SIGPIPE's 141).
+#[test]
+fn a_blocked_or_closed_stdout_never_hangs_the_launcher() {
+    if skip_unless_root() {
+        return;
+    }
+    let timed = with_pty("[limits]\ntimeout = \"2s\"\n");
+    let started = Instant::now();
+    let mut child = spawn_unread(&timed, &["/bin/yes"]);
+    let code = wait_at_most(&mut child, Duration::from_secs(10));
+    assert_eq!(code, Some(124), "the timeout fired");
+    assert!(started.elapsed() < Duration::from_secs(4), "on time: {:?}", started.elapsed());
+
+    let p = with_pty("");
+    let mut child = spawn_unread(&p, &["/bin/yes"]);
+    std::thread::sleep(Duration::from_millis(500));
+    kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), Signal::SIGTERM).unwrap();
+    assert_eq!(wait_at_most(&mut child, Duration::from_secs(3)), Some(143), "SIGTERM handled while blocked");
+
+    let mut child = spawn_unread(&p, &["/bin/yes"]);
+    let mut some = [0u8; 4096];
+    child.stdout.as_mut().unwrap().read_exact(&mut some).unwrap();
+    drop(child.stdout.take());
+    assert_eq!(wait_at_most(&mut child, Duration::from_secs(3)), Some(141), "the reader went away");
+}
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Tmux {
+        Tmux { socket: format!("sandbox-control-{}", std::process::id()) }
+    }
+
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux runs")
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn wait_for_file(path: &Path, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if text.ends_with('\n') {
+                return text;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{} was not written within {limit:?}", path.display());
+}
+
+/// Item 10: without a pty (`terminal = "never"`, as the build profiles
+/// have it), Ctrl-C at the caller's terminal must stop the whole command —
+/// here a shell waiting for its child, which a signal to the shell alone
+/// would not stop until the child ends — as it would without the sandbox.
+/// Beyond the list: the command cannot type into that terminal (TIOCSTI).
+#[test]
+fn ctrl_c_stops_the_whole_command_and_tiocsti_is_refused() {
+    if skip_unless_root()
+        || skip_unless(Command::new("tmux").arg("-V").output().is_ok(), "tmux is not installed")
+    {
+        return;
+    }
+    let report = common::e2e::writable_tempdir("sandbox-ctrlc-");
+    let dir = report.path().display();
+    for seccomp in ["default", "unconfined"] {
+        let p = busybox_profile(&format!(
+            "[security]\nseccomp = \"{seccomp}\"\n[[mount]]\nsource = \"{dir}\"\ntarget = \"/report\"\nmode = \"rw\"\n"
+        ));
+        let _ = std::fs::remove_file(report.path().join("started"));
+        let _ = std::fs::remove_file(report.path().join("rc"));
+        let bin = launcher().join(" ");
+        let inner =
+            "/bin/probe tiocsti > /report/tiocsti; echo started > /report/started; sleep 15; echo late";
+        let script =
+            format!("{bin} run {p} -- /bin/sh -c '{inner}'; echo $? > {dir}/rc", p = p.path.display());
+        let tmux = Tmux::new();
+        let out = tmux.cmd(&["new-session", "-d", "-x", "80", "-y", "24", "sh", "-c", &script]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        wait_for_file(&report.path().join("started"), Duration::from_secs(10));
+        let sent = Instant::now();
+        tmux.cmd(&["send-keys", "C-c"]);
+        let rc = wait_for_file(&report.path().join("rc"), Duration::from_secs(10));
+        let tiocsti = std::fs::read_to_string(report.path().join("tiocsti")).unwrap();
+        println!("{seccomp}: rc {rc} after {:?}; {tiocsti}", sent.elapsed());
+        assert_eq!(rc.trim(), "130", "{seccomp}");
+        assert!(sent.elapsed() < Duration::from_secs(5), "stopped at once, not after the sleep");
+        assert!(tiocsti.starts_with("tiocsti=E"), "the command typed into the caller's terminal: {tiocsti}");
+    }
+}
+
+/// Item 11: a syscall number the filter does not know (newer than its
+/// tables, or in a gap) answers ENOSYS, so libc falls back to an older call;
+/// a known syscall the filter denies answers EPERM.
+#[test]
+fn unknown_syscalls_answer_enosys() {
+    if skip_unless_root() {
+        return;
+    }
+    let p = busybox_profile("");
+    for (nr, want) in [(1000, "ENOSYS"), (400, "ENOSYS"), (246, "EPERM"), (39, "ok")] {
+        let out = run(&p, &["/bin/probe", "syscall", &nr.to_string()]);
+        assert_eq!(value(&out, "syscall"), format!("{nr} {want}"), "{out}");
+    }
+}
+
+/// Item 7: a command that is pid 1 itself (`init = false`, the default of
+/// `run --bundle`) and clears its parent-death signal must still die with a
+/// launcher killed by SIGKILL, with or without a cgroup to kill.
+#[test]
+fn a_pid_1_command_cannot_outlive_a_killed_launcher() {
+    if skip_unless_root() {
+        return;
+    }
+    let p = busybox_profile("init = false\n");
+    let marker = format!("{}", 4000 + std::process::id() % 1000);
+    let mut child =
+        common::e2e::command(&["run", p.path.to_str().unwrap(), "--", "/bin/probe", "orphan", &marker])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+    let mut out = String::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    reader.read_line(&mut out).unwrap();
+    reader.read_line(&mut out).unwrap();
+    assert_eq!(out, "pdeathsig=ok\nready\n", "the command cleared its parent-death signal");
+    let pids = probes_sleeping(&marker);
+    kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), Signal::SIGKILL).unwrap();
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !probes_sleeping(&marker).is_empty() {
+        assert!(Instant::now() < deadline, "the command outlived its launcher");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Processes running `probe orphan MARKER`.
+fn probes_sleeping(marker: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                c.starts_with(b"/bin/probe\0orphan\0") && String::from_utf8_lossy(&c).contains(marker)
+            })
+        })
+        .collect()
+}
+
+/// Item 12: a bundle's settings the runtime does not apply are refused by
+/// name, never dropped; our own `dev.sandbox.*` annotations are all there
+/// and well-formed, or the bundle is refused.
+#[test]
+fn a_bundle_is_refused_rather_than_weakened() {
+    if skip_unless_root() {
+        return;
+    }
+    let p = busybox_profile("[security.landlock]\nexecute = [\"/bin\"]\nread = [\"/\"]\n");
+    // Exported by the caller of the tier (rootless: the bundle maps the user's id).
+    let bundle = common::e2e::writable_tempdir("sandbox-bundle-");
+    let out = common::e2e::command(&[
+        "bundle",
+        p.path.to_str().unwrap(),
+        bundle.path().join("b").to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let bundle = bundle.path().join("b");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config = bundle.join("config.json");
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    let edits: &[(&str, &dyn Fn(&mut serde_json::Value))] = &[
+        ("linux.sysctl", &|v| v["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"})),
+        ("hooks", &|v| v["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/true"}]})),
+        ("linux.devices", &|v| {
+            v["linux"]["devices"] =
+                serde_json::json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
+        }),
+        ("dev.sandbox.landlock", &|v| v["annotations"]["dev.sandbox.landlock"] = "{not json".into()),
+        ("dev.sandbox.landlok", &|v| v["annotations"]["dev.sandbox.landlok"] = "null".into()),
+        ("dev.sandbox.init", &|v| {
+            v["annotations"].as_object_mut().unwrap().remove("dev.sandbox.init");
+        }),
+    ];
+    let rootfs = bundle.join("rootfs");
+    let run_bundle = || {
+        let mut c = common::e2e::command(&["run", "--bundle", bundle.to_str().unwrap(), "--", "/bin/true"]);
+        c.stdin(Stdio::null());
+        common::e2e::finish(c)
+    };
+    assert!(rootfs.join("bin/busybox").exists());
+    assert_eq!(run_bundle().code, Some(0), "the bundle as exported runs");
+    for (name, edit) in edits {
+        let mut v = original.clone();
+        edit(&mut v);
+        std::fs::write(&config, serde_json::to_string(&v).unwrap()).unwrap();
+        let out = run_bundle();
+        assert_eq!(out.code, Some(125), "{name}: {out}");
+        assert!(out.stderr.contains(name), "the error names {name}: {out}");
+    }
+}
