@@ -167,7 +167,9 @@ fn ctrl_c_stops_the_whole_command_and_tiocsti_is_refused() {
         let script =
             format!("{bin} run {p} -- /bin/sh -c '{inner}'; echo $? > {dir}/rc", p = p.path.display());
         let tmux = Tmux::new();
-        let out = tmux.cmd(&["new-session", "-d", "-x", "80", "-y", "24", "sh", "-c", &script]);
+        // One argument: tmux runs it with its shell (several would be joined
+        // with spaces, losing the quoting).
+        let out = tmux.cmd(&["new-session", "-d", "-x", "80", "-y", "24", &script]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         wait_for_file(&report.path().join("started"), Duration::from_secs(10));
         let sent = Instant::now();
@@ -243,6 +245,9 @@ fn probes_sleeping(marker: &str) -> Vec<i32> {
         .collect()
 }
 
+/// A change to a bundle's config.json, with the name its refusal must give.
+type Edit<'a> = (&'a str, &'a dyn Fn(&mut serde_json::Value));
+
 /// Item 12: a bundle's settings the runtime does not apply are refused by
 /// name, never dropped; our own `dev.sandbox.*` annotations are all there
 /// and well-formed, or the bundle is refused.
@@ -266,7 +271,7 @@ fn a_bundle_is_refused_rather_than_weakened() {
     let config = bundle.join("config.json");
     let original: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
-    let edits: &[(&str, &dyn Fn(&mut serde_json::Value))] = &[
+    let edits: &[Edit] = &[
         ("linux.sysctl", &|v| v["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"})),
         ("hooks", &|v| v["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/true"}]})),
         ("linux.devices", &|v| {

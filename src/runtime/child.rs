@@ -3,7 +3,7 @@
 //! the process exits.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sched::{CloneFlags, unshare};
@@ -33,21 +33,30 @@ pub struct ChildPlan<'a> {
     /// ... mapping only the caller's own ids (so setgroups is denied).
     pub single_map: bool,
     pub terminal: bool,
+    /// The launcher's argument and environment strings, which init overwrites.
+    pub args: Option<sys::ArgsRegion>,
+    /// The persistent upper directory, opened and locked by the launcher.
+    pub upper_dir: Option<BorrowedFd<'a>>,
 }
 
 /// Never returns: execs the command (or becomes its init), or reports and exits.
-/// `verdict`: where init reports the command's status early (see [`init::report`]).
-pub fn main(sock: OwnedFd, lifeline: &OwnedFd, verdict: Option<OwnedFd>, plan: &ChildPlan) -> ! {
+pub fn main(sock: OwnedFd, lifeline: &OwnedFd, plan: &ChildPlan) -> ! {
+    // Only what the sandbox needs crosses: the caller's other descriptors
+    // (a directory is a way back to the host root) and every one the
+    // launcher holds are closed before anything else.
+    let upper = plan.upper_dir.map(|fd| fd.as_raw_fd());
+    let keep = [Some(sock.as_raw_fd()), Some(lifeline.as_raw_fd()), upper];
+    if let Err(e) = sys::close_all_but(&keep.into_iter().flatten().collect::<Vec<_>>()) {
+        let error = SetupError::sys("close the launcher's descriptors (close_range)", e);
+        let _ = proto::send(sock.as_fd(), &Message::Failed { code: EXIT_SETUP, error }, None);
+        sys::exit_now(EXIT_SETUP);
+    }
     match setup(&sock, plan) {
         Ok(command) => {
             // Init keeps no copy of the socket: its EOF tells the launcher
             // that the command was executed.
             drop(sock);
-            let code = init::run(command, lifeline);
-            if let Some(verdict) = verdict {
-                init::report(&verdict, code);
-            }
-            sys::exit_now(code)
+            sys::exit_now(init::run(command, lifeline))
         }
         Err((code, error)) => {
             let _ = proto::send(sock.as_fd(), &Message::Failed { code, error }, None);
@@ -83,6 +92,9 @@ fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
     identity::hostname(plan.spec).map_err(setup_error)?;
     identity::apply(plan.spec, plan.single_map).map_err(setup_error)?;
     let slave = if plan.terminal { Some(open_terminal(sock).map_err(setup_error)?) } else { None };
+    if plan.ext.init {
+        init::conceal(plan.args).map_err(setup_error)?;
+    }
     restrict(sock, plan).map_err(setup_error)?;
     let process = plan.spec.process().as_ref().expect("checked by the launcher");
     let blocked = init::signal_set();
@@ -136,7 +148,7 @@ fn prepare_root(plan: &ChildPlan) -> Result<()> {
         cgroup_namespace(plan)?;
     }
     let cwd = plan.spec.process().as_ref().map_or_else(|| "/".into(), |p| p.cwd().clone());
-    let prepared = rootfs::prepare(plan.ops, plan.ext, plan.userns)?;
+    let prepared = rootfs::prepare(plan.ops, plan.ext, plan.userns, plan.upper_dir)?;
     let caps = plan.spec.process().as_ref().and_then(|p| p.capabilities().as_ref());
     let may_remount = caps.is_some_and(|c| {
         c.bounding().iter().flatten().any(|cap| *cap == oci_spec::runtime::Capability::SysAdmin)

@@ -22,6 +22,7 @@ pub mod plan;
 mod proto;
 mod resolve;
 mod rootfs;
+mod supervise;
 mod sys;
 mod terminal;
 mod watcher;

@@ -7,12 +7,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{OFlag, open};
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, open, openat2};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::sys::stat::Mode;
+use nix::sys::stat::{Mode, fstat, mkdirat};
 use nix::sys::statvfs::FsFlags;
 use nix::unistd::{chdir, pivot_root};
 
@@ -62,7 +63,12 @@ pub(super) fn open_path(path: &Path, what: &str) -> Result<OwnedFd> {
 
 /// Open everything the root needs from the host, while host paths still
 /// mean what they say.
-pub fn prepare(ops: &[Op], ext: &Extension, rootless: bool) -> Result<Prepared> {
+pub fn prepare(
+    ops: &[Op],
+    ext: &Extension,
+    rootless: bool,
+    upper_dir: Option<BorrowedFd<'_>>,
+) -> Result<Prepared> {
     let mut layers = Vec::new();
     let mut host_root = false;
     for layer in ext.layers.iter().rev() {
@@ -97,20 +103,53 @@ pub fn prepare(ops: &[Op], ext: &Extension, rootless: bool) -> Result<Prepared> 
     for name in DEVICES {
         devices.insert(*name, open_path(&Path::new("/dev").join(name), "device")?);
     }
-    let persistent = match &ext.writable {
-        WritableSpec::Dir { path } => Some(persistent_upper(Path::new(path))?),
+    let persistent = match (&ext.writable, upper_dir) {
+        (WritableSpec::Dir { path }, Some(dir)) => Some(persistent_upper(dir, path)?),
         _ => None,
     };
     Ok(Prepared { layers, submounts, sources, devices, persistent, etc_files: etc_files(ext)?, host_parts })
 }
 
-/// `dir/upper` and `dir/work` (overlay wants both on one file system).
-fn persistent_upper(dir: &Path) -> Result<(OwnedFd, OwnedFd)> {
-    for sub in ["upper", "work"] {
-        std::fs::create_dir_all(dir.join(sub))
-            .map_err(|e| SetupError::io(format!("create {}", dir.join(sub).display()), &e))?;
+/// `upper` and `work` in the persistent directory, made here if missing
+/// (overlay wants both on one file system). The launcher opened and locked
+/// the directory, but in its own mount namespace, whose mounts overlayfs
+/// will not take: it is opened again here and must be the same directory.
+/// Neither it nor `upper` and `work` may be a symlink: their contents come
+/// from wherever the profile lives, and a link would aim the sandbox's
+/// writes at any directory of the host.
+fn persistent_upper(locked: BorrowedFd<'_>, path: &str) -> Result<(OwnedFd, OwnedFd)> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let dir = open(Path::new(path), flags, Mode::empty())
+        .map_err(|e| SetupError::sys(format!("open the upper directory {path}"), e))?;
+    let same = |a: &nix::sys::stat::FileStat, b: &nix::sys::stat::FileStat| {
+        (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+    };
+    match (fstat(dir.as_fd()), fstat(locked)) {
+        (Ok(a), Ok(b)) if same(&a, &b) => {}
+        _ => {
+            return Err(SetupError::new(format!("open the upper directory {path}"))
+                .detail("it was replaced while the sandbox started"));
+        }
     }
-    Ok((open_path(&dir.join("upper"), "upper directory")?, open_path(&dir.join("work"), "work directory")?))
+    let open = |name: &str| {
+        match mkdirat(dir.as_fd(), name, Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(SetupError::sys(format!("create {path}/{name}"), e)),
+        }
+        let how = OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_BENEATH);
+        openat2(dir.as_fd(), name, how).map_err(|e| {
+            let err = SetupError::sys(format!("open {path}/{name}"), e);
+            match e {
+                Errno::ELOOP => err
+                    .detail("it is a symlink")
+                    .fix(format!("remove {path}/{name}: the sandbox makes it as a directory")),
+                _ => err,
+            }
+        })
+    };
+    Ok((open("upper")?, open("work")?))
 }
 
 fn etc_files(ext: &Extension) -> Result<Vec<(&'static str, String)>> {

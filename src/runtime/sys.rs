@@ -173,3 +173,109 @@ pub fn own_fd(raw: RawFd) -> OwnedFd {
     // which the kernel installed fresh in our table; no other owner exists.
     unsafe { OwnedFd::from_raw_fd(raw) }
 }
+
+/// Close every descriptor but 0, 1, 2 and `keep`, so nothing the caller
+/// left open without close-on-exec (a directory is a path back to the host
+/// root) reaches the sandbox. Called first thing in a process forked or
+/// cloned from the launcher that never returns into the launcher's frames:
+/// the `OwnedFd`s it closes there are never dropped or used again.
+pub fn close_all_but(keep: &[RawFd]) -> Result<(), Errno> {
+    let mut keep: Vec<u32> =
+        keep.iter().filter_map(|&fd| u32::try_from(fd).ok()).filter(|&fd| fd > 2).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut first = 3u32;
+    for fd in keep.into_iter().chain(std::iter::once(u32::MAX)) {
+        if fd > first {
+            // SAFETY: close_range only closes descriptors; the numbers it
+            // closes belong to nothing this process will use (see above).
+            let ret = unsafe { libc::close_range(first, fd - 1, 0) };
+            Errno::result(ret)?;
+        }
+        first = fd.saturating_add(1);
+    }
+    Ok(())
+}
+
+/// Where this process's argument and environment strings live (the memory
+/// /proc/PID/cmdline and /proc/PID/environ show), from /proc/self/stat.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ArgsRegion {
+    start: usize,
+    end: usize,
+}
+
+impl ArgsRegion {
+    /// Read it while the host's /proc is still mounted.
+    pub fn of_self() -> Option<ArgsRegion> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name, which may hold spaces and parens.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<usize> = rest.split(' ').map(|f| f.trim().parse().unwrap_or(0)).collect();
+        // arg_start, arg_end, env_start, env_end are fields 48 to 51 (the
+        // first of `rest` is field 3).
+        let (first, last) = (*fields.get(45)?, *fields.get(48)?);
+        (first > 0 && last > first && last - first < 1 << 24)
+            .then_some(ArgsRegion { start: first, end: last })
+    }
+
+    /// Overwrite the region with `label` and zeros: /proc/PID/cmdline then
+    /// shows `label`, and the caller's environment is gone from memory.
+    pub fn scrub(self, label: &[u8]) {
+        let len = self.end - self.start;
+        let keep = label.len().min(len.saturating_sub(1));
+        // SAFETY: [start, end) is this process's own argument and
+        // environment area on its initial stack, mapped writable by the
+        // kernel at exec and never unmapped; this process is single-threaded,
+        // and nothing reads those strings afterwards (they are copies of
+        // the launcher's, which already parsed them).
+        unsafe {
+            let base = self.start as *mut u8;
+            std::ptr::copy_nonoverlapping(label.as_ptr(), base, keep);
+            std::ptr::write_bytes(base.add(keep), 0, len - keep);
+        }
+    }
+}
+
+/// SIGKILL the process behind `pidfd`.
+pub fn pidfd_kill(pidfd: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: no siginfo is passed (NULL); the descriptor is valid for the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<u8>(),
+            0u32,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// `si_code` of a signal queued by a process (`SI_QUEUE`).
+pub const SI_QUEUE: i32 = -1;
+
+/// Send `sig` through a pidfd with `value` in its `si_value`: how the
+/// launcher tells the sandbox's init that a signal came from the terminal
+/// and is for the command's whole process group.
+pub fn pidfd_queue_signal(pidfd: BorrowedFd<'_>, sig: i32, value: i32) -> Result<(), Errno> {
+    // SAFETY: siginfo_t is plain data; zeroed is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    info.si_signo = sig;
+    info.si_code = SI_QUEUE;
+    // The kernel's layout on 64-bit Linux: si_pid (int) at 16, si_uid at
+    // 20, si_value at 24 (libc exposes no setter for the union).
+    let raw = std::ptr::from_mut(&mut info).cast::<u8>();
+    // SAFETY: offsets 16..28 lie inside the 128-byte siginfo_t; the
+    // writes are unaligned-safe and of plain integers.
+    unsafe {
+        raw.add(16).cast::<i32>().write_unaligned(nix::unistd::getpid().as_raw());
+        raw.add(20).cast::<u32>().write_unaligned(nix::unistd::getuid().as_raw());
+        raw.add(24).cast::<i32>().write_unaligned(value);
+    }
+    // SAFETY: pidfd_send_signal reads one siginfo_t from the pointer, a
+    // live local; the descriptor is valid for the call.
+    let ret =
+        unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, &raw const info, 0u32) };
+    Errno::result(ret).map(drop)
+}

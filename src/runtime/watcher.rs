@@ -1,47 +1,85 @@
-//! A launcher killed with SIGKILL cannot remove its cgroup. A small watcher
-//! process, forked before the sandbox, waits for the launcher's end of a
-//! pipe to close (the launcher exiting, however it exits) and then kills
-//! and removes the cgroup. After a normal exit it finds nothing left to do.
+//! A launcher killed with SIGKILL cannot clean up after itself. A small
+//! watcher process, forked from it, waits for the launcher's end of a
+//! socket to close (the launcher exiting, however it exits) and then kills
+//! what is left: the sandbox's cgroup, and the sandbox's pid 1 through its
+//! pidfd when that is the command itself (`init = false`), which may have
+//! cleared its parent-death signal and, rootless without a delegated
+//! cgroup, has no cgroup to be killed with. After a normal exit the
+//! launcher has done all that; it closes the socket and waits for the
+//! watcher to find nothing to do and exit, so no process of the run
+//! outlives `sandbox run`.
 //!
-//! The pipe also carries what only the launcher learns later: when it
-//! stepped into a leaf of its own cgroup to enable controllers (taking the
-//! watcher along), that record, so the watcher can step back and remove the
-//! leaf too.
+//! The socket also carries what only the launcher learns later: the
+//! sandbox's pidfd, and when it stepped into a leaf of its own cgroup to
+//! enable controllers (taking the watcher along), that record, so the
+//! watcher can step back and remove the leaf too. One message each, tagged.
 
-use std::os::fd::OwnedFd;
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-use nix::fcntl::OFlag;
-use nix::unistd::{Pid, pipe2};
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, sendmsg,
+    socketpair,
+};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
 
 use super::cgroup::SelfMove;
 use super::error::{Result, SetupError};
 use super::sys;
 
-/// The launcher's side of a running watcher: keep it for as long as the
-/// sandbox runs; dropping it (or dying) sets the watcher off.
+/// The launcher's side of a running watcher. Dropping it (or dying) sets
+/// the watcher off; [`Watcher::dismiss`] also waits for it to end.
 pub struct Watcher {
-    pipe: OwnedFd,
-    pub pid: Pid,
+    sock: OwnedFd,
+    pid: Pid,
 }
+
+const MOVED: u8 = b'M';
+const PIDFD: u8 = b'K';
 
 impl Watcher {
-    /// Tell the watcher to undo this step into a leaf as well. One write of
-    /// a few hundred bytes: atomic on a pipe, so never seen half-written.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Tell the watcher to undo this step into a leaf as well.
     pub fn undo_too(&self, moved: &SelfMove) {
-        let _ = nix::unistd::write(&self.pipe, &moved.encode());
+        let mut msg = vec![MOVED];
+        msg.extend(moved.encode());
+        let _ =
+            sendmsg::<()>(self.sock.as_raw_fd(), &[IoSlice::new(&msg)], &[], MsgFlags::MSG_NOSIGNAL, None);
+    }
+
+    /// Tell the watcher to kill the sandbox's pid 1 through this pidfd.
+    pub fn kill_too(&self, pidfd: BorrowedFd<'_>) -> Result<()> {
+        let fds = [pidfd.as_raw_fd()];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        sendmsg::<()>(self.sock.as_raw_fd(), &[IoSlice::new(&[PIDFD])], &cmsg, MsgFlags::MSG_NOSIGNAL, None)
+            .map(drop)
+            .map_err(|e| SetupError::sys("hand the sandbox's pidfd to the watcher", e))
+    }
+
+    /// Set the watcher off (it finds nothing left after a normal exit) and
+    /// reap it.
+    pub fn dismiss(self) {
+        let Watcher { sock, pid } = self;
+        drop(sock);
+        let _ = waitpid(pid, None);
     }
 }
 
-/// Start the watcher for these cgroup directories.
+/// Start a watcher for these cgroup directories (none: only a pidfd to come).
 pub fn spawn(dirs: &[PathBuf]) -> Result<Watcher> {
-    let (read_end, write_end) =
-        pipe2(OFlag::O_CLOEXEC).map_err(|e| SetupError::sys("create the watcher pipe", e))?;
-    if let Some(pid) = sys::fork().map_err(|e| SetupError::sys("fork the cgroup watcher", e))? {
-        drop(read_end);
-        return Ok(Watcher { pipe: write_end, pid });
+    let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .map_err(|e| SetupError::sys("create the watcher socket", e))?;
+    if let Some(pid) = sys::fork().map_err(|e| SetupError::sys("fork the watcher", e))? {
+        return Ok(Watcher { sock: ours, pid });
     }
-    drop(write_end);
+    // Hold nothing of the launcher's: not its end of the lifeline (init
+    // would never see it close), not the caller's descriptors.
+    let _ = sys::close_all_but(&[theirs.as_raw_fd()]);
     // Out of the caller's session (no ^C from its terminal) and off
     // its pipes (a test reading our stdout must see EOF when we exit).
     let _ = nix::unistd::setsid();
@@ -50,22 +88,51 @@ pub fn spawn(dirs: &[PathBuf]) -> Result<Watcher> {
         let _ = nix::unistd::dup2_stdout(&null);
         let _ = nix::unistd::dup2_stderr(&null);
     }
-    let mut record = Vec::new();
-    let mut buf = [0u8; 512];
-    // read returns 0 (EOF) once every copy of the write end is closed.
-    loop {
-        match nix::unistd::read(&read_end, &mut buf) {
-            Ok(n) if n > 0 => record.extend_from_slice(&buf[..n]),
-            Err(nix::errno::Errno::EINTR) => {}
-            _ => break,
-        }
-        record.truncate(64 << 10);
+    let (moved, pidfd) = listen(theirs.as_fd());
+    if let Some(pidfd) = &pidfd {
+        let _ = sys::pidfd_kill(pidfd.as_fd());
     }
     let _ = super::cgroup::destroy_dirs(dirs);
     // After a normal exit the launcher has undone it already; this finds
     // the leaf gone and does nothing.
-    if let Some(moved) = SelfMove::decode(&record) {
+    if let Some(moved) = moved {
         let _ = moved.undo();
     }
     sys::exit_now(0)
+}
+
+/// Read the launcher's messages until it closes its end.
+fn listen(sock: BorrowedFd<'_>) -> (Option<SelfMove>, Option<OwnedFd>) {
+    let (mut moved, mut pidfd) = (None, None);
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let (n, fds) =
+            match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+                Ok(msg) => {
+                    let fds: Vec<_> = msg
+                        .cmsgs()
+                        .into_iter()
+                        .flatten()
+                        .flat_map(|c| match c {
+                            ControlMessageOwned::ScmRights(fds) => fds,
+                            _ => Vec::new(),
+                        })
+                        .collect();
+                    (msg.bytes, fds)
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break,
+            };
+        for fd in fds {
+            pidfd = Some(sys::own_fd(fd));
+        }
+        match buf.first() {
+            _ if n == 0 => break,
+            Some(&MOVED) => moved = SelfMove::decode(&buf[1..n]).or(moved),
+            _ => {}
+        }
+    }
+    (moved, pidfd)
 }
