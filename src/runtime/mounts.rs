@@ -13,6 +13,7 @@ use super::error::{Result, SetupError};
 use super::plan::{DEVICES, Op};
 use super::resolve::{Create, fd_path, open_in_root};
 use super::rootfs::Prepared;
+use super::sys;
 
 /// Flags a read-only remount must keep (the kernel refuses to drop locked
 /// ones in a user namespace).
@@ -58,6 +59,7 @@ pub fn apply(root: BorrowedFd<'_>, prep: &Prepared, op: &Op) -> Result<()> {
                 root,
                 target,
                 MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                MsFlags::MS_REC,
                 &step,
             )
         }
@@ -74,16 +76,30 @@ fn bind(root: BorrowedFd<'_>, src: &OwnedFd, target: &Path, rec: MsFlags, flags:
     sys_mount(Some(fd_path(src).as_str()), &fd_path(&tgt), None, MsFlags::MS_BIND | rec, None)
         .map_err(|e| SetupError::sys(step.clone(), e))?;
     let wanted = flags & (MsFlags::MS_RDONLY | KEEP);
-    if wanted.is_empty() { Ok(()) } else { remount(root, target, wanted, &step) }
+    if wanted.is_empty() { Ok(()) } else { remount(root, target, wanted, rec, &step) }
 }
 
 pub fn bind_fd(root: BorrowedFd<'_>, src: &OwnedFd, target: &Path, flags: MsFlags) -> Result<()> {
     bind(root, src, target, MsFlags::empty(), flags)
 }
 
-/// Re-open `target` (now the new mount) and set its per-mount flags.
-fn remount(root: BorrowedFd<'_>, target: &Path, flags: MsFlags, step: &str) -> Result<()> {
+/// Re-open `target` (now the new mount) and set its per-mount flags; with
+/// `MS_REC`, on every mount below it as well (a recursive bind brings the
+/// source's submounts, which must not stay writable under a read-only
+/// bind: the host's cgroup trees under /sys, say).
+fn remount(root: BorrowedFd<'_>, target: &Path, flags: MsFlags, rec: MsFlags, step: &str) -> Result<()> {
     let fd = open_in_root(root, target, Create::No)?.expect("just mounted");
+    if rec.contains(MsFlags::MS_REC) {
+        let attrs = [
+            (MsFlags::MS_RDONLY, sys::MOUNT_ATTR_RDONLY),
+            (MsFlags::MS_NOSUID, sys::MOUNT_ATTR_NOSUID),
+            (MsFlags::MS_NODEV, sys::MOUNT_ATTR_NODEV),
+            (MsFlags::MS_NOEXEC, sys::MOUNT_ATTR_NOEXEC),
+        ];
+        let set = attrs.iter().filter(|(f, _)| flags.contains(*f)).fold(0, |acc, (_, a)| acc | a);
+        return sys::set_mount_attrs_recursive(fd.as_fd(), set)
+            .map_err(|e| SetupError::sys(format!("{step}: mount_setattr"), e));
+    }
     sys_mount(None, &fd_path(&fd), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags, None)
         .map_err(|e| SetupError::sys(format!("{step}: remount"), e))
 }

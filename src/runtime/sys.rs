@@ -279,3 +279,41 @@ pub fn pidfd_queue_signal(pidfd: BorrowedFd<'_>, sig: i32, value: i32) -> Result
         unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, &raw const info, 0u32) };
     Errno::result(ret).map(drop)
 }
+
+/// `struct mount_attr` of mount_setattr(2).
+#[repr(C)]
+#[derive(Default)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Mount attributes (`MOUNT_ATTR_*`).
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+
+/// Set `attrs` on the mount at `fd` and on every mount below it
+/// (mount_setattr with `AT_RECURSIVE`): a read-only bind of a tree is then
+/// read-only in each of its submounts too, which a remount of its top
+/// mount alone does not do.
+pub fn set_mount_attrs_recursive(fd: BorrowedFd<'_>, attrs: u64) -> Result<(), Errno> {
+    let attr = MountAttr { attr_set: attrs, ..MountAttr::default() };
+    let flags = libc::AT_EMPTY_PATH | libc::AT_RECURSIVE;
+    // SAFETY: the path is an empty C string, `attr` a valid mount_attr of
+    // the size we pass that lives across the call; `fd` is open.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &raw const attr,
+            size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
