@@ -288,7 +288,10 @@ fn stack(
         programs.push(program(&g.rules, SeccompAction::Allow, &g.action, target)?);
     }
     if default != SeccompAction::Allow {
-        programs.push(seccomp_bpf::allowlist(allowlist, u32::from(default), audit_arch(arch)));
+        let mut known: Vec<u32> = arch.table().iter().map(|(_, nr)| *nr).collect();
+        known.sort_unstable();
+        known.dedup();
+        programs.push(seccomp_bpf::allowlist(allowlist, u32::from(default), audit_arch(arch), &known));
     }
     for g in &late {
         programs.push(program(&g.rules, SeccompAction::Allow, &g.action, target)?);

@@ -60,12 +60,16 @@ const DATA_ARCH: u32 = 4;
 const DATA_ARGS: u32 = 16;
 
 /// The allowlist: `ALLOW` for what `allowed` lists, `mismatch` (a
-/// `SECCOMP_RET_*` value) for every other call; `KILL_PROCESS` for another
-/// architecture than `audit_arch`, as seccompiler's filters do. (x32 calls
-/// are the guard's: their numbers are in no table.)
-pub fn allowlist(allowed: &Allowed, mismatch: u32, audit_arch: u32) -> Vec<sock_filter> {
+/// `SECCOMP_RET_*` value) for every other call the architecture has
+/// (`known`, sorted), and ENOSYS for numbers it does not know (newer than
+/// our tables, or unassigned), as the container engines answer them: libc
+/// falls back to an older call on ENOSYS, not on EPERM. `KILL_PROCESS` for
+/// another architecture than `audit_arch`, as seccompiler's filters do.
+/// (x32 calls are the guard's: their numbers are in no table.)
+pub fn allowlist(allowed: &Allowed, mismatch: u32, audit_arch: u32, known: &[u32]) -> Vec<sock_filter> {
     let mut b = Builder::default();
     let deny = b.ret(mismatch);
+    let enosys = b.ret(libc::SECCOMP_RET_ERRNO | ENOSYS);
     let allow = b.ret(libc::SECCOMP_RET_ALLOW);
     let kill = b.ret(libc::SECCOMP_RET_KILL_PROCESS);
     // Segments in number order: a range allowed outright, or one number
@@ -83,12 +87,24 @@ pub fn allowlist(allowed: &Allowed, mismatch: u32, audit_arch: u32) -> Vec<sock_
             }
         }
     }
+    segments.extend(unknown(known).map(|(lo, hi)| (lo, hi, enosys)));
+    segments.sort_unstable_by_key(|s| s.0);
     let search = b.search(&segments, deny);
     b.fall_through(search);
     let load_nr = b.push(insn(LD_W_ABS, 0, 0, DATA_NR));
     b.jump(JEQ_K, audit_arch, load_nr, kill);
     b.push(insn(LD_W_ABS, 0, 0, DATA_ARCH));
     b.finish()
+}
+
+/// `ENOSYS` ("function not implemented").
+const ENOSYS: u32 = 38;
+
+/// The ranges of numbers between and above `known` (sorted, deduplicated).
+fn unknown(known: &[u32]) -> impl Iterator<Item = (u32, u32)> + '_ {
+    let starts = std::iter::once(0).chain(known.iter().map(|k| k + 1));
+    let ends = known.iter().map(|k| k.checked_sub(1)).chain(std::iter::once(Some(u32::MAX)));
+    starts.zip(ends).filter_map(|(lo, hi)| hi.filter(|hi| *hi >= lo).map(|hi| (lo, hi)))
 }
 
 /// An instruction's index in the reversed program.

@@ -126,6 +126,18 @@ const fn low32_branch(index: u8, value: u32, bit: u32) -> ArgCmp {
     ArgCmp { index, op: Op::MaskedEq, value: mask as u64, value_two: ((value ^ (1 << bit)) & mask) as u64 }
 }
 
+/// `S_ISUID | S_ISGID`.
+pub const S_ISUID_ISGID: u64 = 0o6000;
+/// `O_CREAT | __O_TMPFILE`: the open flags with which a mode applies.
+pub const O_CREAT_TMPFILE: u64 = 0o100 | 0o2000_0000;
+
+/// "None of `mask`'s bits is set in argument `index`". The masks here lie
+/// in the low 32 bits, which the kernel reads (modes and flags are 32-bit
+/// or narrower): junk above them cannot pass or fail a rule.
+const fn no_bits(index: u8, mask: u64) -> ArgCmp {
+    ArgCmp { index, op: Op::MaskedEq, value: mask, value_two: 0 }
+}
+
 const fn eq(index: u8, value: u64) -> ArgCmp {
     ArgCmp { index, op: Op::Eq, value, value_two: 0 }
 }
@@ -142,6 +154,9 @@ macro_rules! allow_if {
 
 const PERSONALITY: &str = "personality: only PER_LINUX, PER_LINUX32, UNAME26 and the query; other \
     personas (READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE, ...) weaken memory protections";
+const SETID: &str = "creating files and setting modes, but never S_ISUID or S_ISGID: a set-id \
+    file left on a shared or bound directory would run with the sandbox's ids for whoever \
+    starts it on the host (systemd's RestrictSUIDSGID)";
 const SOCKET: &str = "socket: every address family but AF_VSOCK, which reaches the VM host and is \
     not namespaced; the family is an int, so the rules never pass a value with junk upper bits";
 const IOCTL: &str = "ioctl: any request but TIOCSTI (type into the controlling terminal) and \
@@ -209,12 +224,12 @@ pub static DEFAULT: &[Rule] = &[
         "syncfs", "sync_file_range", "cachestat",
     ]),
     allow("Paths and file metadata, confined by the mount namespace and file permissions", &[
-        "open", "openat", "openat2", "creat", "access", "faccessat", "faccessat2", "stat",
+        "access", "faccessat", "faccessat2", "stat",
         "lstat", "fstat", "newfstatat", "statx", "statfs", "fstatfs", "getdents", "getdents64",
-        "getcwd", "chdir", "fchdir", "chroot", "mkdir", "mkdirat", "mknod", "mknodat", "rmdir",
+        "getcwd", "chdir", "fchdir", "chroot", "rmdir",
         "unlink", "unlinkat", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
-        "symlinkat", "readlink", "readlinkat", "truncate", "umask", "chmod", "fchmod",
-        "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat", "utime", "utimes",
+        "symlinkat", "readlink", "readlinkat", "truncate", "umask",
+        "chown", "fchown", "lchown", "fchownat", "utime", "utimes",
         "futimesat", "utimensat", "file_getattr", "file_setattr", "name_to_handle_at",
     ]),
     allow("Mount listing: the same view of the own mount namespace as /proc/self/mountinfo", &[
@@ -254,6 +269,29 @@ pub static DEFAULT: &[Rule] = &[
         reason: "clone3: its flags sit in a struct seccomp cannot read, so answer ENOSYS and let \
                  libc fall back to clone, whose flags the rule above checks",
         names: &["clone3"],
+        action: Action::Errno(ENOSYS),
+        args: &[],
+    },
+    // No set-id files (systemd's RestrictSUIDSGID): the mode argument of every
+    // call that creates a file or sets a mode has S_ISUID and S_ISGID clear.
+    allow_if!("chmod", SETID, no_bits(1, S_ISUID_ISGID)),
+    allow_if!("fchmod", SETID, no_bits(1, S_ISUID_ISGID)),
+    allow_if!("fchmodat", SETID, no_bits(2, S_ISUID_ISGID)),
+    allow_if!("fchmodat2", SETID, no_bits(2, S_ISUID_ISGID)),
+    allow_if!("creat", SETID, no_bits(1, S_ISUID_ISGID)),
+    allow_if!("mkdir", SETID, no_bits(1, S_ISUID_ISGID)),
+    allow_if!("mkdirat", SETID, no_bits(2, S_ISUID_ISGID)),
+    allow_if!("mknod", SETID, no_bits(1, S_ISUID_ISGID)),
+    allow_if!("mknodat", SETID, no_bits(2, S_ISUID_ISGID)),
+    // open and openat: either nothing is created, or the mode is plain.
+    allow_if!("open", SETID, no_bits(1, O_CREAT_TMPFILE)),
+    allow_if!("open", SETID, no_bits(2, S_ISUID_ISGID)),
+    allow_if!("openat", SETID, no_bits(2, O_CREAT_TMPFILE)),
+    allow_if!("openat", SETID, no_bits(3, S_ISUID_ISGID)),
+    Rule {
+        reason: "openat2: its mode sits in a struct seccomp cannot read, so answer ENOSYS and let \
+                 libc fall back to openat, whose mode the rules above check",
+        names: &["openat2"],
         action: Action::Errno(ENOSYS),
         args: &[],
     },

@@ -200,3 +200,44 @@ fn ioctl_rules_cover_exactly_the_complement() {
     }
     assert_eq!(total, (1 << 32) - 2);
 }
+
+#[test]
+fn no_call_creates_or_sets_a_set_id_mode() {
+    let with = |index: usize, mode: u64, more: &[(usize, u64)]| {
+        let mut a = arg(index, mode);
+        for (i, v) in more {
+            a[*i] = *v;
+        }
+        a
+    };
+    let o_creat = 0o100;
+    for (name, at, more) in [
+        ("chmod", 1, vec![]),
+        ("fchmod", 1, vec![]),
+        ("fchmodat", 2, vec![]),
+        ("fchmodat2", 2, vec![]),
+        ("creat", 1, vec![]),
+        ("mkdir", 1, vec![]),
+        ("mkdirat", 2, vec![]),
+        ("mknod", 1, vec![]),
+        ("mknodat", 2, vec![]),
+        ("open", 2, vec![(1, o_creat)]),
+        ("openat", 3, vec![(2, o_creat)]),
+        ("openat", 3, vec![(2, 0o2_0200_000)]), // O_TMPFILE
+    ] {
+        for plain in [0o755, 0o1777, 0o644 | (1 << 40)] {
+            assert_eq!(verdict(name, with(at, plain, &more)), Action::Allow, "{name} {plain:o}");
+        }
+        for setid in [0o4755, 0o2755, 0o6755, 0o4000 | (1 << 40)] {
+            assert_eq!(
+                verdict(name, with(at, setid, &more)),
+                Action::Errno(DEFAULT_ERRNO),
+                "{name} {setid:o}"
+            );
+        }
+    }
+    // Opening without creating: the mode argument is junk and ignored.
+    assert_eq!(verdict("open", [0, 0o2, 0o4755, 0, 0, 0]), Action::Allow);
+    assert_eq!(verdict("openat", [0, 0, 0o2, 0o4755, 0, 0]), Action::Allow);
+    assert_eq!(verdict("openat2", [0; 6]), Action::Errno(ENOSYS));
+}
