@@ -274,15 +274,18 @@ pub static DEFAULT: &[Rule] = &[
     },
     // No set-id files (systemd's RestrictSUIDSGID): the mode argument of every
     // call that creates a file or sets a mode has S_ISUID and S_ISGID clear.
-    allow_if!("chmod", SETID, no_bits(1, S_ISUID_ISGID)),
-    allow_if!("fchmod", SETID, no_bits(1, S_ISUID_ISGID)),
-    allow_if!("fchmodat", SETID, no_bits(2, S_ISUID_ISGID)),
-    allow_if!("fchmodat2", SETID, no_bits(2, S_ISUID_ISGID)),
-    allow_if!("creat", SETID, no_bits(1, S_ISUID_ISGID)),
-    allow_if!("mkdir", SETID, no_bits(1, S_ISUID_ISGID)),
-    allow_if!("mkdirat", SETID, no_bits(2, S_ISUID_ISGID)),
-    allow_if!("mknod", SETID, no_bits(1, S_ISUID_ISGID)),
-    allow_if!("mknodat", SETID, no_bits(2, S_ISUID_ISGID)),
+    Rule {
+        reason: SETID,
+        names: &["chmod", "fchmod", "creat", "mkdir", "mknod"],
+        action: Action::Allow,
+        args: &[no_bits(1, S_ISUID_ISGID)],
+    },
+    Rule {
+        reason: SETID,
+        names: &["fchmodat", "fchmodat2", "mkdirat", "mknodat"],
+        action: Action::Allow,
+        args: &[no_bits(2, S_ISUID_ISGID)],
+    },
     // open and openat: either nothing is created, or the mode is plain.
     allow_if!("open", SETID, no_bits(1, O_CREAT_TMPFILE)),
     allow_if!("open", SETID, no_bits(2, S_ISUID_ISGID)),
