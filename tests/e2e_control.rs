@@ -292,6 +292,25 @@ fn a_bundle_is_refused_rather_than_weakened() {
     };
     assert!(rootfs.join("bin/busybox").exists());
     assert_eq!(run_bundle().code, Some(0), "the bundle as exported runs");
+    // Each capability set as the bundle gives it (ours are one list five times).
+    let mut v = original.clone();
+    v["process"]["capabilities"] = serde_json::json!({
+        "bounding": ["CAP_KILL", "CAP_NET_BIND_SERVICE"], "permitted": ["CAP_KILL"], "effective": ["CAP_KILL"]
+    });
+    v["process"]["args"] =
+        serde_json::json!(["/bin/sh", "-c", "grep -E '^Cap(Bnd|Prm|Eff|Inh|Amb)' /proc/self/status"]);
+    std::fs::write(&config, serde_json::to_string(&v).unwrap()).unwrap();
+    let mut c = common::e2e::command(&["run", "--bundle", bundle.to_str().unwrap()]);
+    c.stdin(Stdio::null());
+    let out = common::e2e::finish(c);
+    for want in [
+        "CapBnd:\t0000000000000420",
+        "CapPrm:\t0000000000000020",
+        "CapEff:\t0000000000000020",
+        "CapAmb:\t0000000000000000",
+    ] {
+        assert!(out.stdout.contains(want), "{want}: {out}");
+    }
     for (name, edit) in edits {
         let mut v = original.clone();
         edit(&mut v);

@@ -12,18 +12,20 @@ use crate::model::{Landlock, Layer, NetMode, Writable};
 pub const PREFIX: &str = "dev.sandbox.";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Extension {
     /// Lower layers, bottom to top.
     pub layers: Vec<LayerSpec>,
     pub writable: WritableSpec,
     pub network: NetworkSpec,
+    #[serde(deserialize_with = "present")]
     pub landlock: Option<Landlock>,
     /// Run our init as pid 1.
     pub init: bool,
     /// "auto", "always" or "never": `auto` is decided when the sandbox starts.
     pub terminal: String,
     /// Wall-clock limit in milliseconds.
+    #[serde(deserialize_with = "present")]
     pub timeout_ms: Option<u64>,
     /// Fail when a cgroup limit cannot be applied (false: skip it and say so).
     pub limits_required: bool,
@@ -52,10 +54,18 @@ pub struct NetworkSpec {
     /// "none" or "host".
     pub mode: String,
     /// `None`: leave the root's /etc/resolv.conf; "host": the caller's; else these servers.
+    #[serde(deserialize_with = "present")]
     pub dns: Option<Vec<String>>,
     pub dns_from_host: bool,
     /// Extra /etc/hosts lines: (address, name).
     pub hosts: Vec<(String, String)>,
+}
+
+/// An `Option` that must be written out (`null` for none): serde would
+/// otherwise take a missing annotation for `None`, and a bundle that lost
+/// its Landlock annotation would run without Landlock.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    Option::<T>::deserialize(d)
 }
 
 impl LayerSpec {
@@ -94,15 +104,81 @@ impl Extension {
         fields.into_iter().map(|(k, v)| (format!("{PREFIX}{k}"), v.to_string())).collect()
     }
 
-    /// Read the extension back from a spec's annotations; `None` when they
-    /// are absent or malformed (a plain OCI bundle).
-    pub fn from_annotations(annotations: &HashMap<String, String>) -> Option<Extension> {
+    /// Read the extension back from a spec's annotations: `Ok(None)` when
+    /// there is none of ours (a plain OCI bundle). Ours are all there and
+    /// well-formed, or the spec is refused: a partial or malformed set must
+    /// not quietly run without what it asked for (Landlock, say).
+    pub fn from_annotations(annotations: &HashMap<String, String>) -> Result<Option<Extension>, String> {
         let mut fields = serde_json::Map::new();
         for (key, value) in annotations {
             if let Some(name) = key.strip_prefix(PREFIX) {
-                fields.insert(name.to_owned(), serde_json::from_str(value).ok()?);
+                let parsed = serde_json::from_str(value)
+                    .map_err(|e| format!("annotation {key} is not valid JSON: {e}"))?;
+                fields.insert(name.to_owned(), parsed);
             }
         }
-        serde_json::from_value(serde_json::Value::Object(fields)).ok()
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_value(serde_json::Value::Object(fields)).map(Some).map_err(|e| {
+            let text = e.to_string();
+            // serde names the field between backticks: name the annotation.
+            let field = text.split('`').nth(1).unwrap_or_default();
+            match () {
+                () if text.starts_with("missing field") => format!("annotation {PREFIX}{field} is missing"),
+                () if text.starts_with("unknown field") => format!("annotation {PREFIX}{field} is unknown"),
+                () => format!("the {PREFIX}* annotations are malformed: {text}"),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ours() -> HashMap<String, String> {
+        let ext = Extension {
+            layers: vec![LayerSpec::HostRoot],
+            writable: WritableSpec::Readonly,
+            network: NetworkSpec { mode: "none".into(), dns: None, dns_from_host: false, hosts: Vec::new() },
+            landlock: None,
+            init: true,
+            terminal: "never".into(),
+            timeout_ms: None,
+            limits_required: true,
+            subids: false,
+        };
+        ext.to_annotations()
+    }
+
+    #[test]
+    fn annotations_round_trip_and_others_are_ignored() {
+        let mut a = ours();
+        a.insert("org.example.note".into(), "anything".into());
+        let ext = Extension::from_annotations(&a).unwrap().unwrap();
+        assert_eq!(ext.to_annotations(), ours());
+        assert_eq!(Extension::from_annotations(&HashMap::new()), Ok(None));
+    }
+
+    #[test]
+    fn a_partial_unknown_or_malformed_set_is_refused_by_name() {
+        let mut missing = ours();
+        missing.remove("dev.sandbox.landlock");
+        let mut unknown = ours();
+        unknown.insert("dev.sandbox.landlok".into(), "null".into());
+        let mut bad_json = ours();
+        bad_json.insert("dev.sandbox.landlock".into(), "{not json".into());
+        let mut bad_type = ours();
+        bad_type.insert("dev.sandbox.init".into(), "\"yes\"".into());
+        for (a, name) in [
+            (missing, "dev.sandbox.landlock"),
+            (unknown, "dev.sandbox.landlok"),
+            (bad_json, "dev.sandbox.landlock"),
+            (bad_type, "dev.sandbox.*"),
+        ] {
+            let err = Extension::from_annotations(&a).unwrap_err();
+            assert!(err.contains(name), "{err}");
+        }
     }
 }

@@ -40,7 +40,11 @@ pub fn load(dir: &Path) -> Result<(Spec, Extension, String)> {
             }
         }
     }
-    let from_annotations = spec.annotations().as_ref().and_then(Extension::from_annotations);
+    let from_annotations = match spec.annotations() {
+        Some(a) => Extension::from_annotations(a)
+            .map_err(|e| SetupError::new(format!("read {}", config.display())).detail(e))?,
+        None => None,
+    };
     let has_net = spec
         .linux()
         .iter()

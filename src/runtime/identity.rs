@@ -21,19 +21,45 @@ pub fn hostname(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// Kept capabilities, from the spec's bounding set (all five sets are the
-/// same list in what we compile).
-fn kept(process: &Process) -> Result<CapsHashSet> {
-    let Some(c) = process.capabilities() else { return Ok(CapsHashSet::new()) };
-    let names = c.bounding().iter().flatten().map(|cap| serde_json::to_value(cap).expect("serializes"));
-    names
-        .map(|v| {
-            let name = v.as_str().unwrap_or_default().to_owned();
-            Capability::from_str(&name).map_err(|_| {
-                SetupError::new(format!("keep capability {name}")).detail("unknown to this launcher")
+/// The five capability sets the spec gives the process (ours are one list
+/// five times; a bundle's may differ, and each is applied as it says).
+struct Sets {
+    bounding: CapsHashSet,
+    effective: CapsHashSet,
+    permitted: CapsHashSet,
+    inheritable: CapsHashSet,
+    ambient: CapsHashSet,
+}
+
+fn sets(process: &Process) -> Result<Sets> {
+    let parse = |list: &Option<oci_spec::runtime::Capabilities>| -> Result<CapsHashSet> {
+        let names = list.iter().flatten().map(|cap| serde_json::to_value(cap).expect("serializes"));
+        names
+            .map(|v| {
+                let name = v.as_str().unwrap_or_default().to_owned();
+                Capability::from_str(&name).map_err(|_| {
+                    SetupError::new(format!("keep capability {name}")).detail("unknown to this launcher")
+                })
             })
-        })
-        .collect()
+            .collect()
+    };
+    let Some(c) = process.capabilities() else {
+        let none = CapsHashSet::new;
+        return Ok(Sets {
+            bounding: none(),
+            effective: none(),
+            permitted: none(),
+            inheritable: none(),
+            ambient: none(),
+        });
+    };
+    Ok(Sets {
+        bounding: parse(c.bounding())?,
+        effective: parse(c.effective())?,
+        permitted: parse(c.permitted())?,
+        inheritable: parse(c.inheritable())?,
+        ambient: parse(c.ambient())?,
+    })
 }
 
 /// Switch to the spec's user, apply rlimits, reduce the capability sets
@@ -43,7 +69,7 @@ pub fn apply(spec: &Spec, userns_single_map: bool) -> Result<()> {
         spec.process().as_ref().ok_or_else(|| SetupError::new("read the spec").detail("no process"))?;
     let user = process.user();
     let (uid, gid) = (Uid::from_raw(user.uid()), Gid::from_raw(user.gid()));
-    let keep = kept(process)?;
+    let keep = sets(process)?;
     // Capabilities survive the uid change only with keepcaps.
     nix::sys::prctl::set_keepcaps(true).map_err(|e| SetupError::sys("prctl(PR_SET_KEEPCAPS)", e))?;
     let groups: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
@@ -100,8 +126,9 @@ fn rlimits(process: &Process) -> Result<()> {
     Ok(())
 }
 
-fn capabilities(keep: &CapsHashSet, permitted: &CapsHashSet) -> Result<()> {
-    if let Some(missing) = keep.iter().find(|c| !permitted.contains(c)) {
+fn capabilities(keep: &Sets, held: &CapsHashSet) -> Result<()> {
+    let wanted = keep.permitted.iter().chain(&keep.bounding).chain(&keep.effective);
+    if let Some(missing) = wanted.clone().find(|c| !held.contains(c)) {
         return Err(SetupError::new(format!("keep capability {missing}"))
             .detail("the launcher does not hold it")
             .fix("remove it from `security.capabilities`, or run the launcher with it"));
@@ -110,17 +137,17 @@ fn capabilities(keep: &CapsHashSet, permitted: &CapsHashSet) -> Result<()> {
         SetupError::new(format!("{what} capabilities")).detail(e.to_string())
     };
     for cap in caps::runtime::thread_all_supported() {
-        if !keep.contains(&cap) {
+        if !keep.bounding.contains(&cap) {
             // Bounding-set drops need CAP_SETPCAP, still effective here.
             caps::drop(None, CapSet::Bounding, cap).map_err(|e| fail("drop bounding", e))?;
         }
     }
     caps::clear(None, CapSet::Ambient).map_err(|e| fail("clear ambient", e))?;
-    caps::set(None, CapSet::Inheritable, keep).map_err(|e| fail("set inheritable", e))?;
-    caps::set(None, CapSet::Effective, keep).map_err(|e| fail("set effective", e))?;
-    caps::set(None, CapSet::Permitted, keep).map_err(|e| fail("set permitted", e))?;
-    for cap in keep {
-        caps::raise(None, CapSet::Ambient, *cap).map_err(|e| fail("raise ambient", e))?;
+    caps::set(None, CapSet::Inheritable, &keep.inheritable).map_err(|e| fail("set inheritable", e))?;
+    caps::set(None, CapSet::Effective, &keep.effective).map_err(|e| fail("set effective", e))?;
+    caps::set(None, CapSet::Permitted, &keep.permitted).map_err(|e| fail("set permitted", e))?;
+    for cap in &keep.ambient {
+        caps::raise(None, CapSet::Ambient, *cap).map_err(|e| fail(&format!("raise ambient {cap} in"), e))?;
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ mod mounts;
 pub mod parent;
 pub mod plan;
 mod proto;
+mod refuse;
 mod resolve;
 mod rootfs;
 mod supervise;

@@ -34,6 +34,7 @@ fn fail(e: SetupError) -> (i32, SetupError) {
 }
 
 pub fn run(spec: &Spec, ext: &Extension, name: &str) -> Outcome {
+    super::refuse::check(spec).map_err(fail)?;
     let linux = spec
         .linux()
         .as_ref()

@@ -23,6 +23,9 @@ pub enum Op {
     ReadOnly { target: PathBuf },
 }
 
+/// Propagation options other than private, which the sandbox's mounts never have.
+const PROPAGATION: &[&str] = &["slave", "rslave", "shared", "rshared", "unbindable", "runbindable"];
+
 /// Device nodes every sandbox gets, bound from the host's /dev.
 pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
@@ -38,6 +41,18 @@ pub fn plan(spec: &Spec) -> Result<Vec<Op>> {
         let typ = m.typ().as_deref().unwrap_or("none");
         let options = m.options().as_deref().unwrap_or_default();
         let (flags, data, bind, recursive) = parse_options(options);
+        let mount_error = |what: String| SetupError::new(format!("mount {}", target.display())).detail(what);
+        if let Some(p) = options.iter().find(|o| PROPAGATION.contains(&o.as_str())) {
+            return Err(mount_error(format!(
+                "propagation {p} is not supported (the sandbox's mounts are private)"
+            ))
+            .fix("remove the option"));
+        }
+        if (bind || typ == "bind") && !data.is_empty() {
+            return Err(
+                mount_error(format!("options {data} are not supported on a bind mount")).fix("remove them")
+            );
+        }
         if bind || typ == "bind" {
             let source = m.source().clone().ok_or_else(|| {
                 SetupError::new(format!("bind mount on {}", target.display()))
@@ -86,8 +101,8 @@ pub fn parse_options(options: &[String]) -> (MsFlags, String, bool, bool) {
             "sync" => flags |= MsFlags::MS_SYNCHRONOUS,
             "bind" => bind = true,
             "rbind" => (bind, recursive) = (true, true),
-            // Propagation is set once for the whole tree.
-            "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared" => {}
+            // Propagation is private for the whole tree (others are refused by `plan`).
+            "private" | "rprivate" => {}
             other => data.push(other.to_owned()),
         }
     }

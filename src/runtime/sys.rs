@@ -280,7 +280,7 @@ pub fn pidfd_queue_signal(pidfd: BorrowedFd<'_>, sig: i32, value: i32) -> Result
     Errno::result(ret).map(drop)
 }
 
-/// `struct mount_attr` of mount_setattr(2).
+/// `struct mount_attr` of `mount_setattr(2)`.
 #[repr(C)]
 #[derive(Default)]
 struct MountAttr {
@@ -297,7 +297,7 @@ pub const MOUNT_ATTR_NODEV: u64 = 0x4;
 pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
 
 /// Set `attrs` on the mount at `fd` and on every mount below it
-/// (mount_setattr with `AT_RECURSIVE`): a read-only bind of a tree is then
+/// (`mount_setattr` with `AT_RECURSIVE`): a read-only bind of a tree is then
 /// read-only in each of its submounts too, which a remount of its top
 /// mount alone does not do.
 pub fn set_mount_attrs_recursive(fd: BorrowedFd<'_>, attrs: u64) -> Result<(), Errno> {

@@ -223,7 +223,7 @@ fn no_call_creates_or_sets_a_set_id_mode() {
         ("mknodat", 2, vec![]),
         ("open", 2, vec![(1, o_creat)]),
         ("openat", 3, vec![(2, o_creat)]),
-        ("openat", 3, vec![(2, 0o2_0200_000)]), // O_TMPFILE
+        ("openat", 3, vec![(2, 0o20_200_000)]), // O_TMPFILE
     ] {
         for plain in [0o755, 0o1777, 0o644 | (1 << 40)] {
             assert_eq!(verdict(name, with(at, plain, &more)), Action::Allow, "{name} {plain:o}");
