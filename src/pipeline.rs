@@ -39,6 +39,9 @@ fn load(path: &Path, text: Option<String>, host: &HostContext) -> Loaded {
     let mut sources = SourceMap::default();
     let mut diags = Diags::default();
     let merged = load_merged(path, text, host, &mut sources, &mut diags);
+    if let Some(tree) = &merged {
+        crate::validate::nul_bytes(tree, &mut diags);
+    }
     let model = merged.as_ref().and_then(|tree| {
         let raw: raw::Profile = raw::from_node(tree, &mut diags)?;
         validate(&raw, &profile_name(path), &sources, &mut diags)

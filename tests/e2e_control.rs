@@ -280,13 +280,16 @@ fn a_bundle_is_refused_rather_than_weakened() {
         }),
         ("dev.sandbox.landlock", &|v| v["annotations"]["dev.sandbox.landlock"] = "{not json".into()),
         ("dev.sandbox.landlok", &|v| v["annotations"]["dev.sandbox.landlok"] = "null".into()),
+        ("process.args[1]", &|v| {
+            v["process"]["args"] = serde_json::json!(["/bin/echo", "one\u{0}two", "three"]);
+        }),
         ("dev.sandbox.init", &|v| {
             v["annotations"].as_object_mut().unwrap().remove("dev.sandbox.init");
         }),
     ];
     let rootfs = bundle.join("rootfs");
     let run_bundle = || {
-        let mut c = common::e2e::command(&["run", "--bundle", bundle.to_str().unwrap(), "--", "/bin/true"]);
+        let mut c = common::e2e::command(&["run", "--bundle", bundle.to_str().unwrap()]);
         c.stdin(Stdio::null());
         common::e2e::finish(c)
     };

@@ -34,7 +34,7 @@ fn replace_swaps_an_inherited_list_instead_of_appending() {
     let loaded = load("tests/fixtures/extends/replace-child.toml");
     let model = loaded.model.as_ref().unwrap_or_else(|| panic!("{}", common::rendered(&loaded)));
     let landlock = model.security.landlock.as_ref().unwrap();
-    assert_eq!(landlock.read, [std::path::PathBuf::from("/only")], "replaced");
+    assert_eq!(landlock.read, [std::path::PathBuf::from("/usr/share")], "replaced");
     assert_eq!(landlock.write.len(), 2, "appended: base's and the child's");
     assert_eq!(model.process.command, ["/bin/true"], "scalars override");
 }

@@ -182,10 +182,30 @@ fn restrict(sock: &OwnedFd, plan: &ChildPlan) -> Result<()> {
 
 /// execvpe with the spec's environment; returns only on failure.
 fn exec(process: &oci_spec::runtime::Process) -> (i32, SetupError) {
-    let args: Vec<CString> =
-        process.args().iter().flatten().filter_map(|a| CString::new(a.as_str()).ok()).collect();
-    let env: Vec<CString> =
-        process.env().iter().flatten().filter_map(|e| CString::new(e.as_str()).ok()).collect();
+    // A NUL would end the string early: refused, never dropped (dropping
+    // an argument shifts the others).
+    let c_strings =
+        |what: &str, list: &Option<Vec<String>>| -> std::result::Result<Vec<CString>, (i32, SetupError)> {
+            list.iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, s)| {
+                    CString::new(s.as_str()).map_err(|_| {
+                        let err = SetupError::new("execute the command")
+                            .detail(format!("process.{what}[{i}] contains a NUL byte"));
+                        (EXIT_SETUP, err)
+                    })
+                })
+                .collect()
+        };
+    let args = match c_strings("args", process.args()) {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    let env = match c_strings("env", process.env()) {
+        Ok(e) => e,
+        Err(e) => return e,
+    };
     let Some(program) = args.first() else {
         return (EXIT_SETUP, SetupError::new("execute the command").detail("the spec has no args"));
     };

@@ -6,10 +6,12 @@ mod mounts;
 mod namespaces;
 mod process;
 mod security;
+mod view;
 
 use std::path::{Component, Path, PathBuf};
 
 use crate::diag::{Diag, Diags};
+use crate::load::node::{Node, Value};
 use crate::model::Model;
 use crate::raw::{self, Lit};
 use crate::source::{SourceMap, Sp};
@@ -26,6 +28,27 @@ pub fn validate(raw: &raw::Profile, name: &str, sources: &SourceMap, diags: &mut
     let limits = limits::check(&mut cx, &raw.limits);
     let security = security::check(&mut cx, &raw.security);
     check_subids(&mut cx, raw, process.as_ref(), namespaces);
+    if let (Some(p), Some(r), Some(m), Some(n), Some(s), Some(l)) =
+        (&process, &rootfs, &mounts, &network, &security, &raw.security.landlock)
+    {
+        if s.landlock.as_ref().is_some_and(|l| !l.best_effort) {
+            let mut etc_files = Vec::new();
+            if n.dns.is_some() {
+                etc_files.push("resolv.conf");
+            }
+            if !n.hosts.is_empty() {
+                etc_files.push("hosts");
+            }
+            let view = view::View {
+                rootfs: r,
+                mounts: m,
+                system: system_mounts,
+                cwd: &p.cwd,
+                etc_files: &etc_files,
+            };
+            view::check_landlock_paths(&mut cx, &view, &[&l.read, &l.execute, &l.write]);
+        }
+    }
     if !diags.is_empty() {
         return None;
     }
@@ -41,6 +64,21 @@ pub fn validate(raw: &raw::Profile, name: &str, sources: &SourceMap, diags: &mut
         limits: limits?,
         security: security?,
     })
+}
+
+/// Strings reach the kernel as C strings, which end at their first NUL:
+/// a NUL inside a command argument, a variable or a path would cut it
+/// short (and shift the arguments), so every one is an error at its place.
+pub fn nul_bytes(node: &Node, diags: &mut Diags) {
+    match &node.value {
+        Value::Str(s) if s.contains('\0') => diags.push(
+            Diag::at("profile::nul-byte", node.span, "this string contains a NUL byte")
+                .help("the kernel takes strings up to their first NUL: remove it (`\\u0000` or `\\0`)"),
+        ),
+        Value::Seq(items) => items.iter().for_each(|n| nul_bytes(n, diags)),
+        Value::Map(entries) => entries.iter().for_each(|e| nul_bytes(&e.value, diags)),
+        _ => {}
+    }
 }
 
 /// Subordinate ids put the caller at root inside: they need a user
