@@ -121,13 +121,35 @@ pub struct Namespaces {
     pub time: bool,
 }
 
-/// The user namespace is decided with the caller: a rootless caller always needs one.
+/// The user namespace: a rootless caller always needs one; a root
+/// caller's maps to the unprivileged sandbox range (`compile::SANDBOX_IDS`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UserNamespace {
-    /// New when the caller is not root.
+    /// New (the default; "new" is the same).
     Auto,
     New,
     Host,
+}
+
+/// Where host services keep their unix sockets: a `host:/` sandbox without
+/// network gets each as a fresh tmpfs instead of the host's (see
+/// `compile::mounts`), unless the profile mounts something there.
+pub const SOCKET_TREES: &[(&str, u32)] = &[("/run", 0o755), ("/tmp", 0o1777), ("/var/tmp", 0o1777)];
+
+impl Model {
+    /// The host trees this sandbox gets fresh instead ([`SOCKET_TREES`]).
+    pub fn hidden_host_trees(&self) -> Vec<(&'static str, u32)> {
+        hidden_host_trees(&self.rootfs, &self.mounts, &self.network)
+    }
+}
+
+/// [`Model::hidden_host_trees`], from its parts (validation has no model yet).
+pub fn hidden_host_trees(rootfs: &Rootfs, mounts: &[Mount], network: &Network) -> Vec<(&'static str, u32)> {
+    if network.mode != NetMode::None || !rootfs.layers.contains(&Layer::HostRoot) {
+        return Vec::new();
+    }
+    let mounted = |t: &str| mounts.iter().any(|m| m.target == std::path::Path::new(t));
+    SOCKET_TREES.iter().copied().filter(|(t, _)| !mounted(t)).collect()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

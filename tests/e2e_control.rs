@@ -172,6 +172,13 @@ fn ctrl_c_stops_the_whole_command_and_tiocsti_is_refused() {
         let out = tmux.cmd(&["new-session", "-d", "-x", "80", "-y", "24", &script]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         wait_for_file(&report.path().join("started"), Duration::from_secs(10));
+        // ^C once the shell waits for its child (before, it would stop the
+        // shell alone, as it would without the sandbox).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sleeping_15().is_empty() {
+            assert!(Instant::now() < deadline, "sleep 15 did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let sent = Instant::now();
         tmux.cmd(&["send-keys", "C-c"]);
         let rc = wait_for_file(&report.path().join("rc"), Duration::from_secs(10));
@@ -181,6 +188,16 @@ fn ctrl_c_stops_the_whole_command_and_tiocsti_is_refused() {
         assert!(sent.elapsed() < Duration::from_secs(5), "stopped at once, not after the sleep");
         assert!(tiocsti.starts_with("tiocsti=E"), "the command typed into the caller's terminal: {tiocsti}");
     }
+}
+
+/// Processes running `sleep 15`.
+fn sleeping_15() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == b"sleep\x0015\x00"))
+        .collect()
 }
 
 /// Item 11: a syscall number the filter does not know (newer than its

@@ -256,45 +256,52 @@ fn the_build_profile_cannot_use_a_root_callers_privileges() {
 }
 
 /// Item 5: "no network" also means no host services. A host service's
-/// pathname socket on a file system mounted below the host root (as /run
-/// is on most machines) must not connect from a `host:/` sandbox, unless
-/// the profile binds that socket in on purpose.
+/// pathname socket must not connect from a `host:/` sandbox without
+/// network, unless the profile binds that socket in on purpose: not in
+/// /run (a tmpfs below the host root on most machines), not under /tmp,
+/// and as root without a user namespace, not on any other file system
+/// mounted below the host root.
 #[test]
 fn host_services_behind_unix_sockets_are_out_of_reach() {
     if skip_unless_root() {
         return;
     }
-    // The service runs in a mount namespace of the test's own, where a
-    // tmpfs below the host root holds its socket: the host's mounts stay as
-    // they were.
-    let dir = common::e2e::open_tempdir("sandbox-service-");
-    let sock = dir.path().join("service.sock");
+    let under_tmp = common::e2e::open_tempdir("sandbox-service-");
+    let elsewhere =
+        tempfile::Builder::new().prefix("service-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let p = host_profile("");
-    let bound =
-        host_profile(&format!("[[mount]]\nsource = \"{0}\"\ntarget = \"/service.sock\"\n", sock.display()));
-    let service = |profile: &common::e2e::Profile, target: &str| {
-        let script = format!(
-            "mount -t tmpfs -o mode=0755 service {d} || exit 1; {probe} listen {s} >/dev/null 2>&1 & sleep 0.3; exec \"$@\"",
-            d = dir.path().display(),
-            probe = probe().display(),
-            s = sock.display(),
-        );
-        let mut c = Command::new("unshare");
-        c.args(["-m", "--propagation", "private", "/bin/sh", "-c", &script, "sh"]);
-        c.args(launcher()).args([
-            "run",
-            profile.path.to_str().unwrap(),
-            "--",
-            "/probe/probe",
-            "connect",
-            target,
-        ]);
-        finish(c)
-    };
-    let out = service(&p, sock.to_str().unwrap());
-    assert_ne!(value(&out, "connect"), "ok", "a host service was reached: {out}");
-    let out = service(&bound, "/service.sock");
-    assert_eq!(value(&out, "connect"), "ok", "a socket the profile binds in works: {out}");
+    let mut places = vec![(Path::new("/run"), &p), (under_tmp.path(), &p)];
+    let as_host_root = host_profile("[namespaces]\nuser = \"host\"\n");
+    if !rootless() {
+        places.push((elsewhere.path(), &as_host_root));
+    }
+    for (dir, profile) in places {
+        let sock = dir.join("service.sock");
+        let out = service(dir, profile, sock.to_str().unwrap());
+        assert_ne!(value(&out, "connect"), "ok", "the host service at {} was reached: {out}", sock.display());
+        let bound = host_profile(&format!(
+            "[[mount]]\nsource = \"{}\"\ntarget = \"/service.sock\"\n",
+            sock.display()
+        ));
+        let out = service(dir, &bound, "/service.sock");
+        assert_eq!(value(&out, "connect"), "ok", "a socket the profile binds in works: {out}");
+    }
+}
+
+/// `probe connect TARGET` in a sandbox of `profile`, while a unix socket
+/// service listens at `dir`/service.sock on a tmpfs mounted at `dir`. All in
+/// a mount namespace of the test's own: the host's mounts stay as they were.
+fn service(dir: &Path, profile: &common::e2e::Profile, target: &str) -> Outcome {
+    let script = format!(
+        "mount -t tmpfs -o mode=0755 service {d} || exit 1; {probe} listen {d}/service.sock >/dev/null 2>&1 & \
+         sleep 0.3; exec \"$@\"",
+        d = dir.display(),
+        probe = probe().display(),
+    );
+    let mut c = Command::new("unshare");
+    c.args(["-m", "--propagation", "private", "/bin/sh", "-c", &script, "sh"]);
+    c.args(launcher()).args(["run", profile.path.to_str().unwrap(), "--", "/probe/probe", "connect", target]);
+    finish(c)
 }
 
 /// Item 6: per-user kernel budgets. A sandbox that takes every inotify
@@ -366,7 +373,18 @@ fn a_persistent_upper_is_used_by_one_sandbox_at_a_time() {
     assert_eq!(second.code, Some(125), "{second}");
     assert!(second.stderr.contains(&keep.path().display().to_string()), "names the directory: {second}");
     assert!(second.stderr.contains("in use"), "{second}");
-    assert_eq!(run(&p, &["/bin/true"]).code, Some(0), "free again once the first ended");
+    // Free again once the first has ended: its init holds the lock until
+    // it is gone too, a moment after its launcher.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let again = run(&p, &["/bin/true"]);
+        if again.code == Some(0) {
+            break;
+        }
+        assert!(again.stderr.contains("in use"), "{again}");
+        assert!(std::time::Instant::now() < deadline, "the lock was not released: {again}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// Beyond the list: a directory the profile names for its persistent upper

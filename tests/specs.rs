@@ -92,8 +92,19 @@ fn rootless_callers_get_a_user_namespace_with_their_ids_mapped() {
     let map = &linux.uid_mappings().as_ref().unwrap()[0];
     assert_eq!((map.container_id(), map.host_id(), map.size()), (1000, 1000, 1));
 
+    // Root's sandbox: ids 0-65535 inside are the unprivileged sandbox range outside.
     let root = HostContext { uid: 0, gid: 0, ..HostContext::fixed() };
     let spec = sandbox::compile::compile(loaded.model.as_ref().unwrap(), &root).spec;
     let linux = spec.linux().as_ref().unwrap();
-    assert!(linux.uid_mappings().is_none(), "root runs without a user namespace by default");
+    for maps in [linux.uid_mappings(), linux.gid_mappings()] {
+        let m: Vec<(u32, u32, u32)> =
+            maps.iter().flatten().map(|m| (m.container_id(), m.host_id(), m.size())).collect();
+        assert_eq!(m, [(0, sandbox::compile::SANDBOX_IDS, 65_536)], "root inside is no one outside");
+    }
+    assert_eq!(spec.process().as_ref().unwrap().user().uid(), 0, "user = \"host\" is root inside");
+    // ... unless the profile opts out of the user namespace.
+    let text = "[namespaces]\nuser = \"host\"\n";
+    let opted = sandbox::pipeline::load_profile_text(std::path::Path::new("/p.toml"), text.into(), &root);
+    let spec = sandbox::compile::compile(opted.model.as_ref().unwrap(), &root).spec;
+    assert!(spec.linux().as_ref().unwrap().uid_mappings().is_none());
 }

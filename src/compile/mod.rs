@@ -21,6 +21,15 @@ use extension::{LayerSpec, NetworkSpec, WritableSpec, net_mode_name};
 use crate::host::HostContext;
 use crate::model::{Dns, Model, Seccomp, Terminal, User, UserNamespace, Writable};
 
+/// The host ids a root caller's sandbox runs as: ids 0 to 65535 inside are
+/// these, outside (as `systemd-nspawn -U` and `podman --userns=auto` map
+/// theirs). Root inside is then no one outside: it cannot read the host's
+/// root-only files nor own what it leaves on the host. Above useradd's
+/// subordinate ranges (up to 600100000) and below podman's (2^31 and up),
+/// in the range systemd leaves unused.
+pub const SANDBOX_IDS: u32 = 0x7000_0000;
+pub const SANDBOX_ID_COUNT: u32 = 65_536;
+
 /// The PATH a sandboxed process gets unless the profile sets one.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -32,8 +41,7 @@ pub struct Compiled {
 
 pub fn compile(model: &Model, host: &HostContext) -> Compiled {
     let userns = match model.namespaces.user {
-        UserNamespace::New => true,
-        UserNamespace::Auto => !host.is_root(),
+        UserNamespace::New | UserNamespace::Auto => true,
         UserNamespace::Host => false,
     };
     let (uid, gid, groups) = ids(&model.process.user, host);
@@ -181,7 +189,17 @@ fn linux(model: &Model, host: &HostContext, userns: bool, uid: u32, gid: u32) ->
         .masked_paths(paths(&model.security.masked_paths))
         .readonly_paths(paths(&model.security.readonly_paths))
         .rootfs_propagation("private");
-    if userns && model.namespaces.subids {
+    if userns && host.is_root() {
+        let range = || {
+            LinuxIdMappingBuilder::default()
+                .container_id(0u32)
+                .host_id(SANDBOX_IDS)
+                .size(SANDBOX_ID_COUNT)
+                .build()
+                .expect("id mapping")
+        };
+        b = b.uid_mappings(vec![range()]).gid_mappings(vec![range()]);
+    } else if userns && model.namespaces.subids {
         b = b
             .uid_mappings(with_subids(host.uid, host.subuid))
             .gid_mappings(with_subids(host.gid, host.subgid));

@@ -15,6 +15,22 @@ fn mount(target: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
         .expect("every mount field is set")
 }
 
+/// Where host services keep their unix sockets (FHS: /run, and /tmp for X11,
+/// ssh-agent or tmux): a sandbox with no network must not reach them either,
+/// and a pathname socket is reached through the file system, whatever the
+/// network namespace. With `host:/` and no network, each is a fresh tmpfs
+/// unless the profile mounts something there itself (a socket it wants to
+/// pass in is bound after, on top). /var/run is /run on current systems.
+fn hidden_host_trees(model: &Model) -> Vec<Mount> {
+    model
+        .hidden_host_trees()
+        .into_iter()
+        .map(|(target, mode)| {
+            mount(target, "tmpfs", "tmpfs", &["nosuid", "nodev", &format!("mode={mode:o}")])
+        })
+        .collect()
+}
+
 pub(super) fn mounts(model: &Model, userns: bool) -> Vec<Mount> {
     let sys = &model.system_mounts;
     let mut out = Vec::new();
@@ -53,6 +69,7 @@ pub(super) fn mounts(model: &Model, userns: bool) -> Vec<Mount> {
             out.push(mount("/sys", "bind", "/sys", &["rbind", "nosuid", "noexec", "nodev", "ro"]));
         }
     }
+    out.extend(hidden_host_trees(model));
     for m in &model.mounts {
         let target = m.target.display().to_string();
         let mut opts: Vec<String> = Vec::new();

@@ -182,7 +182,10 @@ pub struct SystemMounts {
 #[serde(default)]
 #[schemars(deny_unknown_fields)]
 pub struct Namespaces {
-    /// "auto" (default: new when the caller is not root), "new" or "host".
+    /// "auto" (default) or "new": a user namespace of its own; a root caller's maps ids 0-65535
+    /// to the unprivileged host ids 1879048192 and up, so root inside is no one outside, and the
+    /// caller's layers, bind sources and persistent upper are id-mapped to keep their owners.
+    /// "host": none, and as root the command is host root without capabilities.
     pub user: Option<Sp<UserNs>>,
     /// Map the caller's subordinate ids (/etc/subuid, /etc/subgid, through newuidmap and
     /// newgidmap) after its own id, which is root inside: ids for package managers. Default false.

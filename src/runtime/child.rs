@@ -35,6 +35,10 @@ pub struct ChildPlan<'a> {
     pub terminal: bool,
     /// The launcher's argument and environment strings, which init overwrites.
     pub args: Option<sys::ArgsRegion>,
+    /// The launcher is root and the sandbox has a user namespace: the child
+    /// starts with root's host ids, which the namespace does not map, and
+    /// becomes the namespace's root once "go" says the maps are written.
+    pub become_root: bool,
     /// The persistent upper directory, opened and locked by the launcher.
     pub upper_dir: Option<BorrowedFd<'a>>,
 }
@@ -77,13 +81,17 @@ fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
     // in a new pid namespace it is always 0).
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(|e| setup_error(SetupError::sys("prctl(PR_SET_PDEATHSIG)", e)))?;
-    if !proto::wait_go(sock) {
+    let mut idmapped = Vec::new();
+    if !proto::wait_go(sock, &mut idmapped) {
         sys::exit_now(EXIT_SETUP);
     }
-    prepare_root(plan).map_err(setup_error)?;
+    if plan.become_root {
+        identity::become_root().map_err(setup_error)?;
+    }
+    prepare_root(plan, idmapped).map_err(setup_error)?;
     // The second "go": we are in all our cgroups now (see the launcher's
-    // `supervise`). Still privileged: the cgroup namespace needs it.
-    if !proto::wait_go(sock) {
+    // `start`). Still privileged: the cgroup namespace needs it.
+    if !proto::wait_go(sock, &mut Vec::new()) {
         sys::exit_now(EXIT_SETUP);
     }
     if !plan.cgroups_first {
@@ -99,6 +107,9 @@ fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
     let process = plan.spec.process().as_ref().expect("checked by the launcher");
     let blocked = init::signal_set();
     if plan.ext.init {
+        // Out of the caller's session: the terminal's ^C reaches the
+        // launcher, which sends it on to the command's process group.
+        let _ = nix::unistd::setsid();
         // Block init's signals before the fork so none arrives unhandled.
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&blocked), None)
             .map_err(|e| setup_error(SetupError::sys("block signals", e)))?;
@@ -143,12 +154,12 @@ fn cgroup_namespace(plan: &ChildPlan) -> Result<()> {
     Ok(())
 }
 
-fn prepare_root(plan: &ChildPlan) -> Result<()> {
+fn prepare_root(plan: &ChildPlan, idmapped: Vec<(String, OwnedFd)>) -> Result<()> {
     if plan.cgroups_first {
         cgroup_namespace(plan)?;
     }
     let cwd = plan.spec.process().as_ref().map_or_else(|| "/".into(), |p| p.cwd().clone());
-    let prepared = rootfs::prepare(plan.ops, plan.ext, plan.userns, plan.upper_dir)?;
+    let prepared = rootfs::prepare(plan.ops, plan.ext, plan.userns, plan.upper_dir, idmapped)?;
     let caps = plan.spec.process().as_ref().and_then(|p| p.capabilities().as_ref());
     let may_remount = caps.is_some_and(|c| {
         c.bounding().iter().flatten().any(|cap| *cap == oci_spec::runtime::Capability::SysAdmin)

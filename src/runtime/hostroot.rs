@@ -4,7 +4,7 @@
 //! mount with locked submounts).
 
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
@@ -55,7 +55,8 @@ pub(super) fn parts() -> Result<Vec<(String, HostPart)>> {
     Ok(parts)
 }
 
-/// The host root's direct submounts (nested ones come with `MS_REC`).
+/// Every mount below the host root, parents first (mountinfo's order), but
+/// the pseudo file systems the sandbox gets fresh.
 pub(super) fn submounts() -> Result<Vec<(PathBuf, OwnedFd)>> {
     let info = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| SetupError::io("read /proc/self/mountinfo", &e))?;
@@ -69,12 +70,14 @@ pub(super) fn submounts() -> Result<Vec<(PathBuf, OwnedFd)>> {
     let Some(root_id) = rows.iter().rev().find(|(_, _, p)| p == "/").map(|(id, _, _)| *id) else {
         return Ok(Vec::new());
     };
+    let mut below = vec![root_id];
     let mut out = Vec::new();
-    for (_, _, path) in rows.iter().filter(|(_, parent, _)| *parent == root_id) {
+    for (id, parent, path) in &rows {
         let p = PathBuf::from(path);
-        if p == Path::new("/") || NOT_FROM_HOST.iter().any(|n| p.starts_with(n)) {
+        if !below.contains(parent) || p == Path::new("/") || NOT_FROM_HOST.iter().any(|n| p.starts_with(n)) {
             continue;
         }
+        below.push(id);
         // A submount we cannot open (another user's FUSE, a dead NFS) is
         // left out: it is only visibility of the host, never a permission.
         if let Ok(fd) = open_path(&p, "host mount") {
@@ -82,6 +85,26 @@ pub(super) fn submounts() -> Result<Vec<(PathBuf, OwnedFd)>> {
         }
     }
     Ok(out)
+}
+
+/// A host submount at its place in a root overlaid on the host's (as root,
+/// outside a user namespace): an overlay of it too, read-only (its only
+/// layers are it and an empty directory), so that, as in the rest of the
+/// root, a unix socket on it is a file and not the host service behind it
+/// (overlayfs's socket inodes are its own; a bind would share the host's).
+/// Where the kernel will not overlay it (a file system overlayfs cannot
+/// take as a layer), it is bound read-only instead.
+pub(super) fn overlay_submount(root: BorrowedFd<'_>, path: &Path, fd: &OwnedFd, empty: &Path) -> Result<()> {
+    let Some(target) = super::resolve::open_in_root(root, path, super::resolve::Create::No)? else {
+        return Ok(());
+    };
+    let data = format!("lowerdir={}:{}", super::resolve::fd_path(fd), empty.display());
+    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    let at = super::resolve::fd_path(&target);
+    if nix::mount::mount(Some("overlay"), at.as_str(), Some("overlay"), flags, Some(data.as_str())).is_ok() {
+        return Ok(());
+    }
+    mounts::bind_host_submount(root, path, fd, false)
 }
 
 /// Rootless `host:/`: the root is a directory on the scratch tmpfs; each

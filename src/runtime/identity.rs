@@ -62,6 +62,16 @@ fn sets(process: &Process) -> Result<Sets> {
     })
 }
 
+/// Become root of the user namespace (ids 0, no supplementary groups): a
+/// root launcher's child starts with host root's ids, which the sandbox's
+/// namespace does not map, and could not create a file until it does.
+pub fn become_root() -> Result<()> {
+    let root = (Uid::from_raw(0), Gid::from_raw(0));
+    setgroups(&[]).map_err(|e| SetupError::sys("setgroups [] in the user namespace", e))?;
+    setresgid(root.1, root.1, root.1).map_err(|e| SetupError::sys("setresgid 0 in the user namespace", e))?;
+    setresuid(root.0, root.0, root.0).map_err(|e| SetupError::sys("setresuid 0 in the user namespace", e))
+}
+
 /// Switch to the spec's user, apply rlimits, reduce the capability sets
 /// and set `no_new_privs`.
 pub fn apply(spec: &Spec, userns_single_map: bool) -> Result<()> {

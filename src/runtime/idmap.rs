@@ -1,8 +1,10 @@
-//! Writing the sandbox's uid and gid maps, from the launcher. A single
-//! mapping (the caller's own ids) is written directly after denying
-//! setgroups, as the kernel requires of an unprivileged writer. With
-//! subordinate ids the setuid helpers newuidmap and newgidmap write them,
-//! after checking /etc/subuid and /etc/subgid; root writes them itself.
+//! Writing the sandbox's uid and gid maps, from the launcher. Root writes
+//! any maps itself (a root caller's sandbox maps a whole unprivileged
+//! range), leaving setgroups allowed: the sandbox then sets its own groups
+//! and drops root's. Without root, a single mapping (the caller's own ids)
+//! is written directly after denying setgroups, as the kernel requires of
+//! an unprivileged writer; subordinate ids go through the setuid helpers
+//! newuidmap and newgidmap, after checking /etc/subuid and /etc/subgid.
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -22,6 +24,10 @@ pub fn write(pid: Pid, spec: &Spec, subids: bool) -> Result<()> {
         std::fs::write(format!("{proc}/{file}"), text)
             .map_err(|e| SetupError::io(format!("write {proc}/{file}"), &e))
     };
+    if nix::unistd::geteuid().is_root() {
+        direct("uid_map", &lines(&uids))?;
+        return direct("gid_map", &lines(&gids));
+    }
     if !subids {
         direct("setgroups", "deny")?;
         direct("uid_map", &lines(&uids))?;
@@ -34,10 +40,6 @@ pub fn write(pid: Pid, spec: &Spec, subids: bool) -> Result<()> {
             .fix(format!(
                 "add one: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 <user of uid {who}>"
             )));
-    }
-    if nix::unistd::geteuid().is_root() {
-        direct("uid_map", &lines(&uids))?;
-        return direct("gid_map", &lines(&gids));
     }
     helper("newuidmap", pid, &uids)?;
     helper("newgidmap", pid, &gids)

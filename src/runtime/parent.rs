@@ -74,7 +74,8 @@ fn launch(
         cgroups_first: child::joins_cgroups_first(spec),
         new_net_ns: has(LinuxNamespaceType::Network),
         userns,
-        single_map: userns && !ext.subids,
+        single_map: userns && single_id(linux),
+        become_root: userns && nix::unistd::geteuid().is_root(),
         terminal: ext.terminal == "always" || (ext.terminal == "auto" && std::io::stdin().is_terminal()),
         args: ext.init.then(sys::ArgsRegion::of_self).flatten(),
         upper_dir,
@@ -111,6 +112,13 @@ fn launch(
     });
     drop(held);
     sandbox.finish(result)
+}
+
+/// Whether the user namespace maps one id only (the caller's own): then
+/// setgroups is denied and the sandbox keeps the caller's groups.
+fn single_id(linux: &oci_spec::runtime::Linux) -> bool {
+    let one = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| matches!(maps.as_deref(), Some([m]) if m.size() == 1);
+    one(linux.uid_mappings()) && one(linux.gid_mappings())
 }
 
 /// The namespaces clone3 makes (a mount namespace always).
@@ -292,6 +300,18 @@ fn start(
             fail(e)
         })?;
     }
+    // A root caller's sandbox sees the caller's directories through its id
+    // mapping (only root may make such mounts).
+    if plan.userns && nix::unistd::geteuid().is_root() {
+        let (trees, notes) = super::idmapped::make(sb.pid, ext, plan.ops, plan.upper_dir).map_err(fail)?;
+        for note in notes {
+            eprintln!("sandbox: {note}");
+        }
+        for (key, tree) in trees {
+            proto::send(sock.as_fd(), &Message::Idmapped(key), Some(tree.as_fd()))
+                .map_err(|e| fail(SetupError::sys("hand an id-mapped mount to the sandbox", e)))?;
+        }
+    }
     // Joining a v1 cgroup (clone3 placed the child in the v2 one) waits for
     // an RCU grace period, often several milliseconds, so it overlaps the
     // child building its root: the child waits for the second "go" before
@@ -317,9 +337,9 @@ fn start(
             Ok(Some((Message::Note(text), _))) => eprintln!("sandbox: {text}"),
             Ok(Some((Message::Terminal, fd))) => master = fd,
             Ok(Some((Message::Failed { code, error }, _))) => return Err((code, error)),
-            // EOF: the command was executed. A child never sends Go; and if
-            // it died before saying anything, its status tells.
-            Ok(None | Some((Message::Go, _))) | Err(_) => return Ok(master),
+            // EOF: the command was executed. A child never sends Go or
+            // mounts; and if it died before saying anything, its status tells.
+            Ok(None | Some((Message::Go | Message::Idmapped(_), _))) | Err(_) => return Ok(master),
         }
     }
 }

@@ -24,6 +24,9 @@ pub const EXIT_NOT_FOUND: i32 = 127;
 pub enum Message {
     /// Parent → child: proceed.
     Go,
+    /// Parent → child, before the first `Go`: an id-mapped mount tree
+    /// follows as `SCM_RIGHTS`, for what the key names (see `idmapped`).
+    Idmapped(String),
     /// Child → parent: something the user should know (what best-effort skipped).
     Note(String),
     /// Child → parent: the terminal's master side follows as `SCM_RIGHTS`.
@@ -40,6 +43,7 @@ pub fn pair() -> Result<(OwnedFd, OwnedFd), SetupError> {
 fn encode(msg: &Message) -> Vec<u8> {
     let fields: Vec<String> = match msg {
         Message::Go => vec!["G".into()],
+        Message::Idmapped(key) => vec!["I".into(), key.clone()],
         Message::Note(text) => vec!["N".into(), text.clone()],
         Message::Terminal => vec!["T".into()],
         Message::Failed { code, error } => vec![
@@ -60,6 +64,7 @@ fn decode(bytes: &[u8]) -> Option<Message> {
     let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     Some(match *f.first()? {
         "G" => Message::Go,
+        "I" => Message::Idmapped((*f.get(1)?).to_owned()),
         "N" => Message::Note((*f.get(1)?).to_owned()),
         "T" => Message::Terminal,
         "F" => Message::Failed {
@@ -111,9 +116,16 @@ fn owned(raw: std::os::fd::RawFd) -> OwnedFd {
     super::sys::own_fd(raw)
 }
 
-/// Wait for "go" from the launcher; false when the launcher went away.
-pub fn wait_go(sock: impl AsFd) -> bool {
-    matches!(recv(sock.as_fd()), Ok(Some((Message::Go, _))))
+/// Wait for "go" from the launcher, keeping the id-mapped mounts it sends
+/// before; false when the launcher went away.
+pub fn wait_go(sock: impl AsFd, idmapped: &mut Vec<(String, OwnedFd)>) -> bool {
+    loop {
+        match recv(sock.as_fd()) {
+            Ok(Some((Message::Go, _))) => return true,
+            Ok(Some((Message::Idmapped(key), Some(fd)))) => idmapped.push((key, fd)),
+            _ => return false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -125,6 +137,7 @@ mod tests {
         let err = SetupError::sys("mount overlay on /", Errno::EINVAL).fix("check the layers");
         for msg in [
             Message::Go,
+            Message::Idmapped("layer:/srv/root".into()),
             Message::Note("skipped x".into()),
             Message::Terminal,
             Message::Failed { code: 125, error: err },

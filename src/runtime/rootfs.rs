@@ -10,27 +10,30 @@ use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
-use nix::fcntl::{OFlag, OpenHow, ResolveFlag, open, openat2};
+use nix::fcntl::{OFlag, open};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::sys::stat::{Mode, fstat, mkdirat};
+use nix::sys::stat::Mode;
 use nix::sys::statvfs::FsFlags;
 use nix::unistd::{chdir, pivot_root};
 
 use super::error::{Result, SetupError};
+use super::idmapped::{UPPER_KEY, layer_key, source_key};
 use super::mounts;
 use super::plan::{DEVICES, Op};
 use crate::compile::extension::{Extension, LayerSpec, WritableSpec};
 
 /// Host directories tried, in order, as the place for the scratch tmpfs.
-/// It is mounted in the sandbox's private namespace only.
-const SCRATCH_CANDIDATES: &[&str] = &["/tmp", "/run", "/mnt", "/var/tmp"];
+/// It is mounted in the sandbox's private namespace only, and on a place
+/// no `host:/` root shows (the sandbox gets a /dev of its own): mounted on
+/// /tmp, it came along when the host's /tmp was bound into the root.
+const SCRATCH_CANDIDATES: &[&str] = &["/dev", "/tmp"];
 
-/// Host objects opened before any mount.
+/// Host objects opened before any mount, and the scratch tmpfs.
 pub struct Prepared {
     /// Lower layers, top first: `None` is the host root.
     layers: Vec<Option<OwnedFd>>,
-    /// The host root's submounts (path, fd), when `host:/` is a layer.
+    /// The host root's submounts (path, fd), when `host:/` is a layer of an
+    /// overlay root (root without a user namespace).
     submounts: Vec<(PathBuf, OwnedFd)>,
     /// Bind sources by path.
     pub(super) sources: BTreeMap<PathBuf, OwnedFd>,
@@ -40,9 +43,11 @@ pub struct Prepared {
     persistent: Option<(OwnedFd, OwnedFd)>,
     /// Files written into /etc (resolv.conf, hosts): name, content.
     etc_files: Vec<(&'static str, String)>,
-    /// Rootless `host:/`: the host root's top-level entries, assembled one
-    /// by one (see [`assemble_host_root`]).
+    /// `host:/` in a user namespace: the host root's top-level entries,
+    /// assembled one by one (see `hostroot::assemble`).
     host_parts: Vec<(String, super::hostroot::HostPart)>,
+    /// The scratch tmpfs: the upper layer, the new root, generated files.
+    scratch: PathBuf,
 }
 
 /// A layer directory, which the caller must be able to read: an `O_PATH`
@@ -61,14 +66,31 @@ pub(super) fn open_path(path: &Path, what: &str) -> Result<OwnedFd> {
         .map_err(|e| SetupError::sys(format!("open {what} {}", path.display()), e))
 }
 
+/// A host directory: opened here, or an id-mapped copy from the launcher
+/// (see `idmapped`), attached once the scratch tmpfs exists.
+enum Found {
+    Opened(OwnedFd),
+    Mapped(OwnedFd),
+}
+
 /// Open everything the root needs from the host, while host paths still
-/// mean what they say.
+/// mean what they say; then make the mount namespace private, mount the
+/// scratch tmpfs (which may shadow some of those paths) and attach the
+/// launcher's id-mapped trees on it. `idmapped`: what the launcher sent.
 pub fn prepare(
     ops: &[Op],
     ext: &Extension,
-    rootless: bool,
+    userns: bool,
     upper_dir: Option<BorrowedFd<'_>>,
+    idmapped: Vec<(String, OwnedFd)>,
 ) -> Result<Prepared> {
+    let mut mapped: BTreeMap<String, OwnedFd> = idmapped.into_iter().collect();
+    let mut find = |key: String, open: &dyn Fn() -> Result<OwnedFd>| -> Result<Found> {
+        Ok(match mapped.remove(&key) {
+            Some(tree) => Found::Mapped(tree),
+            None => Found::Opened(open()?),
+        })
+    };
     let mut layers = Vec::new();
     let mut host_root = false;
     for layer in ext.layers.iter().rev() {
@@ -77,25 +99,28 @@ pub fn prepare(
                 host_root = true;
                 layers.push(None);
             }
-            LayerSpec::Dir(p) => layers.push(Some(open_layer(Path::new(p))?)),
+            LayerSpec::Dir(p) => layers.push(Some(find(layer_key(p), &|| open_layer(Path::new(p)))?)),
         }
     }
     // In a user namespace the host root cannot be an overlay layer: its
     // submounts are locked, and the kernel refuses to clone a mount with
     // locked children. It is assembled from its top-level entries instead.
-    let by_parts = host_root && rootless;
+    let by_parts = host_root && userns;
     if by_parts && ext.layers.len() > 1 {
         return Err(SetupError::new("stack layers on host:/")
-            .detail("without root, host:/ can only be the single layer (its submounts cannot be overlaid)")
-            .fix("use host:/ alone, or run as root"));
+            .detail(
+                "in a user namespace, host:/ can only be the single layer (its submounts cannot be overlaid)",
+            )
+            .fix("use host:/ alone, or namespaces.user = \"host\" as root"));
     }
     let submounts = if host_root && !by_parts { super::hostroot::submounts()? } else { Vec::new() };
     let host_parts = if by_parts { super::hostroot::parts()? } else { Vec::new() };
-    let mut sources = BTreeMap::new();
+    let mut sources = Vec::new();
     for op in ops {
         if let Op::Bind { source, .. } = op {
-            if !sources.contains_key(source) {
-                sources.insert(source.clone(), open_path(source, "bind source")?);
+            if !sources.iter().any(|(s, _)| s == source) {
+                sources
+                    .push((source.clone(), find(source_key(source), &|| open_path(source, "bind source"))?));
             }
         }
     }
@@ -103,53 +128,75 @@ pub fn prepare(
     for name in DEVICES {
         devices.insert(*name, open_path(&Path::new("/dev").join(name), "device")?);
     }
-    let persistent = match (&ext.writable, upper_dir) {
-        (WritableSpec::Dir { path }, Some(dir)) => Some(persistent_upper(dir, path)?),
+    let upper = match (&ext.writable, upper_dir) {
+        (WritableSpec::Dir { path }, Some(locked)) => {
+            Some((locked, path, find(UPPER_KEY.to_owned(), &|| super::upper::reopen(path))?))
+        }
         _ => None,
     };
-    Ok(Prepared { layers, submounts, sources, devices, persistent, etc_files: etc_files(ext)?, host_parts })
+    let etc_files = etc_files(ext)?;
+    let scratch = scratch(ext)?;
+    let mut n = 0;
+    let mut ready = |found: Found| -> Result<OwnedFd> {
+        n += 1;
+        match found {
+            Found::Opened(fd) => Ok(fd),
+            Found::Mapped(tree) => attach(&tree, &scratch.join(format!("mnt/{n}"))),
+        }
+    };
+    let layers = layers.into_iter().map(|l| l.map(&mut ready).transpose()).collect::<Result<Vec<_>>>()?;
+    let sources = sources.into_iter().map(|(p, f)| Ok((p, ready(f)?))).collect::<Result<BTreeMap<_, _>>>()?;
+    let persistent = match upper {
+        Some((locked, path, found)) => {
+            Some(super::upper::upper_and_work(locked, ready(found)?.as_fd(), path)?)
+        }
+        None => None,
+    };
+    Ok(Prepared { layers, submounts, sources, devices, persistent, etc_files, host_parts, scratch })
 }
 
-/// `upper` and `work` in the persistent directory, made here if missing
-/// (overlay wants both on one file system). The launcher opened and locked
-/// the directory, but in its own mount namespace, whose mounts overlayfs
-/// will not take: it is opened again here and must be the same directory.
-/// Neither it nor `upper` and `work` may be a symlink: their contents come
-/// from wherever the profile lives, and a link would aim the sandbox's
-/// writes at any directory of the host.
-fn persistent_upper(locked: BorrowedFd<'_>, path: &str) -> Result<(OwnedFd, OwnedFd)> {
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let dir = open(Path::new(path), flags, Mode::empty())
-        .map_err(|e| SetupError::sys(format!("open the upper directory {path}"), e))?;
-    let same = |a: &nix::sys::stat::FileStat, b: &nix::sys::stat::FileStat| {
-        (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-    };
-    match (fstat(dir.as_fd()), fstat(locked)) {
-        (Ok(a), Ok(b)) if same(&a, &b) => {}
-        _ => {
-            return Err(SetupError::new(format!("open the upper directory {path}"))
-                .detail("it was replaced while the sandbox started"));
-        }
+/// Attach a detached tree at `at` (made here: a directory, or a file for a
+/// tree whose root is a file) and open its root.
+fn attach(tree: &OwnedFd, at: &Path) -> Result<OwnedFd> {
+    use nix::sys::stat::SFlag;
+    let is_dir = nix::sys::stat::fstat(tree.as_fd())
+        .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR);
+    let made = if is_dir { std::fs::create_dir_all(at) } else { std::fs::File::create(at).map(drop) };
+    made.map_err(|e| SetupError::io(format!("create {}", at.display()), &e))?;
+    let point = open_path(at, "mount point")?;
+    super::sys::attach_tree(tree.as_fd(), point.as_fd())
+        .map_err(|e| SetupError::sys(format!("attach an id-mapped mount on {}", at.display()), e))?;
+    open_path(at, "id-mapped mount")
+}
+
+/// Make the mount namespace private and mount the scratch tmpfs on the
+/// first of [`SCRATCH_CANDIDATES`] this host has, with its directories.
+fn scratch(ext: &Extension) -> Result<PathBuf> {
+    do_mount(
+        None,
+        "/",
+        None,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None,
+        "make mounts private (mount --make-rprivate /)",
+    )?;
+    let scratch = SCRATCH_CANDIDATES.iter().map(Path::new).find(|p| p.is_dir()).ok_or_else(|| {
+        SetupError::new("find a directory for the scratch tmpfs")
+            .detail(format!("none of {SCRATCH_CANDIDATES:?} exists on the host"))
+    })?;
+    let s = scratch.display().to_string();
+    do_mount(
+        Some("sandbox"),
+        &s,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(&tmpfs_data(ext)),
+        &format!("mount scratch tmpfs on {s}"),
+    )?;
+    for d in ["root", "upper", "work", "etc", "mnt", "empty"] {
+        std::fs::create_dir(scratch.join(d)).map_err(|e| SetupError::io(format!("create {s}/{d}"), &e))?;
     }
-    let open = |name: &str| {
-        match mkdirat(dir.as_fd(), name, Mode::from_bits_truncate(0o755)) {
-            Ok(()) | Err(Errno::EEXIST) => {}
-            Err(e) => return Err(SetupError::sys(format!("create {path}/{name}"), e)),
-        }
-        let how = OpenHow::new()
-            .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
-            .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_BENEATH);
-        openat2(dir.as_fd(), name, how).map_err(|e| {
-            let err = SetupError::sys(format!("open {path}/{name}"), e);
-            match e {
-                Errno::ELOOP => err
-                    .detail("it is a symlink")
-                    .fix(format!("remove {path}/{name}: the sandbox makes it as a directory")),
-                _ => err,
-            }
-        })
-    };
-    Ok((open("upper")?, open("work")?))
+    Ok(scratch.to_path_buf())
 }
 
 fn etc_files(ext: &Extension) -> Result<Vec<(&'static str, String)>> {
@@ -199,30 +246,7 @@ pub fn build(
     rootless: bool,
     may_remount: bool,
 ) -> Result<()> {
-    do_mount(
-        None,
-        "/",
-        None,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None,
-        "make mounts private (mount --make-rprivate /)",
-    )?;
-    let scratch = SCRATCH_CANDIDATES.iter().map(Path::new).find(|p| p.is_dir()).ok_or_else(|| {
-        SetupError::new("find a directory for the scratch tmpfs")
-            .detail(format!("none of {SCRATCH_CANDIDATES:?} exists on the host"))
-    })?;
-    let s = scratch.display().to_string();
-    do_mount(
-        Some("sandbox"),
-        &s,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some(&tmpfs_data(ext)),
-        &format!("mount scratch tmpfs on {s}"),
-    )?;
-    for d in ["root", "upper", "work", "etc"] {
-        std::fs::create_dir(scratch.join(d)).map_err(|e| SetupError::io(format!("create {s}/{d}"), &e))?;
-    }
+    let scratch = prep.scratch.as_path();
     let root = scratch.join("root");
     let root_s = root.display().to_string();
     let plain = if may_remount { None } else { plain_layer(prep, ops, ext, cwd)? };
@@ -236,7 +260,7 @@ pub fn build(
     }
     let root_fd = File::open(&root).map_err(|e| SetupError::io(format!("open new root {root_s}"), &e))?;
     for (path, fd) in &prep.submounts {
-        mounts::bind_host_submount(root_fd.as_fd(), path, fd, false)?;
+        super::hostroot::overlay_submount(root_fd.as_fd(), path, fd, &scratch.join("empty"))?;
     }
     for op in ops {
         mounts::apply(root_fd.as_fd(), prep, op)?;
@@ -366,7 +390,10 @@ fn overlay(prep: &Prepared, scratch: &Path, root: &str, rootless: bool) -> Resul
     if rootless {
         data.push_str(",userxattr");
     }
-    do_mount(Some("overlay"), root, Some("overlay"), MsFlags::empty(), Some(&data), &format!("mount overlay on {root}")).map_err(|e| {
+    // Device nodes of the host's root file system (a chroot's /dev under
+    // /srv, say) open nothing: the sandbox has a /dev of its own.
+    let flags = if prep.layers.iter().any(Option::is_none) { MsFlags::MS_NODEV } else { MsFlags::empty() };
+    do_mount(Some("overlay"), root, Some("overlay"), flags, Some(&data), &format!("mount overlay on {root}")).map_err(|e| {
         e.fix("is the upper directory on the same overlay as a lower layer? does this kernel allow overlayfs here?")
     })
 }

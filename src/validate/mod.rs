@@ -45,6 +45,7 @@ pub fn validate(raw: &raw::Profile, name: &str, sources: &SourceMap, diags: &mut
                 system: system_mounts,
                 cwd: &p.cwd,
                 etc_files: &etc_files,
+                hidden: crate::model::hidden_host_trees(r, m, n),
             };
             view::check_landlock_paths(&mut cx, &view, &[&l.read, &l.execute, &l.write]);
         }

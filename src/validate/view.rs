@@ -28,6 +28,8 @@ pub(super) struct View<'a> {
     pub cwd: &'a Path,
     /// Files the runtime writes into /etc (resolv.conf, hosts).
     pub etc_files: &'a [&'a str],
+    /// Host trees the sandbox gets as empty tmpfs (`model::SOCKET_TREES`).
+    pub hidden: Vec<(&'static str, u32)>,
 }
 
 impl View<'_> {
@@ -43,6 +45,11 @@ impl View<'_> {
                     MountKind::Bind { source, .. } => in_root(source, rest),
                     MountKind::Tmpfs { .. } => false,
                 };
+            }
+        }
+        for (tree, _) in &self.hidden {
+            if path.starts_with(tree) {
+                return path == Path::new(tree);
             }
         }
         for (on, place) in [(self.system.proc, "/proc"), (self.system.sys, "/sys")] {

@@ -170,6 +170,7 @@ static int mode_connect(const char *path) {
  * parent (the launcher started after it) exits. */
 static int mode_listen(const char *path) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    alarm(60); /* and in any case, not for long */
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     strncpy(a.sun_path, path, sizeof a.sun_path - 1);
