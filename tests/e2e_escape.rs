@@ -305,37 +305,40 @@ fn service(dir: &Path, profile: &common::e2e::Profile, target: &str) -> Outcome 
 }
 
 /// Item 6: per-user kernel budgets. A sandbox that takes every inotify
-/// instance it can get must leave some to its caller's uid on the host.
+/// instance, or every byte of POSIX message queue, it can get must leave
+/// some to its caller's uid on the host.
 #[test]
-fn a_sandbox_cannot_exhaust_the_callers_inotify_instances() {
+fn a_sandbox_cannot_exhaust_the_callers_per_user_budgets() {
     if skip_unless_root() {
         return;
     }
     let p = busybox_profile("");
-    let mut child = common::e2e::command(&["run", p.path.to_str().unwrap(), "--", "/bin/probe", "inotify"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-    // While the sandbox holds them all, the caller's uid asks for one.
-    let mut words = launcher();
-    words.pop(); // the launcher's binary: the probe runs instead, as the same user
-    words.push(probe().display().to_string());
-    words.push("inotify1".into());
-    let host = Command::new(&words[0]).args(&words[1..]).output().unwrap();
-    drop(child.stdin.take());
-    let _ = child.wait();
-    println!("inside: {line}");
-    assert!(line.starts_with("inotify="), "{line}");
-    let host = String::from_utf8_lossy(&host.stdout);
-    assert_eq!(
-        host.trim(),
-        "inotify1=ok",
-        "the caller's uid got no inotify instance while the sandbox ran ({line})"
-    );
+    for (hog, ask) in [("inotify", "inotify1"), ("mqueue", "mqueue1")] {
+        let mut child = common::e2e::command(&["run", p.path.to_str().unwrap(), "--", "/bin/probe", hog])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        // While the sandbox holds all it could get, the caller's uid asks for one.
+        let mut words = launcher();
+        words.pop(); // the launcher's binary: the probe runs instead, as the same user
+        words.push(probe().display().to_string());
+        words.push(ask.into());
+        let host = Command::new(&words[0]).args(&words[1..]).output().unwrap();
+        drop(child.stdin.take());
+        let _ = child.wait();
+        println!("inside: {line}");
+        assert!(line.starts_with(&format!("{hog}=")), "{line}");
+        let host = String::from_utf8_lossy(&host.stdout);
+        assert_eq!(
+            host.trim(),
+            format!("{ask}=ok"),
+            "the caller's uid got none while the sandbox ran ({line})"
+        );
+    }
 }
 
 /// Item 13: two sandboxes on one persistent upper directory would corrupt

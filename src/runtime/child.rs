@@ -39,6 +39,9 @@ pub struct ChildPlan<'a> {
     /// starts with root's host ids, which the namespace does not map, and
     /// becomes the namespace's root once "go" says the maps are written.
     pub become_root: bool,
+    /// The sandbox's own per-user budgets (`ucounts`), set from inside its
+    /// user namespace; empty without one.
+    pub user_limits: Vec<(&'static str, u64)>,
     /// The persistent upper directory, opened and locked by the launcher.
     pub upper_dir: Option<BorrowedFd<'a>>,
 }
@@ -87,6 +90,11 @@ fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
     }
     if plan.become_root {
         identity::become_root().map_err(setup_error)?;
+    }
+    if let Err(e) = super::ucounts::apply(&plan.user_limits) {
+        // A read-only /proc/sys (inside a container, say): say what is not contained.
+        let note = format!("{e}: the sandbox can use all of its caller's per-user budgets");
+        let _ = proto::send(sock.as_fd(), &Message::Note(note), None);
     }
     prepare_root(plan, idmapped).map_err(setup_error)?;
     // The second "go": we are in all our cgroups now (see the launcher's

@@ -27,5 +27,6 @@ mod rootfs;
 mod supervise;
 mod sys;
 mod terminal;
+mod ucounts;
 mod upper;
 mod watcher;

@@ -76,6 +76,7 @@ fn launch(
         userns,
         single_map: userns && single_id(linux),
         become_root: userns && nix::unistd::geteuid().is_root(),
+        user_limits: if userns { super::ucounts::halves() } else { Vec::new() },
         terminal: ext.terminal == "always" || (ext.terminal == "auto" && std::io::stdin().is_terminal()),
         args: ext.init.then(sys::ArgsRegion::of_self).flatten(),
         upper_dir,
@@ -88,14 +89,21 @@ fn launch(
     // Only we hold the write end: the sandbox's init sees EOF when we are gone.
     let (lifeline, held) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|e| fail(SetupError::sys("create the lifeline pipe", e)))?;
+    // A new user namespace is bounded, in the caller's accounting, by the
+    // soft per-user rlimits at its making: half of ours (see `ucounts`).
+    let saved = if userns { super::ucounts::lower_rlimits() } else { Vec::new() };
     let cloned = sys::clone3(clone_flags(linux), cgroup.as_ref().and_then(Cgroup::v2_fd));
     let (pid, pidfd) = match cloned {
         Ok(Cloned::Child) => {
             child::reset_signal_mask();
             child::main(theirs, &lifeline, &plan)
         }
-        Ok(Cloned::Parent { pid, pidfd }) => (pid, pidfd),
+        Ok(Cloned::Parent { pid, pidfd }) => {
+            super::ucounts::restore_rlimits(&saved);
+            (pid, pidfd)
+        }
         Err(e) => {
+            super::ucounts::restore_rlimits(&saved);
             let err = SetupError::sys("clone3", e).fix(clone_fix(e, userns));
             return Err(fail(err));
         }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <mqueue.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -200,6 +201,39 @@ static int mode_inotify(void) {
     return 0;
 }
 
+/* A message queue as large as the default limits allow (10 messages of 8 KiB). */
+static mqd_t big_queue(const char *name) {
+    struct mq_attr attr = {.mq_maxmsg = 10, .mq_msgsize = 8192};
+    return mq_open(name, O_CREAT | O_EXCL | O_RDWR, 0600, &attr);
+}
+
+/* mqueue: hold as many large message queues as the caller's uid may have
+ * (RLIMIT_MSGQUEUE bytes), say how many, keep them until stdin closes. */
+static int mode_mqueue(void) {
+    int count = 0;
+    char name[32];
+    for (;;) {
+        snprintf(name, sizeof name, "/probe-%d", count);
+        if (big_queue(name) == (mqd_t)-1) break;
+        count++;
+    }
+    printf("mqueue=%d %s\n", count, err(errno));
+    fflush(stdout);
+    char c;
+    while (read(0, &c, 1) > 0) {}
+    return 0;
+}
+
+/* mqueue1: one large queue now (on the host, as the caller), then gone. */
+static int mode_mqueue1(void) {
+    char name[32];
+    snprintf(name, sizeof name, "/probe-host-%d", getpid());
+    mqd_t q = big_queue(name);
+    report("mqueue1", q == (mqd_t)-1 ? -1 : 0);
+    if (q != (mqd_t)-1) mq_unlink(name);
+    return 0;
+}
+
 /* syscall NR: the errno of a raw call with zero arguments. */
 static int mode_syscall(long nr) {
     errno = 0;
@@ -264,11 +298,13 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "listen") && argc > 2) return mode_listen(argv[2]);
     if (!strcmp(mode, "inotify")) return mode_inotify();
     if (!strcmp(mode, "inotify1")) return mode_inotify1();
+    if (!strcmp(mode, "mqueue")) return mode_mqueue();
+    if (!strcmp(mode, "mqueue1")) return mode_mqueue1();
     if (!strcmp(mode, "syscall") && argc > 2) return mode_syscall(atol(argv[2]));
     if (!strcmp(mode, "tiocsti")) return mode_tiocsti();
     if (!strcmp(mode, "orphan")) return mode_orphan(argc > 2 ? atoi(argv[2]) : 30);
     if (!strcmp(mode, "reap") && argc > 2) return mode_reap(argv + 2);
     fprintf(stderr, "usage: probe fds|escape|read P|write P T|init [PID]|suid DIR|connect P|"
-                    "listen P|inotify|inotify1|syscall NR|tiocsti|orphan [S]|reap CMD...\n");
+                    "listen P|inotify|inotify1|mqueue|mqueue1|syscall NR|tiocsti|orphan [S]|reap CMD...\n");
     return 2;
 }
