@@ -146,7 +146,7 @@ fn exit_code(code: i32) -> ExitCode {
 /// Print a profile's diagnostics to stderr; returns the failure code.
 fn report(loaded: &Loaded) -> ExitCode {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let text = render(&loaded.sources, &loaded.diags, color);
+    let text = loaded.redact(&render(&loaded.sources, &loaded.diags, color));
     let count = loaded.diags.len() + loaded.unshown;
     eprint!("{text}");
     if loaded.unshown > 0 {

@@ -31,12 +31,25 @@ pub fn load_merged(
     sources: &mut SourceMap,
     diags: &mut Diags,
 ) -> Option<Node> {
-    let mut loader = Loader { host, chain: Vec::new(), loaded: HashSet::new(), sources, diags };
+    let project = project_root(path);
+    let mut loader = Loader { host, project, chain: Vec::new(), loaded: HashSet::new(), sources, diags };
     loader.load(path, text, None)
+}
+
+/// The project a profile belongs to: the nearest directory above it that
+/// holds `.git` (its work tree), else its own directory. Every file a
+/// profile is made of must be inside (see `Loader::load`).
+pub fn project_root(profile: &Path) -> PathBuf {
+    let absolute = std::path::absolute(profile).unwrap_or_else(|_| profile.to_path_buf());
+    let dir = absolute.parent().unwrap_or(Path::new("/"));
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    dir.ancestors().find(|d| d.join(".git").exists()).unwrap_or(&dir).to_path_buf()
 }
 
 struct Loader<'a> {
     host: &'a HostContext,
+    /// Where every file of the profile must be (see [`project_root`]).
+    project: PathBuf,
     /// The files being loaded, outermost first, as (canonical path, path as
     /// named): a file met again here is a cycle.
     chain: Vec<(PathBuf, PathBuf)>,
@@ -64,6 +77,25 @@ impl Loader<'_> {
                 return None;
             }
         };
+        // A profile comes from a pull request as much as the command does:
+        // a symlink or a `..` in `extends` must not make `check` read, and
+        // quote in its diagnostics, a file of the host's (/etc/shadow, a
+        // token in ~/.cargo/credentials.toml).
+        if !canonical.starts_with(&self.project) {
+            let message = format!(
+                "{} is {}, outside this profile's project {}",
+                path.display(),
+                canonical.display(),
+                self.project.display()
+            );
+            let help = "a profile and what it extends must be files of one project (its git work tree, or \
+                        its directory): copy the file in, or fix the path";
+            self.diags.push(match named_at {
+                Some(at) => Diag::at("profile::outside-project", at.span, message).help(help),
+                None => Diag::new("profile::outside-project", message).help(help),
+            });
+            return None;
+        }
         if let Some(first) = self.chain.iter().position(|(c, _)| *c == canonical) {
             let names: Vec<String> = self.chain[first..]
                 .iter()

@@ -22,6 +22,46 @@ pub struct Loaded {
     pub diags: Vec<Diag>,
     /// Problems found beyond the kept `diags` (see [`crate::diag::MAX_KEPT`]).
     pub unshown: usize,
+    /// The caller's environment values the profile names (`${env.NAME}`),
+    /// each with its name: see [`Loaded::redact`].
+    pub env_values: Vec<(String, String)>,
+}
+
+impl Loaded {
+    /// `text` (rendered diagnostics) with every value of the caller's
+    /// environment that the profile expands written back as `${env.NAME}`:
+    /// a profile from a pull request must not make `check` print a CI
+    /// secret into a log (a bad host name made of `${env.TOKEN}`, say).
+    /// Values shorter than four characters are left: they give nothing
+    /// away, and replacing them would garble the text.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for (name, value) in &self.env_values {
+            if value.len() >= 4 {
+                out = out.replace(value.as_str(), &format!("${{env.{name}}}"));
+            }
+        }
+        out
+    }
+}
+
+/// The names after `${env.` in the profile's files, with the caller's values.
+fn env_values(sources: &SourceMap, host: &HostContext) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = Vec::new();
+    for file in sources.files() {
+        for (at, _) in file.text.match_indices("${env.") {
+            let rest = &file.text[at + 6..];
+            let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if let Some(value) = host.env.get(&name) {
+                if !found.iter().any(|(n, _)| *n == name) {
+                    found.push((name, value.clone()));
+                }
+            }
+        }
+    }
+    // Longest first, so a value containing another is replaced whole.
+    found.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+    found
 }
 
 /// Load, merge, type and validate the profile at `path`.
@@ -50,7 +90,8 @@ fn load(path: &Path, text: Option<String>, host: &HostContext) -> Loaded {
     let (mut diags, unshown) = diags.into_parts();
     // Report in reading order; file-level problems (no span) first.
     diags.sort_by_key(|d| d.primary.as_ref().map(|l| (l.span.file, l.span.start)));
-    Loaded { sources, merged, model, diags, unshown }
+    let env_values = env_values(&sources, host);
+    Loaded { sources, merged, model, diags, unshown, env_values }
 }
 
 /// The profile's name: its file name without the extension.

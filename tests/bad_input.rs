@@ -490,12 +490,45 @@ fn two_gib_file() {
 
 #[test]
 fn symlink_to_dev_zero() {
-    let what = "zero.toml -> /dev/zero is refused as not a regular file (no endless read)";
+    let what = "zero.toml -> /dev/zero is refused (outside the project; no endless read)";
     let _serial = begin(what);
     let d = dir();
     symlink("/dev/zero", d.path().join("zero.toml")).expect("symlink");
     let o = check_file(d.path(), what, "zero.toml");
-    assert_error(&o, "profile::read", &["not a regular file"]);
+    assert_error(&o, "profile::outside-project", &["/dev/zero"]);
+}
+
+#[test]
+fn a_profile_cannot_make_check_quote_a_host_file() {
+    let what = "a profile that is, or extends, a file outside its project (a symlink, a `..` path): \
+                refused, and not one line of that file is printed";
+    let _serial = begin(what);
+    let d = dir();
+    let elsewhere = dir();
+    write(elsewhere.path(), "credentials.toml", "[registry]\ntoken = \"hunter2-token\"\n");
+    let secret = elsewhere.path().join("credentials.toml");
+    symlink(&secret, d.path().join("evil.toml")).expect("symlink");
+    write(d.path(), "via-link.toml", "extends = [\"evil.toml\"]\n");
+    let up = format!("../{}/credentials.toml", elsewhere.path().file_name().unwrap().to_string_lossy());
+    write(d.path(), "via-dots.toml", format!("extends = [\"{up}\"]\n"));
+    write(d.path(), "absolute.toml", format!("extends = [\"{}\"]\n", secret.display()));
+    for o in check_each(d.path(), what, &["evil.toml", "via-link.toml", "via-dots.toml", "absolute.toml"]) {
+        assert_error(&o, "profile::outside-project", &["outside this"]);
+        assert!(!o.stderr.contains("hunter2") && !o.stderr.contains("token"), "{}: {}", o.what, o.excerpt());
+    }
+}
+
+#[test]
+fn check_does_not_print_the_callers_environment() {
+    let what =
+        "hostname = \"${env.PATH}\" is a bad host name whose message shows `${env.PATH}`, not PATH's value";
+    let _serial = begin(what);
+    let d = dir();
+    write(d.path(), "leak.toml", "[network]\nhostname = \"${env.PATH}\"\n");
+    let o = check_file(d.path(), what, "leak.toml");
+    assert_error(&o, "profile::hostname", &["${env.PATH}"]);
+    let path = std::env::var("PATH").expect("PATH is set");
+    assert!(!o.stderr.contains(&path), "{}: the value of PATH was printed:\n{}", o.what, o.excerpt());
 }
 
 #[test]
