@@ -251,3 +251,19 @@ fn the_host_root_runs_dynamically_linked_programs() {
     assert_eq!(out.code, Some(0), "{out}");
     assert!(out.stdout.starts_with("0\n"), "{out}");
 }
+
+/// With the host's pid namespace the sandbox sees the host's processes, in
+/// a user namespace too (where no procfs can be mounted for it: the host's
+/// is bound), and /proc/sys stays read-only.
+#[test]
+fn the_hosts_pid_namespace_shows_the_hosts_processes() {
+    if skip_unless_root() {
+        return;
+    }
+    let p = busybox_profile("[namespaces]\npid = \"host\"\n");
+    let host_init = std::fs::read_to_string("/proc/1/comm").unwrap();
+    let out = run(&p, &sh("cat /proc/1/comm; echo x > /proc/sys/kernel/domainname; echo ro=$?"));
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.starts_with(&host_init), "{out}");
+    assert!(out.stdout.contains("ro=1"), "{out}");
+}

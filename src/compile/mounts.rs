@@ -35,7 +35,13 @@ pub(super) fn mounts(model: &Model, userns: bool) -> Vec<Mount> {
     let sys = &model.system_mounts;
     let mut out = Vec::new();
     if sys.proc {
-        out.push(mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]));
+        if model.namespaces.pid || !userns {
+            out.push(mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]));
+        } else {
+            // As for /sys below: a procfs belongs to its pid namespace's
+            // owner, so a user namespace sharing the host's binds the host's.
+            out.push(mount("/proc", "bind", "/proc", &["rbind", "nosuid", "noexec", "nodev"]));
+        }
     }
     if sys.dev {
         out.push(mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]));

@@ -44,12 +44,15 @@ const KERNEL_TREES: &[&str] = &["/proc", "/sys", "/dev"];
 pub type Trees = Vec<(String, OwnedFd)>;
 
 /// The id-mapped copies for the sandbox `pid` (its id maps written), and a
-/// note for each directory that could not be mapped.
+/// note for each directory that could not be mapped, unless its owner is
+/// already in `ids`, the host ids the sandbox's own map to (a directory
+/// chowned to them needs no mapping: a kernel that cannot id-map tmpfs).
 pub fn make(
     pid: Pid,
     ext: &Extension,
     ops: &[Op],
     upper: Option<BorrowedFd<'_>>,
+    ids: std::ops::Range<u32>,
 ) -> Result<(Trees, Vec<String>)> {
     let ns_path = format!("/proc/{pid}/ns/user");
     let userns = open(ns_path.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
@@ -59,8 +62,11 @@ pub fn make(
         let mapped = open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
             .and_then(|fd| sys::clone_tree(fd.as_fd(), recursive))
             .and_then(|tree| sys::idmap_tree(tree.as_fd(), userns.as_fd(), recursive).map(|()| tree));
+        let owned =
+            std::fs::metadata(path).is_ok_and(|m| ids.contains(&std::os::unix::fs::MetadataExt::uid(&m)));
         match mapped {
             Ok(tree) => made.push((key, tree)),
+            Err(_) if owned => {}
             Err(e) => notes.push(format!(
                 "{} cannot be id-mapped ({e}): its files appear as nobody in the sandbox, and what the \
                  sandbox writes there belongs to its host ids",

@@ -311,7 +311,15 @@ fn start(
     // A root caller's sandbox sees the caller's directories through its id
     // mapping (only root may make such mounts).
     if plan.userns && nix::unistd::geteuid().is_root() {
-        let (trees, notes) = super::idmapped::make(sb.pid, ext, plan.ops, plan.upper_dir).map_err(fail)?;
+        let linux = spec.linux().as_ref().expect("checked by run");
+        let ids = linux
+            .uid_mappings()
+            .iter()
+            .flatten()
+            .find(|m| m.container_id() == 0)
+            .map_or(0..0, |m| m.host_id()..m.host_id().saturating_add(m.size()));
+        let (trees, notes) =
+            super::idmapped::make(sb.pid, ext, plan.ops, plan.upper_dir, ids).map_err(fail)?;
         for note in notes {
             eprintln!("sandbox: {note}");
         }

@@ -18,6 +18,12 @@ insmod /vm/overlay.ko
 echo 'sbx:x:1000:1000::/tmp:/bin/sh' >>/etc/passwd
 echo 'sbx:x:1000:' >>/etc/group
 
+# Root's sandboxes run as the host ids 1879048192 and up (compile::SANDBOX_IDS)
+# and see their layers through an id-mapped mount, which this kernel (6.1)
+# cannot make of a tmpfs: the test rootfs belongs to those ids instead, as
+# a layer would on any kernel without id-mapped mounts.
+chown -R 1879048192:1879048192 /vm/rootfs
+
 P=/vm/profiles
 CG=/sys/fs/cgroup/vmtests
 echo "+cpu +io +memory +pids" >/sys/fs/cgroup/cgroup.subtree_control
