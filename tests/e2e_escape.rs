@@ -255,6 +255,30 @@ fn the_build_profile_cannot_use_a_root_callers_privileges() {
     assert_eq!(project.setid_outputs(), Vec::<String>::new(), "set-id files left on the host: {out}");
 }
 
+/// Item 4, the other shipped profile: the dev shell, run by root, still
+/// works on the project (its writes there belong to the caller) and still
+/// cannot read root-only host files.
+#[test]
+fn the_dev_shell_works_on_the_project_but_not_on_the_host() {
+    if skip_unless_root() {
+        return;
+    }
+    let project = common::e2e::writable_tempdir("sandbox-devshell-");
+    std::fs::create_dir(project.path().join("profiles")).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/dev-shell.toml");
+    let profile = project.path().join("profiles/dev-shell.toml");
+    std::fs::copy(shipped, &profile).unwrap();
+    let script = "cd /work && echo made > made && ls -n made && cat /etc/shadow; echo shadow=$?";
+    let mut c = common::e2e::command(&["run", profile.to_str().unwrap(), "--", "/bin/sh", "-c", script]);
+    c.stdin(Stdio::null());
+    let out = finish(c);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.contains("shadow=1"), "/etc/shadow was read: {out}");
+    let made = std::fs::metadata(project.path().join("made")).unwrap();
+    let caller = if rootless() { common::e2e::e2e_uid() } else { 0 };
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&made), caller, "the project's new file is the caller's");
+}
+
 /// Item 5: "no network" also means no host services. A host service's
 /// pathname socket must not connect from a `host:/` sandbox without
 /// network, unless the profile binds that socket in on purpose: not in
