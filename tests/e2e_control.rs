@@ -190,6 +190,32 @@ fn ctrl_c_stops_the_whole_command_and_tiocsti_is_refused() {
     }
 }
 
+/// Beyond the list: without a pty the command shares the caller's terminal,
+/// and may change its settings on its way out (`stty -echo`): they are put
+/// back when the sandbox ends.
+#[test]
+fn the_callers_terminal_settings_survive_the_command() {
+    if skip_unless_root()
+        || skip_unless(Command::new("tmux").arg("-V").output().is_ok(), "tmux is not installed")
+    {
+        return;
+    }
+    let report = common::e2e::writable_tempdir("sandbox-stty-");
+    let dir = report.path().display();
+    let p = busybox_profile("");
+    let bin = launcher().join(" ");
+    let script = format!(
+        "stty -g > {dir}/before; {bin} run {p} -- /bin/stty -echo -icanon; stty -g > {dir}/after; echo done >> {dir}/after",
+        p = p.path.display()
+    );
+    let tmux = Tmux::new();
+    let out = tmux.cmd(&["new-session", "-d", "-x", "80", "-y", "24", &script]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let after = wait_for_file(&report.path().join("after"), Duration::from_secs(10));
+    let before = std::fs::read_to_string(report.path().join("before")).unwrap();
+    assert_eq!(after, format!("{before}done\n"), "the terminal's settings are back");
+}
+
 /// Processes running `sleep 15`.
 fn sleeping_15() -> Vec<i32> {
     std::fs::read_dir("/proc")

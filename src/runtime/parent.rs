@@ -81,6 +81,11 @@ fn launch(
         args: ext.init.then(sys::ArgsRegion::of_self).flatten(),
         upper_dir,
     };
+    // Without a pty the command shares the caller's terminal, and may change
+    // its settings on its way out (`stty -echo`): they are put back when we
+    // return. Saved before the command can run.
+    let _terminal =
+        if plan.terminal { None } else { super::terminal::Restore::save(std::io::stdin().as_fd()) };
     // Block what we forward before the clone, so nothing is lost; the child
     // resets its mask first thing.
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&super::init::signal_set()), None)

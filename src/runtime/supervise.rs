@@ -22,7 +22,7 @@ use super::error::SetupError;
 use super::parent::Outcome;
 use super::proto::EXIT_SETUP;
 use super::sys;
-use super::terminal::{self, RawMode};
+use super::terminal::{self, Restore};
 
 /// What the loop watches.
 pub struct Running<'a> {
@@ -52,10 +52,10 @@ pub fn wait(run: &Running, master: Option<OwnedFd>, deadline: Option<Instant>) -
         SignalFd::with_flags(&super::init::signal_set(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .map_err(|e| fail(SetupError::sys("signalfd", e)))?;
     let stdin = std::io::stdin();
-    let _raw = match &master {
+    let _restore = match &master {
         Some(m) if nix::unistd::isatty(stdin.as_fd()).unwrap_or(false) => {
             terminal::copy_size(stdin.as_fd(), m.as_fd());
-            Some(RawMode::enter(stdin.as_fd()).map_err(fail)?)
+            Some(Restore::raw(stdin.as_fd()).map_err(fail)?)
         }
         _ => None,
     };

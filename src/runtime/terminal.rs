@@ -36,24 +36,35 @@ pub fn attach(slave: &OwnedFd) -> Result<()> {
     Ok(())
 }
 
-/// The caller's terminal in raw mode; restored when dropped.
-pub struct RawMode {
+/// The caller's terminal settings, put back when dropped: after the raw
+/// mode of the relay, and after a command that shared the terminal
+/// (`terminal = "never"` with a terminal on stdin) and changed them
+/// (`stty -echo`, say) on its way out.
+pub struct Restore {
     fd: OwnedFd,
     saved: Termios,
 }
 
-impl RawMode {
-    pub fn enter(tty: BorrowedFd<'_>) -> Result<RawMode> {
-        let fd = tty.try_clone_to_owned().map_err(|e| SetupError::io("dup the terminal", &e))?;
-        let saved = tcgetattr(&fd).map_err(|e| SetupError::sys("tcgetattr on stdin", e))?;
-        let mut raw = saved.clone();
+impl Restore {
+    /// Remember the settings of `tty`; `None` when it is not a terminal.
+    pub fn save(tty: BorrowedFd<'_>) -> Option<Restore> {
+        let saved = tcgetattr(tty).ok()?;
+        let fd = tty.try_clone_to_owned().ok()?;
+        Some(Restore { fd, saved })
+    }
+
+    /// Remember the settings, then put the terminal in raw mode.
+    pub fn raw(tty: BorrowedFd<'_>) -> Result<Restore> {
+        let restore = Restore::save(tty).ok_or_else(|| SetupError::new("tcgetattr on stdin"))?;
+        let mut raw = restore.saved.clone();
         cfmakeraw(&mut raw);
-        tcsetattr(&fd, SetArg::TCSANOW, &raw).map_err(|e| SetupError::sys("tcsetattr on stdin", e))?;
-        Ok(RawMode { fd, saved })
+        tcsetattr(&restore.fd, SetArg::TCSANOW, &raw)
+            .map_err(|e| SetupError::sys("tcsetattr on stdin", e))?;
+        Ok(restore)
     }
 }
 
-impl Drop for RawMode {
+impl Drop for Restore {
     fn drop(&mut self) {
         // TCSADRAIN: let relayed output reach the screen first.
         let _ = tcsetattr(&self.fd, SetArg::TCSADRAIN, &self.saved);
