@@ -12,8 +12,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::e2e::{
-    Outcome, busybox_profile, finish, launcher, probe, profile, rootless, run, run_with, skip_unless_root,
-    writable_tempdir,
+    HostState, Outcome, busybox_profile, finish, launcher, probe, profile, rootless, run, run_with,
+    skip_unless_root, writable_tempdir,
 };
 
 fn sh(script: &str) -> Vec<&str> {
@@ -55,6 +55,7 @@ fn descriptors_the_caller_left_open_do_not_cross() {
     if skip_unless_root() {
         return;
     }
+    let host = HostState::now();
     for extra in ["", "init = false\n"] {
         let p = busybox_profile(extra);
         let out = run_holding("7</ 8</etc/hostname 9<>/dev/null", &p, &["/bin/probe", "fds"]);
@@ -65,6 +66,7 @@ fn descriptors_the_caller_left_open_do_not_cross() {
         assert_eq!(values(&out, "escaped"), Vec::<&str>::new(), "{extra}{out}");
         assert_eq!(value(&out, "escape"), "done", "{out}");
     }
+    host.assert_unchanged("descriptors");
 }
 
 /// Item 2: pid 1 of the sandbox is a copy of the launcher. It must not show
@@ -77,6 +79,7 @@ fn the_sandboxs_init_shows_and_lends_nothing() {
     if skip_unless_root() {
         return;
     }
+    let host = HostState::now();
     let secret = "hunter2-not-for-the-sandbox";
     for extra in ["", "[security]\nseccomp = \"unconfined\"\n"] {
         let p = busybox_profile(extra);
@@ -98,6 +101,7 @@ fn the_sandboxs_init_shows_and_lends_nothing() {
         let forge = "for f in /proc/1/fd/*; do head -c 4 /dev/zero > $f; done 2>/dev/null; exit 3";
         assert_eq!(run(&p, &sh(forge)).code, Some(3), "the verdict was forged ({extra})");
     }
+    host.assert_unchanged("init");
 }
 
 /// Item 2, seen from the host: init holds no descriptor of the launcher's
@@ -162,6 +166,7 @@ fn no_host_cgroup_or_sysfs_tree_is_writable() {
     if skip_unless_root() {
         return;
     }
+    let host = HostState::now();
     let p = busybox_profile("[network]\nmode = \"host\"\n");
     // Target, options and file system type of every mount.
     let script = "awk '{for (i = 7; $i != \"-\"; i++); print $5, $6, $(i+1)}' /proc/self/mountinfo; \
@@ -175,6 +180,7 @@ fn no_host_cgroup_or_sysfs_tree_is_writable() {
         assert!(!host_tree || m[1].starts_with("ro"), "{} is writable ({}): {out}", m[0], m[1]);
     }
     assert_ne!(values(&out, "write").first().copied(), Some("ok"), "a host cgroup file was written: {out}");
+    host.assert_unchanged("cgroupfs");
 }
 
 /// A copy of `profiles/build-untrusted.toml` in a project of its own: a C
@@ -240,6 +246,7 @@ fn the_build_profile_cannot_use_a_root_callers_privileges() {
     if skip_unless_root() {
         return;
     }
+    let host = HostState::now();
     let project = Project::new();
     let built = project.run("build.toml", &[]);
     let hello = project.dir.path().join("out/hello");
@@ -253,6 +260,7 @@ fn the_build_profile_cannot_use_a_root_callers_privileges() {
     let out = project.run("attack.toml", &["/src/probe", "suid", "/out"]);
     assert!(values(&out, "setid").is_empty(), "{out}");
     assert_eq!(project.setid_outputs(), Vec::<String>::new(), "set-id files left on the host: {out}");
+    host.assert_unchanged("root caller");
 }
 
 /// Item 4, the other shipped profile: the dev shell, run by root, still

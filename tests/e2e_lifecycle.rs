@@ -3,35 +3,12 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::e2e::{busybox_profile, rootless, run, skip_unless_root};
+use common::e2e::{busybox_profile, rootless, run, sandbox_cgroups, skip_unless_root};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-
-/// Every `sandbox-*` cgroup directory under the hierarchies' roots and our own cgroups.
-fn sandbox_cgroups() -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    for line in own.lines() {
-        let mut f = line.splitn(3, ':');
-        let (_, controllers, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or("/"));
-        let base = match controllers {
-            "" => PathBuf::from("/sys/fs/cgroup/unified"),
-            c if c.starts_with("name=") => continue,
-            c => PathBuf::from("/sys/fs/cgroup").join(c.split(',').next().unwrap()),
-        };
-        let dir = base.join(path.trim_start_matches('/'));
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            if entry.file_name().to_string_lossy().starts_with("sandbox-") {
-                found.push(entry.path());
-            }
-        }
-    }
-    found
-}
 
 /// Processes whose command line mentions `marker`.
 fn processes_with(marker: &str) -> Vec<i32> {

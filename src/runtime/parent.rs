@@ -76,7 +76,7 @@ fn launch(
         userns,
         single_map: userns && single_id(linux),
         become_root: userns && nix::unistd::geteuid().is_root(),
-        user_limits: if userns { super::ucounts::halves() } else { Vec::new() },
+        user_limits: if userns { super::ucounts::halves(linux.seccomp().as_ref()) } else { Vec::new() },
         terminal: ext.terminal == "always" || (ext.terminal == "auto" && std::io::stdin().is_terminal()),
         args: ext.init.then(sys::ArgsRegion::of_self).flatten(),
         upper_dir,

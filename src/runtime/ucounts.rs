@@ -13,28 +13,39 @@
 //! kernel bounds in the parent by the creator's soft limits when the
 //! namespace is made, the launcher halves its own soft limits around
 //! clone3. The caller keeps at least half of each, whatever the sandbox
-//! does. Without a user namespace (`namespaces.user = "host"` as root)
-//! nothing of this can be contained.
+//! does. Only the limits the sandbox's seccomp filter lets it consume are
+//! written (with the default filter, the inotify ones). Without a user
+//! namespace (`namespaces.user = "host"` as root) nothing of this can be
+//! contained.
 
+use std::os::fd::AsFd;
+
+use nix::fcntl::{OFlag, open, openat};
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction};
 
 use super::error::{Result, SetupError};
 
-/// The per-namespace limits under /proc/sys/user.
-const LIMITS: &[&str] = &[
-    "max_inotify_instances",
-    "max_inotify_watches",
-    "max_fanotify_groups",
-    "max_fanotify_marks",
-    "max_user_namespaces",
-    "max_mnt_namespaces",
-    "max_pid_namespaces",
-    "max_net_namespaces",
-    "max_ipc_namespaces",
-    "max_uts_namespaces",
-    "max_cgroup_namespaces",
-    "max_time_namespaces",
+/// The per-namespace limits under /proc/sys/user, each with the system
+/// calls that consume it (clone counts for the namespace limits only when
+/// it may create namespaces: see [`reachable`]).
+const LIMITS: &[(&str, &[&str])] = &[
+    ("max_inotify_instances", &["inotify_init", "inotify_init1"]),
+    ("max_inotify_watches", &["inotify_add_watch"]),
+    ("max_fanotify_groups", &["fanotify_init"]),
+    // Marks need a group, which only fanotify_init makes.
+    ("max_fanotify_marks", &["fanotify_init"]),
+    ("max_user_namespaces", NAMESPACES),
+    ("max_mnt_namespaces", NAMESPACES),
+    ("max_pid_namespaces", NAMESPACES),
+    ("max_net_namespaces", NAMESPACES),
+    ("max_ipc_namespaces", NAMESPACES),
+    ("max_uts_namespaces", NAMESPACES),
+    ("max_cgroup_namespaces", NAMESPACES),
+    ("max_time_namespaces", NAMESPACES),
 ];
+const NAMESPACES: &[&str] = &["unshare", "setns", "clone", "clone3"];
 
 /// The rlimits the kernel counts per user across namespaces.
 const PER_USER: &[Resource] = [
@@ -45,25 +56,67 @@ const PER_USER: &[Resource] = [
 ]
 .as_slice();
 
-/// Half of each of the caller's limits, read by the launcher (the sandbox's
-/// namespace cannot see its parent's).
-pub fn halves() -> Vec<(&'static str, u64)> {
+/// Half of each of the caller's limits that the sandbox can reach through
+/// its seccomp filter (each write costs, at every start: the default
+/// filter leaves the inotify ones only), read by the launcher (the
+/// sandbox's namespace cannot see its parent's).
+pub fn halves(seccomp: Option<&LinuxSeccomp>) -> Vec<(&'static str, u64)> {
+    let Ok(dir) =
+        open("/proc/sys/user", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+    else {
+        return Vec::new();
+    };
     LIMITS
         .iter()
-        .filter_map(|name| {
-            let text = std::fs::read_to_string(format!("/proc/sys/user/{name}")).ok()?;
-            Some((*name, text.trim().parse::<u64>().ok()? / 2))
+        .filter(|(_, calls)| reachable(seccomp, calls))
+        .filter_map(|(name, _)| {
+            let fd = openat(dir.as_fd(), *name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).ok()?;
+            let mut buf = [0u8; 32];
+            let n = nix::unistd::read(&fd, &mut buf).ok()?;
+            let value: u64 = std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()?;
+            Some((*name, value / 2))
         })
         .collect()
+}
+
+/// Whether a process under `seccomp` may make any of `calls`: no filter,
+/// one that allows by default, or an entry allowing one of them — but a
+/// `clone` allowed only with every `CLONE_NEW*` flag masked off (as the
+/// default filter has it) creates no namespace.
+fn reachable(seccomp: Option<&LinuxSeccomp>, calls: &[&str]) -> bool {
+    let Some(s) = seccomp else { return true };
+    if s.default_action() == LinuxSeccompAction::ScmpActAllow {
+        return true;
+    }
+    s.syscalls().iter().flatten().filter(|e| e.action() == LinuxSeccompAction::ScmpActAllow).any(|e| {
+        e.names().iter().any(|n| calls.contains(&n.as_str()) && !(n == "clone" && masks_namespaces(e)))
+    })
+}
+
+/// An entry whose conditions keep every `CLONE_NEW*` flag of clone's flags clear.
+fn masks_namespaces(entry: &oci_spec::runtime::LinuxSyscall) -> bool {
+    use crate::seccomp::default_profile::CLONE_NAMESPACE_FLAGS as NS;
+    entry.args().iter().flatten().any(|a| {
+        a.index() == 0
+            && a.op() == oci_spec::runtime::LinuxSeccompOperator::ScmpCmpMaskedEq
+            && a.value() & NS == NS
+            && a.value_two().unwrap_or(0) & NS == 0
+    })
 }
 
 /// Write `limits` as the sandbox's own, from inside its user namespace
 /// (its root may; the host's /proc is still mounted).
 pub fn apply(limits: &[(&'static str, u64)]) -> Result<()> {
+    if limits.is_empty() {
+        return Ok(());
+    }
+    let dir = open("/proc/sys/user", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| SetupError::sys("open /proc/sys/user", e))?;
     for (name, value) in limits {
-        let path = format!("/proc/sys/user/{name}");
-        std::fs::write(&path, value.to_string())
-            .map_err(|e| SetupError::io(format!("limit the sandbox's {name} to {value} ({path})"), &e))?;
+        let step = || format!("limit the sandbox's {name} to {value} (/proc/sys/user/{name})");
+        let fd = openat(dir.as_fd(), *name, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| SetupError::sys(step(), e))?;
+        nix::unistd::write(&fd, value.to_string().as_bytes()).map_err(|e| SetupError::sys(step(), e))?;
     }
     Ok(())
 }
@@ -89,5 +142,45 @@ pub fn lower_rlimits() -> Vec<(Resource, u64, u64)> {
 pub fn restore_rlimits(saved: &[(Resource, u64, u64)]) {
     for (r, soft, hard) in saved {
         let _ = setrlimit(*r, *soft, *hard);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(json: serde_json::Value) -> LinuxSeccomp {
+        serde_json::from_value(json).expect("a linux.seccomp")
+    }
+
+    #[test]
+    fn only_what_the_filter_lets_through_is_limited() {
+        let default_filter = crate::compile::compile(
+            crate::pipeline::load_profile_text(
+                std::path::Path::new("/p.toml"),
+                String::new(),
+                &crate::host::HostContext::fixed(),
+            )
+            .model
+            .as_ref()
+            .unwrap(),
+            &crate::host::HostContext::fixed(),
+        )
+        .spec
+        .linux()
+        .clone()
+        .unwrap()
+        .seccomp()
+        .clone();
+        let reached = |s: Option<&LinuxSeccomp>| -> Vec<&str> {
+            LIMITS.iter().filter(|(_, calls)| reachable(s, calls)).map(|(n, _)| *n).collect()
+        };
+        assert_eq!(reached(default_filter.as_ref()), ["max_inotify_instances", "max_inotify_watches"]);
+        assert_eq!(reached(None).len(), LIMITS.len(), "unconfined: every limit");
+        let clone_free = filter(serde_json::json!({ "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{ "names": ["clone"], "action": "SCMP_ACT_ALLOW" }] }));
+        assert!(reached(Some(&clone_free)).contains(&"max_user_namespaces"), "clone without a mask");
+        let allow_all = filter(serde_json::json!({ "defaultAction": "SCMP_ACT_ALLOW" }));
+        assert_eq!(reached(Some(&allow_all)).len(), LIMITS.len());
     }
 }

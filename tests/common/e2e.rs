@@ -180,6 +180,61 @@ pub fn probe() -> &'static Path {
         .1
 }
 
+/// What an attack must leave as it found it on the host: our mount table,
+/// and no `sandbox-*` cgroup below our own cgroups once its sandboxes have
+/// ended (other tests' sandboxes come and go meanwhile: the cgroups must
+/// drain, as in the lifecycle tests). Taken before a test and checked after
+/// it with [`HostState::assert_unchanged`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct HostState {
+    mounts: Vec<String>,
+}
+
+impl HostState {
+    pub fn now() -> HostState {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        // Mount ids and peer groups change with unrelated churn; what is
+        // mounted where does not.
+        let mut mounts: Vec<String> =
+            info.lines().map(|l| l.split(' ').skip(3).take(2).collect::<Vec<_>>().join(" ")).collect();
+        mounts.sort();
+        HostState { mounts }
+    }
+
+    /// The host as it was (waiting a moment for watchers to finish).
+    pub fn assert_unchanged(&self, what: &str) {
+        assert_eq!(HostState::now(), *self, "{what}: the host's mounts changed");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !sandbox_cgroups().is_empty() {
+            assert!(Instant::now() < deadline, "{what}: cgroups left: {:?}", sandbox_cgroups());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Every `sandbox-*` cgroup directory below our own cgroups.
+pub fn sandbox_cgroups() -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    for line in own.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, controllers, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or("/"));
+        let base = match controllers {
+            "" => PathBuf::from("/sys/fs/cgroup/unified"),
+            c if c.starts_with("name=") => continue,
+            c => PathBuf::from("/sys/fs/cgroup").join(c.split(',').next().unwrap()),
+        };
+        let dir = base.join(path.trim_start_matches('/'));
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with("sandbox-") {
+                found.push(entry.path());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 pub struct Outcome {
     pub code: Option<i32>,
     pub stdout: String,
