@@ -5,12 +5,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::e2e::{Outcome, busybox_profile, launcher, probe, rootless, run, skip_unless, skip_unless_root};
+use common::e2e::{
+    Outcome, Started, busybox_profile, launcher, probe, rootless, run, skip_unless, skip_unless_root,
+};
+use common::tmux::{self, Tmux};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -108,39 +110,6 @@ fn a_blocked_or_closed_stdout_never_hangs_the_launcher() {
     assert_eq!(wait_at_most(&mut child, Duration::from_secs(3)), Some(141), "the reader went away");
 }
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn new() -> Tmux {
-        Tmux { socket: format!("sandbox-control-{}", std::process::id()) }
-    }
-
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux runs")
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
-
-fn wait_for_file(path: &Path, limit: Duration) -> String {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if text.ends_with('\n') {
-                return text;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{} was not written within {limit:?}", path.display());
-}
-
 /// Item 10: without a pty (`terminal = "never"`, as the build profiles
 /// have it), Ctrl-C at the caller's terminal must stop the whole command —
 /// here a shell waiting for its child, which a signal to the shell alone
@@ -148,9 +117,7 @@ fn wait_for_file(path: &Path, limit: Duration) -> String {
 /// Beyond the list: the command cannot type into that terminal (TIOCSTI).
 #[test]
 fn ctrl_c_stops_the_whole_command_and_tiocsti_is_refused() {
-    if skip_unless_root()
-        || skip_unless(Command::new("tmux").arg("-V").output().is_ok(), "tmux is not installed")
-    {
+    if skip_unless_root() || skip_unless(tmux::installed(), "tmux is not installed") {
         return;
     }
     let report = common::e2e::writable_tempdir("sandbox-ctrlc-");
@@ -166,12 +133,9 @@ fn ctrl_c_stops_the_whole_command_and_tiocsti_is_refused() {
             "/bin/probe tiocsti > /report/tiocsti; echo started > /report/started; sleep 15; echo late";
         let script =
             format!("{bin} run {p} -- /bin/sh -c '{inner}'; echo $? > {dir}/rc", p = p.path.display());
-        let tmux = Tmux::new();
-        // One argument: tmux runs it with its shell (several would be joined
-        // with spaces, losing the quoting).
-        let out = tmux.cmd(&["new-session", "-d", "-x", "80", "-y", "24", &script]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        wait_for_file(&report.path().join("started"), Duration::from_secs(10));
+        let tmux = Tmux::new("control");
+        tmux.start(80, 24, &script);
+        tmux::wait_for_file(&report.path().join("started"), "\n", Duration::from_secs(10));
         // ^C once the shell waits for its child (before, it would stop the
         // shell alone, as it would without the sandbox).
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -181,7 +145,7 @@ fn ctrl_c_stops_the_whole_command_and_tiocsti_is_refused() {
         }
         let sent = Instant::now();
         tmux.cmd(&["send-keys", "C-c"]);
-        let rc = wait_for_file(&report.path().join("rc"), Duration::from_secs(10));
+        let rc = tmux::wait_for_file(&report.path().join("rc"), "\n", Duration::from_secs(10));
         let tiocsti = std::fs::read_to_string(report.path().join("tiocsti")).unwrap();
         println!("{seccomp}: rc {rc} after {:?}; {tiocsti}", sent.elapsed());
         assert_eq!(rc.trim(), "130", "{seccomp}");
@@ -195,9 +159,7 @@ fn ctrl_c_stops_the_whole_command_and_tiocsti_is_refused() {
 /// back when the sandbox ends.
 #[test]
 fn the_callers_terminal_settings_survive_the_command() {
-    if skip_unless_root()
-        || skip_unless(Command::new("tmux").arg("-V").output().is_ok(), "tmux is not installed")
-    {
+    if skip_unless_root() || skip_unless(tmux::installed(), "tmux is not installed") {
         return;
     }
     let report = common::e2e::writable_tempdir("sandbox-stty-");
@@ -208,10 +170,9 @@ fn the_callers_terminal_settings_survive_the_command() {
         "stty -g > {dir}/before; {bin} run {p} -- /bin/stty -echo -icanon; stty -g > {dir}/after; echo done >> {dir}/after",
         p = p.path.display()
     );
-    let tmux = Tmux::new();
-    let out = tmux.cmd(&["new-session", "-d", "-x", "80", "-y", "24", &script]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let after = wait_for_file(&report.path().join("after"), Duration::from_secs(10));
+    let tmux = Tmux::new("control");
+    tmux.start(80, 24, &script);
+    let after = tmux::wait_for_file(&report.path().join("after"), "\n", Duration::from_secs(10));
     let before = std::fs::read_to_string(report.path().join("before")).unwrap();
     assert_eq!(after, format!("{before}done\n"), "the terminal's settings are back");
 }
@@ -251,22 +212,13 @@ fn a_pid_1_command_cannot_outlive_a_killed_launcher() {
     }
     let p = busybox_profile("init = false\n");
     let marker = format!("{}", 4000 + std::process::id() % 1000);
-    let mut child =
-        common::e2e::command(&["run", p.path.to_str().unwrap(), "--", "/bin/probe", "orphan", &marker])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-    let mut out = String::new();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    reader.read_line(&mut out).unwrap();
-    reader.read_line(&mut out).unwrap();
+    let mut started = Started::run(&p, &["/bin/probe", "orphan", &marker], Stdio::null());
+    let out = started.line() + &started.line();
     assert_eq!(out, "pdeathsig=ok\nready\n", "the command cleared its parent-death signal");
     let pids = probes_sleeping(&marker);
-    kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), Signal::SIGKILL).unwrap();
+    kill(started.pid(), Signal::SIGKILL).unwrap();
     assert_eq!(pids.len(), 1, "{pids:?}");
-    child.wait().unwrap();
+    started.child.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while !probes_sleeping(&marker).is_empty() {
         assert!(Instant::now() < deadline, "the command outlived its launcher");

@@ -7,12 +7,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::e2e::{
-    HostState, Outcome, busybox_profile, finish, launcher, probe, profile, rootless, run, run_with,
+    HostState, Outcome, Started, busybox_profile, finish, launcher, probe, profile, rootless, run, run_with,
     skip_unless_root, writable_tempdir,
 };
 
@@ -113,19 +112,9 @@ fn init_keeps_no_directory_or_file_of_the_launcher() {
     }
     let limits = if rootless() { "" } else { "[limits]\npids = 64\n" };
     let p = busybox_profile(limits);
-    let mut c = common::e2e::command(&[
-        "run",
-        p.path.to_str().unwrap(),
-        "--",
-        "/bin/sh",
-        "-c",
-        "echo ready; sleep 30",
-    ]);
-    let mut child = c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-    assert_eq!(line, "ready\n");
-    let launcher = i32::try_from(child.id()).unwrap();
+    let mut started = Started::run(&p, &["/bin/sh", "-c", "echo ready; sleep 30"], Stdio::null());
+    assert_eq!(started.line(), "ready\n");
+    let launcher = started.pid().as_raw();
     let inits: Vec<i32> = descendants(launcher)
         .into_iter()
         .filter(|pid| {
@@ -139,8 +128,8 @@ fn init_keeps_no_directory_or_file_of_the_launcher() {
             held.push(std::fs::read_link(entry.path()).unwrap().display().to_string());
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    let _ = started.child.kill();
+    let _ = started.child.wait();
     assert_eq!(inits.len(), 1, "one init: {inits:?}");
     let paths: Vec<&String> = held.iter().filter(|t| t.starts_with('/') && !t.starts_with("/dev/")).collect();
     assert!(paths.is_empty(), "init holds {paths:?} (all: {held:?})");
@@ -346,22 +335,16 @@ fn a_sandbox_cannot_exhaust_the_callers_per_user_budgets() {
     }
     let p = busybox_profile("");
     for (hog, ask) in [("inotify", "inotify1"), ("mqueue", "mqueue1")] {
-        let mut child = common::e2e::command(&["run", p.path.to_str().unwrap(), "--", "/bin/probe", hog])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        let mut started = Started::run(&p, &["/bin/probe", hog], Stdio::piped());
+        let line = started.line();
         // While the sandbox holds all it could get, the caller's uid asks for one.
         let mut words = launcher();
         words.pop(); // the launcher's binary: the probe runs instead, as the same user
         words.push(probe().display().to_string());
         words.push(ask.into());
         let host = Command::new(&words[0]).args(&words[1..]).output().unwrap();
-        drop(child.stdin.take());
-        let _ = child.wait();
+        drop(started.child.stdin.take());
+        let _ = started.child.wait();
         println!("inside: {line}");
         assert!(line.starts_with(&format!("{hog}=")), "{line}");
         let host = String::from_utf8_lossy(&host.stdout);
@@ -387,24 +370,11 @@ fn a_persistent_upper_is_used_by_one_sandbox_at_a_time() {
         "[rootfs]\nlayers = [\"{{ROOTFS}}\"]\nwritable = {{ dir = \"{}\" }}\n[process]\nterminal = \"never\"\n",
         keep.path().display()
     ));
-    let mut first = common::e2e::command(&[
-        "run",
-        p.path.to_str().unwrap(),
-        "--",
-        "/bin/sh",
-        "-c",
-        "echo ready; sleep 30",
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let mut line = String::new();
-    BufReader::new(first.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let mut first = Started::run(&p, &["/bin/sh", "-c", "echo ready; sleep 30"], Stdio::null());
+    assert_eq!(first.line(), "ready\n");
     let second = run(&p, &["/bin/true"]);
-    let _ = first.kill();
-    let _ = first.wait();
+    let _ = first.child.kill();
+    let _ = first.child.wait();
     assert_eq!(second.code, Some(125), "{second}");
     assert!(second.stderr.contains(&keep.path().display().to_string()), "names the directory: {second}");
     assert!(second.stderr.contains("in use"), "{second}");

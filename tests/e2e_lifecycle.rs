@@ -79,18 +79,10 @@ fn a_command_that_is_pid_1_dies_with_a_killed_launcher() {
     let p = common::e2e::profile(
         "[rootfs]\nlayers = [\"host:/\"]\n[process]\nterminal = \"never\"\ninit = false\n",
     );
-    let mut child = common::e2e::command(&["run", p.path.to_str().unwrap(), "--", "perl", "-e", script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)
-        .unwrap();
-    assert_eq!(line, "ready\n", "the command runs, past its prctl");
-    kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), Signal::SIGKILL).unwrap();
-    child.wait().unwrap();
+    let mut started = common::e2e::Started::run(&p, &["perl", "-e", script], Stdio::null());
+    assert_eq!(started.line(), "ready\n", "the command runs, past its prctl");
+    kill(started.pid(), Signal::SIGKILL).unwrap();
+    started.child.wait().unwrap();
     eventually("the sandbox died with its launcher", || processes_with("sleep 31.7").is_empty());
     eventually("its cgroups are gone", || sandbox_cgroups().is_empty());
 }

@@ -4,53 +4,21 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::e2e::{skip_unless, skip_unless_root};
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux runs")
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
-
-fn wait_for(path: &Path) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if text.ends_with("done\n") {
-                return text;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{} did not finish", path.display());
-}
+use common::tmux::{self, Tmux};
 
 #[test]
 fn a_pty_inside_resizes_and_the_callers_terminal_is_restored() {
-    if skip_unless_root()
-        || skip_unless(Command::new("tmux").arg("-V").output().is_ok(), "tmux is not installed")
-    {
+    if skip_unless_root() || skip_unless(tmux::installed(), "tmux is not installed") {
         return;
     }
     // terminal = "auto" (the default): stdin is tmux's terminal, so a pty.
     let p = common::e2e::profile("[rootfs]\nlayers = [\"{ROOTFS}\"]\n");
     let dir = common::e2e::writable_tempdir("sandbox-tty-");
     let log = dir.path().join("log");
-    let tmux = Tmux { socket: format!("sandbox-test-{}", std::process::id()) };
+    let tmux = Tmux::new("terminal");
     let bin = common::e2e::launcher().join(" ");
     // Inside: the tty name and size, wait for the resize, the size again.
     let inner = "tty; stty size; sleep 1; stty size";
@@ -62,11 +30,10 @@ fn a_pty_inside_resizes_and_the_callers_terminal_is_restored() {
         p = p.path.display(),
         log = log.display(),
     );
-    let out = tmux.cmd(&["new-session", "-d", "-x", "100", "-y", "30", "sh", "-c", &script]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    tmux.start(100, 30, &script);
     std::thread::sleep(Duration::from_millis(500));
     tmux.cmd(&["resize-window", "-x", "80", "-y", "20"]);
-    wait_for(&log);
+    tmux::wait_for_file(&log, "done\n", Duration::from_secs(20));
     let inner = std::fs::read_to_string(dir.path().join("inner")).unwrap();
     println!("{inner}");
     let lines: Vec<&str> = inner.lines().map(str::trim).collect();

@@ -302,16 +302,21 @@ pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
 /// mount alone does not do.
 pub fn set_mount_attrs_recursive(fd: BorrowedFd<'_>, attrs: u64) -> Result<(), Errno> {
     let attr = MountAttr { attr_set: attrs, ..MountAttr::default() };
-    let flags = libc::AT_EMPTY_PATH | libc::AT_RECURSIVE;
+    mount_setattr(fd, libc::AT_EMPTY_PATH | libc::AT_RECURSIVE, &attr)
+}
+
+/// `mount_setattr(2)` on the mount at `fd` itself (an empty path).
+fn mount_setattr(fd: BorrowedFd<'_>, flags: libc::c_int, attr: &MountAttr) -> Result<(), Errno> {
     // SAFETY: the path is an empty C string, `attr` a valid mount_attr of
-    // the size we pass that lives across the call; `fd` is open.
+    // the size we pass, borrowed across the call; `fd` is open (and so is
+    // the user namespace descriptor an id-mapping attr names).
     let ret = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
             fd.as_raw_fd(),
             c"".as_ptr(),
             flags,
-            &raw const attr,
+            std::ptr::from_ref(attr),
             size_of::<MountAttr>(),
         )
     };
@@ -346,18 +351,7 @@ pub fn idmap_tree(fd: BorrowedFd<'_>, userns: BorrowedFd<'_>, recursive: bool) -
         ..MountAttr::default()
     };
     let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
-    // SAFETY: as in `set_mount_attrs_recursive`; `userns` is open for the call.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-            &raw const attr,
-            size_of::<MountAttr>(),
-        )
-    };
-    Errno::result(ret).map(drop)
+    mount_setattr(fd, flags, &attr)
 }
 
 /// Attach the detached mount tree `tree` on the directory `target`

@@ -277,6 +277,40 @@ pub fn run_with(profile: &Profile, cmd: &[&str], tweak: impl FnOnce(&mut Command
     finish(c)
 }
 
+/// A sandbox started in the background with its stdout piped to us (its
+/// stderr goes nowhere); `line` reads what it prints, a line at a time.
+pub struct Started {
+    pub child: std::process::Child,
+    reader: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Started {
+    /// `sandbox run PROFILE -- CMD` with `stdin`.
+    pub fn run(profile: &Profile, cmd: &[&str], stdin: Stdio) -> Started {
+        let mut child = command(&["run", profile.path.to_str().unwrap(), "--"])
+            .args(cmd)
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sandbox starts");
+        let reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        Started { child, reader }
+    }
+
+    /// The next line the sandbox prints (empty at EOF).
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut self.reader, &mut line).unwrap();
+        line
+    }
+
+    /// The launcher's pid.
+    pub fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap())
+    }
+}
+
 /// Run `c` to its end with a deadline (a hang fails the test), its stdout
 /// and stderr captured.
 pub fn finish(mut c: Command) -> Outcome {
