@@ -172,7 +172,7 @@ fn the_callers_terminal_settings_survive_the_command() {
     );
     let tmux = Tmux::new("control");
     tmux.start(80, 24, &script);
-    let after = tmux::wait_for_file(&report.path().join("after"), "\n", Duration::from_secs(10));
+    let after = tmux::wait_for_file(&report.path().join("after"), "done\n", Duration::from_secs(10));
     let before = std::fs::read_to_string(report.path().join("before")).unwrap();
     assert_eq!(after, format!("{before}done\n"), "the terminal's settings are back");
 }
