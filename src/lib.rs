@@ -7,20 +7,7 @@
 
 pub mod caps;
 pub mod compile;
-pub mod diag;
-pub mod explain;
 pub mod export;
-pub mod host;
-pub mod load;
-pub mod merge;
-pub mod model;
-pub mod pipeline;
-pub mod raw;
+pub mod profile;
 pub mod runtime;
-pub mod schema;
 pub mod seccomp;
-pub mod source;
-pub mod suggest;
-pub mod units;
-pub mod validate;
-pub mod vars;

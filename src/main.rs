@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use sandbox::diag::render;
-use sandbox::host::HostContext;
-use sandbox::pipeline::{Loaded, load_profile};
+use sandbox::profile::diag::render;
+use sandbox::profile::host::HostContext;
+use sandbox::profile::{Loaded, load_profile};
 
 /// Declarative Linux sandboxes: TOML/YAML profiles compiled to OCI runtime specs.
 #[derive(Parser)]
@@ -128,13 +128,13 @@ fn main() -> ExitCode {
             let Some(tree) = &loaded.merged else {
                 return report(&loaded);
             };
-            let text = sandbox::explain::explain(tree, &loaded.sources);
+            let text = sandbox::profile::explain::explain(tree, &loaded.sources);
             if !loaded.diags.is_empty() {
                 report(&loaded);
             }
             print_out(&text)
         }
-        Command::Schema => print_out(&sandbox::schema::json()),
+        Command::Schema => print_out(&sandbox::profile::schema::json()),
     }
 }
 

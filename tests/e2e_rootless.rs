@@ -276,7 +276,7 @@ fn subordinate_ids_through_newuidmap() {
              [[mount]]\ntype = \"tmpfs\"\ntarget = \"/scratch\"\n"
         ),
     );
-    let range = sandbox::host::subid_range(
+    let range = sandbox::profile::host::subid_range(
         &std::fs::read_to_string("/etc/subuid").unwrap(),
         Some(&user.name),
         user.uid,

@@ -7,7 +7,8 @@ use common::load;
 #[test]
 fn explain_names_the_file_and_line_of_each_value() {
     let loaded = load("profiles/ci-test.yaml");
-    let text = common::redact(&sandbox::explain::explain(loaded.merged.as_ref().unwrap(), &loaded.sources));
+    let text =
+        common::redact(&sandbox::profile::explain::explain(loaded.merged.as_ref().unwrap(), &loaded.sources));
     let line_of = |needle: &str| -> String {
         text.lines()
             .find(|l| l.starts_with(needle))

@@ -6,7 +6,7 @@ mod common;
 fn committed_schema_is_current() {
     let path = common::root().join("schema/profile.schema.json");
     let committed = std::fs::read_to_string(&path).expect("schema/profile.schema.json is committed");
-    let generated = sandbox::schema::json();
+    let generated = sandbox::profile::schema::json();
     assert!(
         committed == generated,
         "schema/profile.schema.json is stale: run `cargo run -- schema > schema/profile.schema.json`"
@@ -15,7 +15,7 @@ fn committed_schema_is_current() {
 
 #[test]
 fn schema_describes_every_section_and_refuses_unknown_keys() {
-    let schema: serde_json::Value = serde_json::from_str(&sandbox::schema::json()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&sandbox::profile::schema::json()).unwrap();
     let props = schema["properties"].as_object().unwrap();
     for key in [
         "extends",
@@ -39,7 +39,7 @@ fn schema_describes_every_section_and_refuses_unknown_keys() {
 fn shipped_profiles_validate_against_our_schema() {
     // What editors check (taplo, the YAML language server) must accept what
     // `sandbox check` accepts.
-    let schema: serde_json::Value = serde_json::from_str(&sandbox::schema::json()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&sandbox::profile::schema::json()).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("our schema compiles");
     for path in common::shipped_profiles() {
         let text = std::fs::read_to_string(&path).unwrap();

@@ -23,8 +23,8 @@ use std::process::{Command, ExitStatus, Stdio};
 
 use nix::errno::Errno;
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction};
-use sandbox::host::HostContext;
-use sandbox::model::Landlock;
+use sandbox::profile::host::HostContext;
+use sandbox::profile::model::Landlock;
 use sandbox::runtime::{landlock, seccomp};
 use sandbox::seccomp::{Arch, number};
 
@@ -358,7 +358,7 @@ fn dir(var: &str) -> PathBuf {
     PathBuf::from(std::env::var_os(var).unwrap_or_else(|| panic!("{var} is set by the parent")))
 }
 
-fn seccomp_of(model: &sandbox::model::Model) -> LinuxSeccomp {
+fn seccomp_of(model: &sandbox::profile::model::Model) -> LinuxSeccomp {
     let spec = sandbox::compile::compile(model, &HostContext::fixed()).spec;
     spec.linux().as_ref().and_then(|l| l.seccomp().clone()).expect("the profile has a seccomp filter")
 }
@@ -370,7 +370,7 @@ fn base_seccomp() -> LinuxSeccomp {
 fn deny_seccomp() -> LinuxSeccomp {
     let text = "[security]\nseccomp = { deny = [\"mkdir\", \"mkdirat\"], errno = \"EACCES\" }\n";
     let path = common::root().join("tests/deny-mkdir.toml");
-    let loaded = sandbox::pipeline::load_profile_text(&path, text.to_owned(), &HostContext::fixed());
+    let loaded = sandbox::profile::load_profile_text(&path, text.to_owned(), &HostContext::fixed());
     seccomp_of(loaded.model.as_ref().unwrap_or_else(|| panic!("{}", common::rendered(&loaded))))
 }
 

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{load, relative, shipped_profiles, spec_json};
-use sandbox::host::HostContext;
-use sandbox::pipeline::load_profile;
+use sandbox::profile::host::HostContext;
+use sandbox::profile::load_profile;
 
 fn oci_validator() -> jsonschema::Validator {
     let path = common::root().join("tests/data/oci-runtime-spec-schema/config-schema.json");
@@ -104,7 +104,7 @@ fn rootless_callers_get_a_user_namespace_with_their_ids_mapped() {
     assert_eq!(spec.process().as_ref().unwrap().user().uid(), 0, "user = \"host\" is root inside");
     // ... unless the profile opts out of the user namespace.
     let text = "[namespaces]\nuser = \"host\"\n";
-    let opted = sandbox::pipeline::load_profile_text(std::path::Path::new("/p.toml"), text.into(), &root);
+    let opted = sandbox::profile::load_profile_text(std::path::Path::new("/p.toml"), text.into(), &root);
     let spec = sandbox::compile::compile(opted.model.as_ref().unwrap(), &root).spec;
     assert!(spec.linux().as_ref().unwrap().uid_mappings().is_none());
 }

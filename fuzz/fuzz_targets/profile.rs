@@ -15,10 +15,10 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use sandbox::compile::{compile, to_json};
-use sandbox::diag::render;
-use sandbox::explain::explain;
-use sandbox::host::HostContext;
-use sandbox::pipeline::load_profile_text;
+use sandbox::profile::diag::render;
+use sandbox::profile::explain::explain;
+use sandbox::profile::host::HostContext;
+use sandbox::profile::load_profile_text;
 
 const DIR: &str = "/tmp/sandbox-fuzz";
 

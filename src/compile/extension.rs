@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Landlock, Layer, NetMode, Writable};
+use crate::profile::model::{Landlock, Layer, NetMode, Writable};
 
 pub const PREFIX: &str = "dev.sandbox.";
 

@@ -18,8 +18,8 @@ use oci_spec::runtime::{
 pub use extension::Extension;
 use extension::{LayerSpec, NetworkSpec, WritableSpec, net_mode_name};
 
-use crate::host::HostContext;
-use crate::model::{Dns, Model, Seccomp, Terminal, User, UserNamespace, Writable};
+use crate::profile::host::HostContext;
+use crate::profile::model::{Dns, Model, Seccomp, Terminal, User, UserNamespace, Writable};
 
 /// The host ids a root caller's sandbox runs as: ids 0 to 65535 inside are
 /// these, outside (as `systemd-nspawn -U` and `podman --userns=auto` map
@@ -152,7 +152,7 @@ fn environment(model: &Model, host: &HostContext, uid: u32) -> Vec<String> {
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
-fn rlimit(r: &crate::model::Rlimit) -> PosixRlimit {
+fn rlimit(r: &crate::profile::model::Rlimit) -> PosixRlimit {
     let typ = match r.kind {
         "RLIMIT_NOFILE" => PosixRlimitType::RlimitNofile,
         "RLIMIT_NPROC" => PosixRlimitType::RlimitNproc,
@@ -214,7 +214,7 @@ fn linux(model: &Model, host: &HostContext, userns: bool, uid: u32, gid: u32) ->
 
 /// The caller as root inside, then its subordinate range as ids 1 and up
 /// (the range is missing when the caller has none: the runtime says so).
-fn with_subids(own: u32, range: Option<crate::host::IdRange>) -> Vec<LinuxIdMapping> {
+fn with_subids(own: u32, range: Option<crate::profile::host::IdRange>) -> Vec<LinuxIdMapping> {
     let mut maps = vec![one_id(0, own)];
     if let Some(r) = range {
         maps.push(
@@ -305,7 +305,7 @@ fn extension(model: &Model) -> Extension {
         }
         .to_owned(),
         timeout_ms: model.limits.timeout.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-        limits_required: model.limits.enforce == crate::model::Enforce::Required,
+        limits_required: model.limits.enforce == crate::profile::model::Enforce::Required,
         subids: model.namespaces.subids,
     }
 }

@@ -3,7 +3,7 @@
 
 use oci_spec::runtime::{Mount, MountBuilder};
 
-use crate::model::{Model, MountKind};
+use crate::profile::model::{Model, MountKind};
 
 fn mount(target: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
     MountBuilder::default()

@@ -8,7 +8,7 @@ use oci_spec::runtime::{
     LinuxSeccompBuilder, LinuxSeccompOperator as CmpOp, LinuxSyscall, LinuxSyscallBuilder,
 };
 
-use crate::model::{SeccompAction, SeccompFilter};
+use crate::profile::model::{SeccompAction, SeccompFilter};
 use crate::seccomp::default_profile::{Action, ArgCmp, DEFAULT, Op};
 use crate::seccomp::{Arch, number};
 

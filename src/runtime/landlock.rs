@@ -25,7 +25,7 @@ use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
 use nix::sys::stat::{Mode, SFlag, fstat};
 
-use crate::model::Landlock;
+use crate::profile::model::Landlock;
 use crate::runtime::error::{Result, SetupError};
 
 /// What [`apply`] did.

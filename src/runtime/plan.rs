@@ -112,7 +112,7 @@ pub fn parse_options(options: &[String]) -> (MsFlags, String, bool, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::HostContext;
+    use crate::profile::host::HostContext;
 
     fn strings(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| (*s).to_owned()).collect()
@@ -133,7 +133,7 @@ mod tests {
     #[test]
     fn plan_follows_the_spec_order_with_devices_after_dev() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/dev-shell.toml");
-        let loaded = crate::pipeline::load_profile(&path, &HostContext::fixed());
+        let loaded = crate::profile::load_profile(&path, &HostContext::fixed());
         let spec = crate::compile::compile(loaded.model.as_ref().unwrap(), &HostContext::fixed()).spec;
         let ops = plan(&spec).unwrap();
         let targets: Vec<String> = ops

@@ -116,8 +116,8 @@ fn entries_beat_the_default_and_later_actions_win_ties() {
 /// `linux.seccomp` of the shipped base profile: the built-in default filter.
 fn default_filter() -> LinuxSeccomp {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let host = crate::host::HostContext::fixed();
-    let loaded = crate::pipeline::load_profile(&root.join("profiles/base.toml"), &host);
+    let host = crate::profile::host::HostContext::fixed();
+    let loaded = crate::profile::load_profile(&root.join("profiles/base.toml"), &host);
     let spec = crate::compile::compile(loaded.model.as_ref().unwrap(), &host).spec;
     spec.linux().as_ref().unwrap().seccomp().clone().unwrap()
 }

@@ -156,15 +156,15 @@ mod tests {
     #[test]
     fn only_what_the_filter_lets_through_is_limited() {
         let default_filter = crate::compile::compile(
-            crate::pipeline::load_profile_text(
+            crate::profile::load_profile_text(
                 std::path::Path::new("/p.toml"),
                 String::new(),
-                &crate::host::HostContext::fixed(),
+                &crate::profile::host::HostContext::fixed(),
             )
             .model
             .as_ref()
             .unwrap(),
-            &crate::host::HostContext::fixed(),
+            &crate::profile::host::HostContext::fixed(),
         )
         .spec
         .linux()

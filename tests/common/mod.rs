@@ -8,8 +8,8 @@ pub mod tmux;
 
 use std::path::{Path, PathBuf};
 
-use sandbox::host::HostContext;
-use sandbox::pipeline::{Loaded, load_profile};
+use sandbox::profile::host::HostContext;
+use sandbox::profile::{Loaded, load_profile};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -26,7 +26,7 @@ pub fn redact(text: &str) -> String {
 
 pub fn rendered(loaded: &Loaded) -> String {
     // Wide enough never to wrap: where the checkout is must not move line breaks.
-    redact(&sandbox::diag::render_width(&loaded.sources, &loaded.diags, false, 1000))
+    redact(&sandbox::profile::diag::render_width(&loaded.sources, &loaded.diags, false, 1000))
 }
 
 pub fn spec_json(loaded: &Loaded) -> String {

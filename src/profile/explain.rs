@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use crate::load::node::{Node, Value};
-use crate::source::SourceMap;
+use crate::profile::load::node::{Node, Value};
+use crate::profile::source::SourceMap;
 
 /// Render the merged tree: `key.path = value  # file:line`.
 pub fn explain(tree: &Node, sources: &SourceMap) -> String {

@@ -8,7 +8,7 @@ use miette::{
     GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource, SourceSpan,
 };
 
-use crate::source::{SourceMap, Span};
+use crate::profile::source::{SourceMap, Span};
 
 /// A labelled span.
 #[derive(Clone, Debug)]

@@ -1,15 +1,33 @@
-//! The front half in one call: profile file → model, or every diagnostic.
+//! The front half: a profile's files → the validated [`model`], or every
+//! diagnostic, each at its place. `load` reads and parses each file into a
+//! span-carrying tree, `merge` follows `extends` (with `vars` expanding
+//! variables per file), `raw` types the tree, `validate` checks it into the
+//! model; `diag` renders problems, `explain` the merged profile with its
+//! provenance, `schema` the format. [`load_profile`] is all of it in one call.
+
+pub mod diag;
+pub mod explain;
+pub mod host;
+pub mod load;
+pub mod merge;
+pub mod model;
+pub mod raw;
+pub mod schema;
+pub mod source;
+pub mod suggest;
+pub mod units;
+pub mod validate;
+pub mod vars;
 
 use std::path::Path;
 
-use crate::diag::{Diag, Diags};
-use crate::host::HostContext;
-use crate::load::node::Node;
-use crate::merge::load_merged;
-use crate::model::Model;
-use crate::raw;
-use crate::source::SourceMap;
-use crate::validate::validate;
+use diag::{Diag, Diags};
+use host::HostContext;
+use load::node::Node;
+use merge::load_merged;
+use model::Model;
+use source::SourceMap;
+use validate::validate;
 
 /// What loading a profile produced. `model` is `Some` exactly when
 /// `diags` is empty.
@@ -20,7 +38,7 @@ pub struct Loaded {
     pub merged: Option<Node>,
     pub model: Option<Model>,
     pub diags: Vec<Diag>,
-    /// Problems found beyond the kept `diags` (see [`crate::diag::MAX_KEPT`]).
+    /// Problems found beyond the kept `diags` (see [`crate::profile::diag::MAX_KEPT`]).
     pub unshown: usize,
     /// The caller's environment values the profile names (`${env.NAME}`),
     /// each with its name: see [`Loaded::redact`].
@@ -80,7 +98,7 @@ fn load(path: &Path, text: Option<String>, host: &HostContext) -> Loaded {
     let mut diags = Diags::default();
     let merged = load_merged(path, text, host, &mut sources, &mut diags);
     if let Some(tree) = &merged {
-        crate::validate::nul_bytes(tree, &mut diags);
+        crate::profile::validate::nul_bytes(tree, &mut diags);
     }
     let model = merged.as_ref().and_then(|tree| {
         let raw: raw::Profile = raw::from_node(tree, &mut diags)?;

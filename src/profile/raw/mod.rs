@@ -14,7 +14,7 @@ use serde::Deserialize;
 pub use de::from_node;
 pub use wrappers::{Lit, OneOf};
 
-use crate::source::Sp;
+use crate::profile::source::Sp;
 
 /// A sandbox profile.
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserialize, Deserializer, EnumAccess, SeqAccess, VariantAccess, Visitor};
 
-use crate::source::{FileId, Sp, Span};
+use crate::profile::source::{FileId, Sp, Span};
 
 pub(super) const SPANNED: &str = "$sandbox::Sp";
 pub(super) const ONE_OF: &str = "$sandbox::OneOf";

@@ -10,8 +10,8 @@ use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use crate::diag::{Diag, Diags};
-use crate::source::{FileId, SourceMap, Span};
+use crate::profile::diag::{Diag, Diags};
+use crate::profile::source::{FileId, SourceMap, Span};
 use node::Node;
 
 /// Profiles are small; anything bigger is a mistake or an attack.

@@ -4,8 +4,8 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::node::{Entry, MAX_DEPTH, Node, Value};
-use crate::diag::{Diag, Diags};
-use crate::source::{FileId, Sp, Span};
+use crate::profile::diag::{Diag, Diags};
+use crate::profile::source::{FileId, Sp, Span};
 
 /// Parse a TOML document. Syntax errors are all reported (the parser
 /// recovers); the tree is returned only when there were none.

@@ -2,7 +2,7 @@
 //! Every node carries its span, so merging, variable expansion and typing
 //! all keep track of where each value was written.
 
-use crate::source::{Sp, Span};
+use crate::profile::source::{Sp, Span};
 
 /// Deeper documents are rejected: no profile needs more, and it bounds the
 /// recursion of every later pass.

@@ -1,11 +1,11 @@
 //! `[limits]`: cgroup limits, rlimits and the wall-clock timeout.
 
 use super::{Cx, human};
-use crate::diag::Diag;
-use crate::model::{CpuQuota, Enforce, Limits, Rlimit};
-use crate::raw::{self, Lit, OneOf, RlimitPair};
-use crate::source::Sp;
-use crate::units::{DURATION_SUFFIXES, parse_duration, parse_size};
+use crate::profile::diag::Diag;
+use crate::profile::model::{CpuQuota, Enforce, Limits, Rlimit};
+use crate::profile::raw::{self, Lit, OneOf, RlimitPair};
+use crate::profile::source::Sp;
+use crate::profile::units::{DURATION_SUFFIXES, parse_duration, parse_size};
 
 /// The CFS period we use: the kernel's default, 100 ms.
 const CPU_PERIOD_US: u64 = 100_000;

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::{Cx, flag};
-use crate::diag::Diag;
-use crate::model::{Process, Terminal, User};
-use crate::raw::{self, OneOf, UserWord};
-use crate::source::Sp;
+use crate::profile::diag::Diag;
+use crate::profile::model::{Process, Terminal, User};
+use crate::profile::raw::{self, OneOf, UserWord};
+use crate::profile::source::Sp;
 
 /// The command when the profile names none, as `docker run` falls back to
 /// an image's shell.

@@ -7,12 +7,12 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use crate::diag::{Diag, Diags};
-use crate::host::HostContext;
-use crate::load::load_file;
-use crate::load::node::{Entry, Node, Value};
-use crate::source::{SourceMap, Sp};
-use crate::vars::expand_tree;
+use crate::profile::diag::{Diag, Diags};
+use crate::profile::host::HostContext;
+use crate::profile::load::load_file;
+use crate::profile::load::node::{Entry, Node, Value};
+use crate::profile::source::{SourceMap, Sp};
+use crate::profile::vars::expand_tree;
 
 /// Lists that are one value, not a collection: a later file's list
 /// replaces them whole (appending to a command would run a different one).

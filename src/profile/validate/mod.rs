@@ -10,12 +10,12 @@ mod view;
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::diag::{Diag, Diags};
-use crate::load::node::{Node, Value};
-use crate::model::Model;
-use crate::raw::{self, Lit};
-use crate::source::{SourceMap, Sp};
-use crate::units::{SIZE_SUFFIXES, parse_size};
+use crate::profile::diag::{Diag, Diags};
+use crate::profile::load::node::{Node, Value};
+use crate::profile::model::Model;
+use crate::profile::raw::{self, Lit};
+use crate::profile::source::{SourceMap, Sp};
+use crate::profile::units::{SIZE_SUFFIXES, parse_size};
 
 /// Validate a merged raw profile. `None` when anything is wrong; the
 /// problems are in `diags`.
@@ -45,7 +45,7 @@ pub fn validate(raw: &raw::Profile, name: &str, sources: &SourceMap, diags: &mut
                 system: system_mounts,
                 cwd: &p.cwd,
                 etc_files: &etc_files,
-                hidden: crate::model::hidden_host_trees(r, m, n),
+                hidden: crate::profile::model::hidden_host_trees(r, m, n),
             };
             view::check_landlock_paths(&mut cx, &view, &[&l.read, &l.execute, &l.write]);
         }
@@ -88,11 +88,11 @@ pub fn nul_bytes(node: &Node, diags: &mut Diags) {
 fn check_subids(
     cx: &mut Cx,
     raw: &raw::Profile,
-    process: Option<&crate::model::Process>,
-    ns: crate::model::Namespaces,
+    process: Option<&crate::profile::model::Process>,
+    ns: crate::profile::model::Namespaces,
 ) {
     let Some(flag) = raw.namespaces.subids.as_ref().filter(|s| s.value) else { return };
-    if ns.user == crate::model::UserNamespace::Host {
+    if ns.user == crate::profile::model::UserNamespace::Host {
         let diag = Diag::at(
             "profile::subids",
             flag.span,
@@ -101,7 +101,7 @@ fn check_subids(
         .help("remove `subids`, or set namespaces.user = \"auto\"");
         cx.error(diag);
     }
-    if process.is_some_and(|p| p.user == crate::model::User::Host) {
+    if process.is_some_and(|p| p.user == crate::profile::model::User::Host) {
         let diag = Diag::at(
             "profile::subids",
             flag.span,

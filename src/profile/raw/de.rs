@@ -11,10 +11,10 @@ use serde::de::value::{StrDeserializer, U32Deserializer, U64Deserializer};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
 
 use super::wrappers::{COLLECTION_VARIANT, ONE_OF, SCALAR, SCALAR_VARIANT, SPANNED};
-use crate::diag::{Diag, Diags};
-use crate::load::node::{Entry, Node, Value};
-use crate::source::{Sp, Span};
-use crate::suggest::closest;
+use crate::profile::diag::{Diag, Diags};
+use crate::profile::load::node::{Entry, Node, Value};
+use crate::profile::source::{Sp, Span};
+use crate::profile::suggest::closest;
 
 /// Type `node` as `T`, collecting every problem into `diags`. `None` only
 /// when a problem could not be recovered from (it is in `diags` too).

@@ -8,8 +8,8 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Budget, Location, Options, Spanned};
 
 use super::node::{Entry, MAX_DEPTH, Node, Value};
-use crate::diag::{Diag, Diags};
-use crate::source::{FileId, Sp, Span};
+use crate::profile::diag::{Diag, Diags};
+use crate::profile::source::{FileId, Sp, Span};
 
 /// Parse a YAML document (one document; aliases expanded within budget).
 pub fn parse(file: FileId, text: &str, diags: &mut Diags) -> Option<Node> {

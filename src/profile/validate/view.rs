@@ -10,9 +10,9 @@ use nix::fcntl::{OFlag, OpenHow, ResolveFlag, open, openat2};
 use nix::sys::stat::Mode;
 
 use super::Cx;
-use crate::diag::Diag;
-use crate::model::{Layer, Mount, MountKind, Rootfs, SystemMounts};
-use crate::source::Sp;
+use crate::profile::diag::Diag;
+use crate::profile::model::{Layer, Mount, MountKind, Rootfs, SystemMounts};
+use crate::profile::source::Sp;
 
 /// What the runtime puts in a fresh /dev (see `runtime::plan::DEVICES`).
 const DEV_ENTRIES: &[&str] = &[

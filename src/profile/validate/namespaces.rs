@@ -3,10 +3,10 @@
 use std::net::IpAddr;
 
 use super::Cx;
-use crate::diag::Diag;
-use crate::model::{Dns, Namespaces, NetMode, Network, UserNamespace};
-use crate::raw::{self, DnsWord, NsMode, OneOf, UserNs};
-use crate::source::Sp;
+use crate::profile::diag::Diag;
+use crate::profile::model::{Dns, Namespaces, NetMode, Network, UserNamespace};
+use crate::profile::raw::{self, DnsWord, NsMode, OneOf, UserNs};
+use crate::profile::source::Sp;
 
 pub(super) fn check(
     cx: &mut Cx,

@@ -5,10 +5,10 @@
 
 use std::path::Path;
 
-use crate::diag::{Diag, Diags};
-use crate::host::HostContext;
-use crate::load::node::{Node, Value};
-use crate::source::{SourceMap, Span};
+use crate::profile::diag::{Diag, Diags};
+use crate::profile::host::HostContext;
+use crate::profile::load::node::{Node, Value};
+use crate::profile::source::{SourceMap, Span};
 
 const NAMES: &[&str] = &["profile_dir", "cwd", "home", "uid", "gid", "env.NAME"];
 
@@ -94,7 +94,7 @@ fn lookup(name: &str, profile_dir: &Path, host: &HostContext) -> Result<String, 
         "gid" => Ok(host.gid.to_string()),
         _ => {
             let Some(var) = name.strip_prefix("env.") else {
-                let guess = crate::suggest::closest(name, NAMES.iter().copied())
+                let guess = crate::profile::suggest::closest(name, NAMES.iter().copied())
                     .map_or_else(String::new, |g| format!("did you mean `${{{g}}}`? "));
                 return Err(VarError {
                     token,

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{Cx, flag};
-use crate::diag::Diag;
-use crate::model::{Layer, Mount, MountKind, Rootfs, SystemMounts, Writable};
-use crate::raw::{self, Access, MountType, OneOf, WritableWord};
-use crate::source::{Sp, Span};
+use crate::profile::diag::Diag;
+use crate::profile::model::{Layer, Mount, MountKind, Rootfs, SystemMounts, Writable};
+use crate::profile::raw::{self, Access, MountType, OneOf, WritableWord};
+use crate::profile::source::{Sp, Span};
 
 /// Largest tmpfs we accept: beyond this it is a typo.
 const MAX_TMPFS: u64 = 1 << 50;
