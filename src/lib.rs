@@ -5,9 +5,8 @@
 //! (the [`model`], or every diagnostic) → `compile` (an OCI spec plus
 //! our extension).
 
-pub mod caps;
 pub mod compile;
 pub mod export;
+pub mod linux;
 pub mod profile;
 pub mod runtime;
-pub mod seccomp;

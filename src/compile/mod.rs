@@ -207,7 +207,7 @@ fn linux(model: &Model, host: &HostContext, userns: bool, uid: u32, gid: u32) ->
         b = b.uid_mappings(vec![one_id(uid, host.uid)]).gid_mappings(vec![one_id(gid, host.gid)]);
     }
     if let Seccomp::Filter(filter) = &model.security.seccomp {
-        b = b.seccomp(seccomp::compile(filter, crate::seccomp::Arch::native()));
+        b = b.seccomp(seccomp::compile(filter, crate::linux::seccomp::Arch::native()));
     }
     b.build().expect("every linux field is set")
 }

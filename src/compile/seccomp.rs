@@ -8,9 +8,9 @@ use oci_spec::runtime::{
     LinuxSeccompBuilder, LinuxSeccompOperator as CmpOp, LinuxSyscall, LinuxSyscallBuilder,
 };
 
+use crate::linux::seccomp::default_profile::{Action, ArgCmp, DEFAULT, Op};
+use crate::linux::seccomp::{Arch, number};
 use crate::profile::model::{SeccompAction, SeccompFilter};
-use crate::seccomp::default_profile::{Action, ArgCmp, DEFAULT, Op};
-use crate::seccomp::{Arch, number};
 
 pub fn compile(filter: &SeccompFilter, arch: Arch) -> LinuxSeccomp {
     let known = |name: &&str| number(arch, name).is_some();

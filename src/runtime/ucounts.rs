@@ -95,7 +95,7 @@ fn reachable(seccomp: Option<&LinuxSeccomp>, calls: &[&str]) -> bool {
 
 /// An entry whose conditions keep every `CLONE_NEW*` flag of clone's flags clear.
 fn masks_namespaces(entry: &oci_spec::runtime::LinuxSyscall) -> bool {
-    use crate::seccomp::default_profile::CLONE_NAMESPACE_FLAGS as NS;
+    use crate::linux::seccomp::default_profile::CLONE_NAMESPACE_FLAGS as NS;
     entry.args().iter().flatten().any(|a| {
         a.index() == 0
             && a.op() == oci_spec::runtime::LinuxSeccompOperator::ScmpCmpMaskedEq

@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 
 use super::{Cx, flag};
-use crate::caps;
+use crate::linux::caps;
+use crate::linux::seccomp;
 use crate::profile::diag::Diag;
 use crate::profile::model::{Landlock, Seccomp, SeccompAction, SeccompFilter, Security};
 use crate::profile::raw::{self, Lit, OneOf, Scope, SeccompBase, SeccompWord};
 use crate::profile::source::Sp;
 use crate::profile::suggest::closest;
-use crate::seccomp;
 
 /// Paths hidden by default, as the container engines do: kernel memory,
 /// keys, timing side channels, firmware.
