@@ -6,7 +6,8 @@
 //! our extension).
 
 pub mod compile;
-pub mod export;
+pub mod error;
 pub mod linux;
 pub mod profile;
 pub mod runtime;
+pub mod spec;

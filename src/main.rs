@@ -76,9 +76,9 @@ fn main() -> ExitCode {
             if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
         }
         Command::Run { profile, bundle, command } => {
-            let (mut spec, extension, name) = if let Some(dir) = bundle {
-                match sandbox::runtime::bundle::load(&dir) {
-                    Ok(loaded) => loaded,
+            let mut bundle = if let Some(dir) = bundle {
+                match sandbox::spec::dir::read(&dir) {
+                    Ok(bundle) => bundle,
                     Err(error) => {
                         eprintln!("sandbox: {error}");
                         return exit_code(sandbox::runtime::EXIT_SETUP);
@@ -87,15 +87,14 @@ fn main() -> ExitCode {
             } else {
                 let loaded = load_profile(&profile.expect("clap requires a profile or --bundle"), &host);
                 let Some(model) = &loaded.model else { return report(&loaded) };
-                let compiled = sandbox::compile::compile(model, &host);
-                (compiled.spec, compiled.extension, model.name.clone())
+                sandbox::compile::compile(model, &host)
             };
             if !command.is_empty() {
-                if let Some(process) = spec.process_mut() {
+                if let Some(process) = bundle.spec.process_mut() {
                     process.set_args(Some(command));
                 }
             }
-            match sandbox::runtime::parent::run(&spec, &extension, &name) {
+            match sandbox::runtime::parent::run(&bundle) {
                 Ok(code) => exit_code(code),
                 Err((code, error)) => {
                     eprintln!("sandbox: {error}");
@@ -107,7 +106,7 @@ fn main() -> ExitCode {
             let loaded = load_profile(&profile, &host);
             let Some(model) = &loaded.model else { return report(&loaded) };
             let compiled = sandbox::compile::compile(model, &host);
-            match sandbox::export::write_bundle(&compiled, &dir) {
+            match sandbox::spec::dir::write(&compiled, &dir) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("sandbox: bundle {}: {e}", dir.display());
@@ -121,7 +120,7 @@ fn main() -> ExitCode {
                 return report(&loaded);
             };
             let compiled = sandbox::compile::compile(model, &host);
-            print_out(&sandbox::compile::to_json(&compiled))
+            print_out(&sandbox::spec::to_json(&compiled.spec))
         }
         Command::Explain { profile } => {
             let loaded = load_profile(&profile, &host);

@@ -25,8 +25,8 @@ use nix::errno::Errno;
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction};
 use sandbox::linux::seccomp::{Arch, number};
 use sandbox::profile::host::HostContext;
-use sandbox::profile::model::Landlock;
 use sandbox::runtime::{landlock, seccomp};
+use sandbox::spec::extension::LandlockRules as Landlock;
 
 const SCENARIO: &str = "SANDBOX_SELF_RESTRICT";
 /// Directories the parent prepares: one the child may write, one it may not touch.

@@ -69,10 +69,10 @@ fn extension_round_trips_through_annotations() {
     let loaded = load("profiles/build-untrusted.toml");
     let compiled = sandbox::compile::compile(loaded.model.as_ref().unwrap(), &HostContext::fixed());
     let annotations = compiled.spec.annotations().clone().expect("annotations are set");
-    let back = sandbox::compile::Extension::from_annotations(&annotations)
+    let back = sandbox::spec::Extension::from_annotations(&annotations)
         .expect("annotations parse back")
         .expect("ours");
-    assert_eq!(back, compiled.extension);
+    assert_eq!(back, compiled.ext);
     assert!(back.landlock.is_some() && back.timeout_ms == Some(15 * 60 * 1000));
 }
 

@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use sandbox::compile::{compile, to_json};
+use sandbox::compile::compile;
+use sandbox::spec::to_json;
 use sandbox::profile::diag::render;
 use sandbox::profile::explain::explain;
 use sandbox::profile::host::HostContext;
@@ -40,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(loaded.model.is_some(), loaded.diags.is_empty(), "a model exactly when there are no diagnostics");
     if let Some(model) = &loaded.model {
         let compiled = compile(model, &HOST);
-        let json = to_json(&compiled);
+        let json = to_json(&compiled.spec);
         assert!(!json.is_empty());
     }
     let _ = render(&loaded.sources, &loaded.diags, false);

@@ -1,8 +1,7 @@
-//! Model → OCI runtime spec plus [`Extension`]: a pure function of the
-//! model and the caller's facts. Every field of the spec is set explicitly
+//! Model → [`Bundle`] (an OCI runtime spec plus our [`Extension`]): a pure
+//! function of the model and the caller's facts. Every field of the spec is set explicitly
 //! (oci-spec's builders would otherwise fill in defaults of their own).
 
-pub mod extension;
 mod mounts;
 mod seccomp;
 
@@ -12,14 +11,19 @@ use oci_spec::runtime::{
     Capability, LinuxBlockIoBuilder, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxIdMapping,
     LinuxIdMappingBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType,
     LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder, PosixRlimit, PosixRlimitBuilder,
-    PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    PosixRlimitType, ProcessBuilder, RootBuilder, SpecBuilder, UserBuilder,
 };
 
-pub use extension::Extension;
-use extension::{LayerSpec, NetworkSpec, WritableSpec, net_mode_name};
+use crate::spec::extension::{
+    Extension, LandlockRules, LayerSpec, NetMode as SpecNetMode, NetworkSpec, Terminal as SpecTerminal,
+    WritableSpec,
+};
+use crate::spec::{Bundle, DEFAULT_PATH};
 
 use crate::profile::host::HostContext;
-use crate::profile::model::{Dns, Model, Seccomp, Terminal, User, UserNamespace, Writable};
+use crate::profile::model::{
+    Dns, Landlock, Layer, Model, NetMode, Seccomp, Terminal, User, UserNamespace, Writable,
+};
 
 /// The host ids a root caller's sandbox runs as: ids 0 to 65535 inside are
 /// these, outside (as `systemd-nspawn -U` and `podman --userns=auto` map
@@ -30,16 +34,9 @@ use crate::profile::model::{Dns, Model, Seccomp, Terminal, User, UserNamespace, 
 pub const SANDBOX_IDS: u32 = 0x7000_0000;
 pub const SANDBOX_ID_COUNT: u32 = 65_536;
 
-/// The PATH a sandboxed process gets unless the profile sets one.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-#[derive(Clone, Debug)]
-pub struct Compiled {
-    pub spec: Spec,
-    pub extension: Extension,
-}
-
-pub fn compile(model: &Model, host: &HostContext) -> Compiled {
+/// The bundle a validated profile is: a pure function of the model and the
+/// caller's facts.
+pub fn compile(model: &Model, host: &HostContext) -> Bundle {
     let userns = match model.namespaces.user {
         UserNamespace::New | UserNamespace::Auto => true,
         UserNamespace::Host => false,
@@ -67,22 +64,7 @@ pub fn compile(model: &Model, host: &HostContext) -> Compiled {
         .expect("every spec field is set");
     // Only a new UTS namespace gets a hostname; the host's is never changed.
     spec.set_hostname(model.namespaces.uts.then(|| model.network.hostname.clone()));
-    Compiled { spec, extension }
-}
-
-/// The spec as pretty JSON, with every set sorted so output is stable.
-pub fn to_json(compiled: &Compiled) -> String {
-    let mut value = serde_json::to_value(&compiled.spec).expect("a spec serializes");
-    if let Some(caps) = value.pointer_mut("/process/capabilities").and_then(|c| c.as_object_mut()) {
-        for set in caps.values_mut() {
-            if let Some(list) = set.as_array_mut() {
-                list.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-            }
-        }
-    }
-    let mut text = serde_json::to_string_pretty(&value).expect("JSON values serialize");
-    text.push('\n');
-    text
+    Bundle { spec, ext: extension, name: model.name.clone() }
 }
 
 /// The sandbox's uid, gid and supplementary groups.
@@ -285,10 +267,13 @@ pub fn weight_to_shares(weight: u64) -> u64 {
 fn extension(model: &Model) -> Extension {
     let net = &model.network;
     Extension {
-        layers: model.rootfs.layers.iter().map(LayerSpec::of).collect(),
-        writable: WritableSpec::of(&model.rootfs.writable),
+        layers: model.rootfs.layers.iter().map(layer).collect(),
+        writable: writable(&model.rootfs.writable),
         network: NetworkSpec {
-            mode: net_mode_name(net.mode).to_owned(),
+            mode: match net.mode {
+                NetMode::None => SpecNetMode::None,
+                NetMode::Host => SpecNetMode::Host,
+            },
             dns: match &net.dns {
                 Some(Dns::Servers(s)) => Some(s.iter().map(ToString::to_string).collect()),
                 _ => None,
@@ -296,16 +281,43 @@ fn extension(model: &Model) -> Extension {
             dns_from_host: net.dns == Some(Dns::Host),
             hosts: net.hosts.iter().map(|(name, ip)| (ip.to_string(), name.clone())).collect(),
         },
-        landlock: model.security.landlock.clone(),
+        landlock: model.security.landlock.as_ref().map(landlock),
         init: model.process.init,
         terminal: match model.process.terminal {
-            Terminal::Auto => "auto",
-            Terminal::Always => "always",
-            Terminal::Never => "never",
-        }
-        .to_owned(),
+            Terminal::Auto => SpecTerminal::Auto,
+            Terminal::Always => SpecTerminal::Always,
+            Terminal::Never => SpecTerminal::Never,
+        },
         timeout_ms: model.limits.timeout.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         limits_required: model.limits.enforce == crate::profile::model::Enforce::Required,
         subids: model.namespaces.subids,
+    }
+}
+
+fn layer(layer: &Layer) -> LayerSpec {
+    match layer {
+        Layer::HostRoot => LayerSpec::HostRoot,
+        Layer::Dir(p) => LayerSpec::Dir(p.display().to_string()),
+    }
+}
+
+fn writable(w: &Writable) -> WritableSpec {
+    match w {
+        Writable::Tmpfs { size } => WritableSpec::Tmpfs { size: *size },
+        Writable::ReadOnly => WritableSpec::Readonly,
+        Writable::Dir(p) => WritableSpec::Dir { path: p.display().to_string() },
+    }
+}
+
+fn landlock(l: &Landlock) -> LandlockRules {
+    LandlockRules {
+        read: l.read.clone(),
+        execute: l.execute.clone(),
+        write: l.write.clone(),
+        tcp_bind: l.tcp_bind.clone(),
+        tcp_connect: l.tcp_connect.clone(),
+        scope_signal: l.scope_signal,
+        scope_abstract_unix_socket: l.scope_abstract_unix_socket,
+        best_effort: l.best_effort,
     }
 }

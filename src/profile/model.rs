@@ -244,7 +244,8 @@ pub enum SeccompAction {
     Log,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // one switch per Landlock feature
 pub struct Landlock {
     pub read: Vec<PathBuf>,
     pub execute: Vec<PathBuf>,

@@ -11,11 +11,11 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
-use super::error::{Result, SetupError};
 use super::plan::Op;
 use super::proto::{self, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_SETUP, Message};
 use super::{identity, init, rootfs, sys, terminal};
-use crate::compile::extension::Extension;
+use crate::error::{Result, SetupError};
+use crate::spec::extension::Extension;
 
 /// Everything the child needs, prepared by the launcher before clone3.
 #[allow(clippy::struct_excessive_bools)] // one flag per independent setup step
@@ -252,7 +252,7 @@ fn resolve_program(program: &CString, path: Option<&str>) -> std::result::Result
         return Ok(program.clone());
     }
     let mut last = Errno::ENOENT;
-    for dir in path.unwrap_or(crate::compile::DEFAULT_PATH).split(':').filter(|d| !d.is_empty()) {
+    for dir in path.unwrap_or(crate::spec::DEFAULT_PATH).split(':').filter(|d| !d.is_empty()) {
         let candidate = format!("{dir}/{name}");
         match nix::unistd::access(candidate.as_str(), nix::unistd::AccessFlags::X_OK) {
             Ok(()) => return CString::new(candidate).map_err(|_| Errno::EINVAL),

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
 
-use super::error::{Result, SetupError};
 use super::mountinfo::unescape;
 use super::mounts;
 use super::rootfs::{do_mount, open_path};
+use crate::error::{Result, SetupError};
 
 /// Pseudo file systems the sandbox gets fresh copies of: the host's are never
 /// carried over from `host:/`.

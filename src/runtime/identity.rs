@@ -8,7 +8,7 @@ use nix::sys::resource::{Resource, setrlimit};
 use nix::unistd::{Gid, Uid, setgroups, sethostname, setresgid, setresuid};
 use oci_spec::runtime::{PosixRlimitType, Process, Spec};
 
-use super::error::{Result, SetupError};
+use crate::error::{Result, SetupError};
 
 pub fn hostname(spec: &Spec) -> Result<()> {
     if let Some(name) = spec.hostname().as_deref().filter(|n| !n.is_empty()) {

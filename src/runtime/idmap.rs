@@ -12,7 +12,7 @@ use std::process::Command;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, Spec};
 
-use super::error::{Result, SetupError};
+use crate::error::{Result, SetupError};
 
 pub fn write(pid: Pid, spec: &Spec, subids: bool) -> Result<()> {
     let linux =

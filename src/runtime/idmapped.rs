@@ -21,10 +21,10 @@ use nix::fcntl::{OFlag, open};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
-use super::error::{Result, SetupError};
 use super::plan::Op;
 use super::sys;
-use crate::compile::extension::{Extension, LayerSpec};
+use crate::error::{Result, SetupError};
+use crate::spec::extension::{Extension, LayerSpec};
 
 /// What the child attaches, by what it is for.
 pub fn layer_key(path: &str) -> String {

@@ -25,8 +25,8 @@ use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
 use nix::sys::stat::{Mode, SFlag, fstat};
 
-use crate::profile::model::Landlock;
-use crate::runtime::error::{Result, SetupError};
+use crate::error::{Result, SetupError};
+use crate::spec::extension::LandlockRules as Landlock;
 
 /// What [`apply`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]

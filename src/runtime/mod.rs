@@ -2,14 +2,11 @@
 //! cgroup core.
 
 pub mod cgroup;
-pub mod error;
 pub mod landlock;
 pub mod seccomp;
 mod seccomp_bpf;
 
-pub use error::SetupError;
 pub use proto::EXIT_SETUP;
-pub mod bundle;
 mod child;
 mod hostroot;
 mod identity;

@@ -9,11 +9,11 @@ use nix::mount::{MsFlags, mount};
 use nix::sys::stat::{SFlag, fstat};
 use nix::unistd::symlinkat;
 
-use super::error::{Result, SetupError};
 use super::plan::{DEVICES, Op};
 use super::resolve::{Create, fd_path, open_in_root};
 use super::rootfs::Prepared;
 use super::sys;
+use crate::error::{Result, SetupError};
 
 /// Flags a read-only remount must keep (the kernel refuses to drop locked
 /// ones in a user namespace).

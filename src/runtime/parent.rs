@@ -19,12 +19,13 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::cgroup::{Cgroup, Hierarchies, Options};
 use super::child::{self, ChildPlan};
-use super::error::SetupError;
 use super::proto::{self, EXIT_SETUP, Message};
 use super::supervise::{self, Running};
 use super::sys::{self, Cloned};
 use super::watcher::Watcher;
-use crate::compile::extension::{Extension, WritableSpec};
+use crate::error::SetupError;
+use crate::spec::Bundle;
+use crate::spec::extension::{Extension, Terminal, WritableSpec};
 
 /// The sandbox's end: its exit code, or a failure with the code to exit with.
 pub type Outcome = Result<i32, (i32, SetupError)>;
@@ -33,7 +34,8 @@ fn fail(e: SetupError) -> (i32, SetupError) {
     (EXIT_SETUP, e)
 }
 
-pub fn run(spec: &Spec, ext: &Extension, name: &str) -> Outcome {
+pub fn run(bundle: &Bundle) -> Outcome {
+    let (spec, ext, name) = (&bundle.spec, &bundle.ext, bundle.name.as_str());
     super::refuse::check(spec).map_err(fail)?;
     let linux = spec
         .linux()
@@ -77,7 +79,11 @@ fn launch(
         single_map: userns && single_id(linux),
         become_root: userns && nix::unistd::geteuid().is_root(),
         user_limits: if userns { super::ucounts::halves(linux.seccomp().as_ref()) } else { Vec::new() },
-        terminal: ext.terminal == "always" || (ext.terminal == "auto" && std::io::stdin().is_terminal()),
+        terminal: match ext.terminal {
+            Terminal::Always => true,
+            Terminal::Auto => std::io::stdin().is_terminal(),
+            Terminal::Never => false,
+        },
         args: ext.init.then(sys::ArgsRegion::of_self).flatten(),
         upper_dir,
     };

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use nix::mount::MsFlags;
 use oci_spec::runtime::Spec;
 
-use super::error::{Result, SetupError};
+use crate::error::{Result, SetupError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {

@@ -13,7 +13,7 @@ use nix::sys::socket::{
     socketpair,
 };
 
-use super::error::SetupError;
+use crate::error::SetupError;
 
 /// Exit codes, as docker and podman use them.
 pub const EXIT_SETUP: i32 = 125;

@@ -6,7 +6,7 @@
 
 use oci_spec::runtime::Spec;
 
-use super::error::{Result, SetupError};
+use crate::error::{Result, SetupError};
 
 /// The fields of `spec` that are set and that this runtime does not apply,
 /// by their place in config.json.

@@ -10,7 +10,7 @@ use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
 use nix::sys::stat::{Mode, mkdirat};
 
-use super::error::{Result, SetupError};
+use crate::error::{Result, SetupError};
 
 /// What to create when the path is missing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

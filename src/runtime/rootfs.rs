@@ -16,11 +16,11 @@ use nix::sys::stat::Mode;
 use nix::sys::statvfs::FsFlags;
 use nix::unistd::{chdir, pivot_root};
 
-use super::error::{Result, SetupError};
 use super::idmapped::{UPPER_KEY, layer_key, source_key};
 use super::mounts;
 use super::plan::{DEVICES, Op};
-use crate::compile::extension::{Extension, LayerSpec, WritableSpec};
+use crate::error::{Result, SetupError};
+use crate::spec::extension::{Extension, LayerSpec, WritableSpec};
 
 /// Host directories tried, in order, as the place for the scratch tmpfs.
 /// It is mounted in the sandbox's private namespace only, and on a place

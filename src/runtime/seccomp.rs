@@ -45,8 +45,8 @@ use seccompiler::{
 };
 
 use super::seccomp_bpf::{self, Allowed, Cond, Op};
+use crate::error::{Result, SetupError};
 use crate::linux::seccomp::{Arch, number};
-use crate::runtime::error::{Result, SetupError};
 
 /// The errno when the spec names none.
 const EPERM: u32 = 1;

@@ -18,11 +18,11 @@ use nix::sys::stat::{SFlag, fstat};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 
-use super::error::SetupError;
 use super::parent::Outcome;
 use super::proto::EXIT_SETUP;
 use super::sys;
 use super::terminal::{self, Restore};
+use crate::error::SetupError;
 
 /// What the loop watches.
 pub struct Running<'a> {

@@ -7,7 +7,7 @@ use nix::fcntl::OFlag;
 use nix::pty::{PtyMaster, grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
 
-use super::error::{Result, SetupError};
+use crate::error::{Result, SetupError};
 
 /// In the sandbox (after `pivot_root)`: open a pty pair from its devpts.
 pub fn open_pty() -> Result<(PtyMaster, OwnedFd)> {

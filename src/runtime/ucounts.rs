@@ -25,7 +25,7 @@ use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction};
 
-use super::error::{Result, SetupError};
+use crate::error::{Result, SetupError};
 
 /// The per-namespace limits under /proc/sys/user, each with the system
 /// calls that consume it (clone counts for the namespace limits only when

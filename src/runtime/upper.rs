@@ -14,7 +14,7 @@ use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, open, openat2};
 use nix::sys::stat::{FileStat, Mode, fstat, mkdirat};
 
-use super::error::{Result, SetupError};
+use crate::error::{Result, SetupError};
 
 /// Open the directory at `path` again in this mount namespace.
 pub fn reopen(path: &str) -> Result<OwnedFd> {

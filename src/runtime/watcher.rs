@@ -26,8 +26,8 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use super::cgroup::SelfMove;
-use super::error::{Result, SetupError};
 use super::sys;
+use crate::error::{Result, SetupError};
 
 /// The launcher's side of a running watcher. Dropping it (or dying) sets
 /// the watcher off; [`Watcher::dismiss`] also waits for it to end.

@@ -32,7 +32,7 @@ pub fn rendered(loaded: &Loaded) -> String {
 pub fn spec_json(loaded: &Loaded) -> String {
     let model =
         loaded.model.as_ref().unwrap_or_else(|| panic!("profile has problems:\n{}", rendered(loaded)));
-    sandbox::compile::to_json(&sandbox::compile::compile(model, &HostContext::fixed()))
+    sandbox::spec::to_json(&sandbox::compile::compile(model, &HostContext::fixed()).spec)
 }
 
 /// The shipped profiles, sorted.

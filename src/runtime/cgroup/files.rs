@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 
 use super::limits::Write;
-use crate::runtime::error::{Result, SetupError};
+use crate::error::{Result, SetupError};
 
 /// Write `value` to `dir/file` in one write(2), as cgroupfs expects.
 pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {

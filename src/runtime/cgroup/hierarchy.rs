@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 
-use crate::runtime::error::{Result, SetupError};
+use crate::error::{Result, SetupError};
 use crate::runtime::mountinfo::unescape;
 
 /// One mounted cgroup hierarchy and the caller's place in it.

@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 use super::files;
 use super::v1::V1;
 use super::v2::V2;
-use crate::runtime::error::Result;
+use crate::error::Result;
 
 pub fn kill_all(v2: Option<&V2>, v1: &[V1], deadline: Instant) {
     if let Some(v) = v2.filter(|v| files::exists(&v.dir, "cgroup.kill")) {

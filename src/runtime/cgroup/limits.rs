@@ -4,7 +4,7 @@
 
 use oci_spec::runtime::LinuxResources;
 
-use crate::runtime::error::{Result, SetupError};
+use crate::error::{Result, SetupError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Controller {

@@ -84,7 +84,7 @@ pub use hierarchy::{Hierarchies, Hierarchy};
 pub use limits::{blkio_to_io_weight, shares_to_weight};
 pub use v2::SelfMove;
 
-use crate::runtime::error::{Result, SetupError};
+use crate::error::{Result, SetupError};
 use limits::Setting;
 use v1::V1;
 use v2::V2;

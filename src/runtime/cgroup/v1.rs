@@ -8,7 +8,7 @@ use super::files;
 use super::hierarchy::Hierarchy;
 use super::kill;
 use super::limits::Setting;
-use crate::runtime::error::Result;
+use crate::error::Result;
 
 /// The sandbox's cgroup in one v1 hierarchy.
 #[derive(Debug)]

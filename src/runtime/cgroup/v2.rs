@@ -11,7 +11,7 @@ use super::files;
 use super::hierarchy::Hierarchy;
 use super::kill;
 use super::limits::Setting;
-use crate::runtime::error::{Result, SetupError};
+use crate::error::{Result, SetupError};
 
 /// Where a v2 cgroup would go, and what its parent can give it.
 #[derive(Debug)]

@@ -4,11 +4,11 @@
 //! exported config.json carries it, and read back from them.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::profile::model::{Landlock, Layer, NetMode, Writable};
-
+/// Our annotations' prefix.
 pub const PREFIX: &str = "dev.sandbox.";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,11 +19,10 @@ pub struct Extension {
     pub writable: WritableSpec,
     pub network: NetworkSpec,
     #[serde(deserialize_with = "present")]
-    pub landlock: Option<Landlock>,
+    pub landlock: Option<LandlockRules>,
     /// Run our init as pid 1.
     pub init: bool,
-    /// "auto", "always" or "never": `auto` is decided when the sandbox starts.
-    pub terminal: String,
+    pub terminal: Terminal,
     /// Wall-clock limit in milliseconds.
     #[serde(deserialize_with = "present")]
     pub timeout_ms: Option<u64>,
@@ -49,10 +48,46 @@ pub enum WritableSpec {
     Dir { path: String },
 }
 
+/// Whether the command gets a pty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Terminal {
+    /// When the caller's stdin is a terminal, decided when the sandbox starts.
+    Auto,
+    Always,
+    Never,
+}
+
+/// The network the sandbox has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetMode {
+    /// A network namespace of its own, with only loopback.
+    None,
+    /// The host's.
+    Host,
+}
+
+/// Landlock's rules as the runtime applies them (the profile's own type
+/// stays in the front half).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(clippy::struct_excessive_bools)] // one switch per Landlock feature
+pub struct LandlockRules {
+    pub read: Vec<PathBuf>,
+    pub execute: Vec<PathBuf>,
+    pub write: Vec<PathBuf>,
+    pub tcp_bind: Vec<u16>,
+    pub tcp_connect: Vec<u16>,
+    pub scope_signal: bool,
+    pub scope_abstract_unix_socket: bool,
+    /// Apply what the kernel can and report the rest (false: refuse to run).
+    pub best_effort: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkSpec {
-    /// "none" or "host".
-    pub mode: String,
+    pub mode: NetMode,
     /// `None`: leave the root's /etc/resolv.conf; "host": the caller's; else these servers.
     #[serde(deserialize_with = "present")]
     pub dns: Option<Vec<String>>,
@@ -66,32 +101,6 @@ pub struct NetworkSpec {
 /// its Landlock annotation would run without Landlock.
 fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     Option::<T>::deserialize(d)
-}
-
-impl LayerSpec {
-    pub fn of(layer: &Layer) -> LayerSpec {
-        match layer {
-            Layer::HostRoot => LayerSpec::HostRoot,
-            Layer::Dir(p) => LayerSpec::Dir(p.display().to_string()),
-        }
-    }
-}
-
-impl WritableSpec {
-    pub fn of(w: &Writable) -> WritableSpec {
-        match w {
-            Writable::Tmpfs { size } => WritableSpec::Tmpfs { size: *size },
-            Writable::ReadOnly => WritableSpec::Readonly,
-            Writable::Dir(p) => WritableSpec::Dir { path: p.display().to_string() },
-        }
-    }
-}
-
-pub fn net_mode_name(mode: NetMode) -> &'static str {
-    match mode {
-        NetMode::None => "none",
-        NetMode::Host => "host",
-    }
 }
 
 impl Extension {
@@ -141,10 +150,10 @@ mod tests {
         let ext = Extension {
             layers: vec![LayerSpec::HostRoot],
             writable: WritableSpec::Readonly,
-            network: NetworkSpec { mode: "none".into(), dns: None, dns_from_host: false, hosts: Vec::new() },
+            network: NetworkSpec { mode: NetMode::None, dns: None, dns_from_host: false, hosts: Vec::new() },
             landlock: None,
             init: true,
-            terminal: "never".into(),
+            terminal: Terminal::Never,
             timeout_ms: None,
             limits_required: true,
             subids: false,
