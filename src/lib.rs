@@ -1,13 +1,25 @@
-//! `sandbox`: declarative Linux sandbox profiles, compiled to OCI runtime specs.
+//! `sandbox`: declarative Linux sandbox profiles, compiled to OCI runtime specs
+//! and run by our own clone3 / `pivot_root` / cgroup core.
 //!
-//! Data flows one way: `load` (files → span-carrying trees) → `merge`
-//! (`extends`, variables) → `raw` (typed, still spanned) → `validate`
-//! (the [`model`], or every diagnostic) → `compile` (an OCI spec plus
-//! our extension).
+//! Data flows one way, and each arrow is a type:
+//!
+//! ```text
+//! profile/  files → spanned trees → merged → raw → validated model (or every diagnostic)
+//!     ↓ model::Profile + host facts
+//! compile/  pure: model → spec::Bundle
+//!     ↓ spec::Bundle (OCI spec + typed extension)   ← or a bundle directory, via spec::dir
+//! runtime/  Bundle → processes (launch, supervise) → runtime::Exit
+//! ```
+//!
+//! `linux/` holds kernel facts both halves use (capability names, syscall
+//! tables, the default seccomp profile). `runtime/` never imports `profile/`
+//! or `compile/`; tests/layout.rs checks it.
 
 pub mod compile;
 pub mod error;
+pub mod fsroot;
 pub mod linux;
+pub mod mountinfo;
 pub mod profile;
 pub mod runtime;
 pub mod spec;

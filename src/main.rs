@@ -94,7 +94,7 @@ fn main() -> ExitCode {
                     process.set_args(Some(command));
                 }
             }
-            match sandbox::runtime::parent::run(&bundle) {
+            match sandbox::runtime::launch::run(&bundle) {
                 Ok(code) => exit_code(code),
                 Err((code, error)) => {
                     eprintln!("sandbox: {error}");

@@ -25,7 +25,7 @@ use nix::errno::Errno;
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction};
 use sandbox::linux::seccomp::{Arch, number};
 use sandbox::profile::host::HostContext;
-use sandbox::runtime::{landlock, seccomp};
+use sandbox::runtime::security::{landlock, seccomp};
 use sandbox::spec::extension::LandlockRules as Landlock;
 
 const SCENARIO: &str = "SANDBOX_SELF_RESTRICT";

@@ -1,29 +1,15 @@
-//! The back half: run a compiled spec with our own clone / `pivot_root` /
-//! cgroup core.
+//! The back half: a [`crate::spec::Bundle`] → processes, with our own
+//! clone3 / `pivot_root` / cgroup core.
 
 pub mod cgroup;
-pub mod landlock;
-pub mod seccomp;
-mod seccomp_bpf;
-
-pub use proto::EXIT_SETUP;
-mod child;
-mod hostroot;
-mod identity;
-mod idmap;
-mod idmapped;
-mod init;
-mod mountinfo;
-mod mounts;
-pub mod parent;
-pub mod plan;
-mod proto;
+pub mod launch;
+pub mod process;
 mod refuse;
-mod resolve;
-mod rootfs;
+pub mod rootfs;
+pub mod security;
 mod supervise;
+mod sync;
 mod sys;
 mod terminal;
-mod ucounts;
-mod upper;
-mod watcher;
+
+pub use sync::EXIT_SETUP;

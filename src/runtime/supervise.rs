@@ -18,11 +18,11 @@ use nix::sys::stat::{SFlag, fstat};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 
-use super::parent::Outcome;
-use super::proto::EXIT_SETUP;
-use super::sys;
-use super::terminal::{self, Restore};
 use crate::error::SetupError;
+use crate::runtime::launch::Outcome;
+use crate::runtime::sync::EXIT_SETUP;
+use crate::runtime::sys;
+use crate::runtime::terminal::{self, Restore};
 
 /// What the loop watches.
 pub struct Running<'a> {
@@ -48,9 +48,11 @@ fn fail(e: SetupError) -> (i32, SetupError) {
 /// Wait for the sandbox to end, relaying the terminal (`master`) and
 /// forwarding signals; 124 at `deadline`.
 pub fn wait(run: &Running, master: Option<OwnedFd>, deadline: Option<Instant>) -> Outcome {
-    let sfd =
-        SignalFd::with_flags(&super::init::signal_set(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-            .map_err(|e| fail(SetupError::sys("signalfd", e)))?;
+    let sfd = SignalFd::with_flags(
+        &crate::runtime::process::init::signal_set(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
+    .map_err(|e| fail(SetupError::sys("signalfd", e)))?;
     let stdin = std::io::stdin();
     let _restore = match &master {
         Some(m) if nix::unistd::isatty(stdin.as_fd()).unwrap_or(false) => {
@@ -129,7 +131,9 @@ fn signals(run: &Running, sfd: &SignalFd, relay: Option<&Relay>) -> bool {
         let from_terminal = info.ssi_code == SI_KERNEL;
         let _ = match (from_terminal, run.command_is_pid_1) {
             (true, true) => kill(Pid::from_raw(-run.pid.as_raw()), sig),
-            (true, false) => sys::pidfd_queue_signal(run.pidfd, sig as i32, super::init::TO_GROUP),
+            (true, false) => {
+                sys::pidfd_queue_signal(run.pidfd, sig as i32, crate::runtime::process::init::TO_GROUP)
+            }
             (false, _) => kill(run.pid, sig),
         };
         stopping |= matches!(sig, Signal::SIGINT | Signal::SIGTERM | Signal::SIGHUP | Signal::SIGQUIT);

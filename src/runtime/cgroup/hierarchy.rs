@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Result, SetupError};
-use crate::runtime::mountinfo::unescape;
+use crate::mountinfo::unescape;
 
 /// One mounted cgroup hierarchy and the caller's place in it.
 #[derive(Clone, Debug, PartialEq, Eq)]

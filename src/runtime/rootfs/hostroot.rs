@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
 
-use super::mountinfo::unescape;
-use super::mounts;
-use super::rootfs::{do_mount, open_path};
 use crate::error::{Result, SetupError};
+use crate::mountinfo::unescape;
+use crate::runtime::rootfs::mounts;
+use crate::runtime::rootfs::{do_mount, open_path};
 
 /// Pseudo file systems the sandbox gets fresh copies of: the host's are never
 /// carried over from `host:/`.
@@ -95,12 +95,12 @@ pub(super) fn submounts() -> Result<Vec<(PathBuf, OwnedFd)>> {
 /// Where the kernel will not overlay it (a file system overlayfs cannot
 /// take as a layer), it is bound read-only instead.
 pub(super) fn overlay_submount(root: BorrowedFd<'_>, path: &Path, fd: &OwnedFd, empty: &Path) -> Result<()> {
-    let Some(target) = super::resolve::open_in_root(root, path, super::resolve::Create::No)? else {
+    let Some(target) = crate::fsroot::open_in_root(root, path, crate::fsroot::Create::No)? else {
         return Ok(());
     };
-    let data = format!("lowerdir={}:{}", super::resolve::fd_path(fd), empty.display());
+    let data = format!("lowerdir={}:{}", crate::fsroot::fd_path(fd), empty.display());
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-    let at = super::resolve::fd_path(&target);
+    let at = crate::fsroot::fd_path(&target);
     if nix::mount::mount(Some("overlay"), at.as_str(), Some("overlay"), flags, Some(data.as_str())).is_ok() {
         return Ok(());
     }
@@ -147,7 +147,7 @@ fn overlay_dir(lower: &OwnedFd, scratch: &Path, root: &Path, name: &str) -> Resu
     }
     let data = format!(
         "lowerdir={},upperdir={},workdir={},userxattr",
-        super::resolve::fd_path(lower),
+        crate::fsroot::fd_path(lower),
         upper.display(),
         work.display()
     );

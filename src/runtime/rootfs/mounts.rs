@@ -9,11 +9,11 @@ use nix::mount::{MsFlags, mount};
 use nix::sys::stat::{SFlag, fstat};
 use nix::unistd::symlinkat;
 
-use super::plan::{DEVICES, Op};
-use super::resolve::{Create, fd_path, open_in_root};
-use super::rootfs::Prepared;
-use super::sys;
 use crate::error::{Result, SetupError};
+use crate::fsroot::{Create, fd_path, open_in_root};
+use crate::runtime::rootfs::Prepared;
+use crate::runtime::rootfs::plan::{DEVICES, Op};
+use crate::runtime::sys;
 
 /// Flags a read-only remount must keep (the kernel refuses to drop locked
 /// ones in a user namespace).

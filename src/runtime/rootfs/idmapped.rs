@@ -21,9 +21,9 @@ use nix::fcntl::{OFlag, open};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
-use super::plan::Op;
-use super::sys;
 use crate::error::{Result, SetupError};
+use crate::runtime::rootfs::plan::Op;
+use crate::runtime::sys;
 use crate::spec::extension::{Extension, LayerSpec};
 
 /// What the child attaches, by what it is for.

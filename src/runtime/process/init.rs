@@ -18,8 +18,8 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use super::sys::{self, ArgsRegion};
 use crate::error::{Result, SetupError};
+use crate::runtime::sys::{self, ArgsRegion};
 
 /// Signals forwarded from the launcher (and the kernel) to the command.
 pub const FORWARDED: &[Signal] = &[

@@ -25,9 +25,9 @@ use nix::sys::socket::{
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use super::cgroup::SelfMove;
-use super::sys;
 use crate::error::{Result, SetupError};
+use crate::runtime::cgroup::SelfMove;
+use crate::runtime::sys;
 
 /// The launcher's side of a running watcher. Dropping it (or dying) sets
 /// the watcher off; [`Watcher::dismiss`] also waits for it to end.
@@ -92,7 +92,7 @@ pub fn spawn(dirs: &[PathBuf]) -> Result<Watcher> {
     if let Some(pidfd) = &pidfd {
         let _ = sys::pidfd_kill(pidfd.as_fd());
     }
-    let _ = super::cgroup::destroy_dirs(dirs);
+    let _ = crate::runtime::cgroup::destroy_dirs(dirs);
     // After a normal exit the launcher has undone it already; this finds
     // the leaf gone and does nothing.
     if let Some(moved) = moved {

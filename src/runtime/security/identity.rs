@@ -15,7 +15,7 @@ pub fn hostname(spec: &Spec) -> Result<()> {
         sethostname(name).map_err(|e| SetupError::sys(format!("set hostname {name}"), e))?;
     }
     if let Some(name) = spec.domainname().as_deref().filter(|n| !n.is_empty()) {
-        super::sys::set_domainname(name)
+        crate::runtime::sys::set_domainname(name)
             .map_err(|e| SetupError::sys(format!("set domain name {name}"), e))?;
     }
     Ok(())

@@ -44,9 +44,9 @@ use seccompiler::{
     TargetArch, sock_filter,
 };
 
-use super::seccomp_bpf::{self, Allowed, Cond, Op};
 use crate::error::{Result, SetupError};
 use crate::linux::seccomp::{Arch, number};
+use crate::runtime::security::seccomp_bpf::{self, Allowed, Cond, Op};
 
 /// The errno when the spec names none.
 const EPERM: u32 = 1;

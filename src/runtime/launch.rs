@@ -1,5 +1,5 @@
 //! The launcher side: cgroup and watcher, clone3, id maps, "go", then the
-//! foreground loop ([`super::supervise`]), and clean up on every way out.
+//! foreground loop ([`crate::runtime::supervise`]), and clean up on every way out.
 //! `run` returns only once every process it started has ended: the
 //! sandbox's init (whose exit means the kernel has ended its pid namespace)
 //! and the watcher.
@@ -17,13 +17,13 @@ use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use super::cgroup::{Cgroup, Hierarchies, Options};
-use super::child::{self, ChildPlan};
-use super::proto::{self, EXIT_SETUP, Message};
-use super::supervise::{self, Running};
-use super::sys::{self, Cloned};
-use super::watcher::Watcher;
 use crate::error::SetupError;
+use crate::runtime::cgroup::{Cgroup, Hierarchies, Options};
+use crate::runtime::process::child::{self, ChildPlan};
+use crate::runtime::process::watcher::Watcher;
+use crate::runtime::supervise::{self, Running};
+use crate::runtime::sync::{self, EXIT_SETUP, Message};
+use crate::runtime::sys::{self, Cloned};
 use crate::spec::Bundle;
 use crate::spec::extension::{Extension, Terminal, WritableSpec};
 
@@ -36,7 +36,7 @@ fn fail(e: SetupError) -> (i32, SetupError) {
 
 pub fn run(bundle: &Bundle) -> Outcome {
     let (spec, ext, name) = (&bundle.spec, &bundle.ext, bundle.name.as_str());
-    super::refuse::check(spec).map_err(fail)?;
+    crate::runtime::refuse::check(spec).map_err(fail)?;
     let linux = spec
         .linux()
         .as_ref()
@@ -59,10 +59,10 @@ fn launch(
     watcher: &mut Option<Watcher>,
     upper_dir: Option<BorrowedFd<'_>>,
 ) -> Outcome {
-    let ops = super::plan::plan(spec).map_err(fail)?;
+    let ops = crate::runtime::rootfs::plan::plan(spec).map_err(fail)?;
     let linux = spec.linux().as_ref().expect("checked by run");
     let seccomp = match linux.seccomp() {
-        Some(s) => super::seccomp::compile(s).map_err(fail)?,
+        Some(s) => crate::runtime::security::seccomp::compile(s).map_err(fail)?,
         None => Vec::new(),
     };
     let has = |t: LinuxNamespaceType| linux.namespaces().iter().flatten().any(|n| n.typ() == t);
@@ -78,7 +78,11 @@ fn launch(
         userns,
         single_map: userns && single_id(linux),
         become_root: userns && nix::unistd::geteuid().is_root(),
-        user_limits: if userns { super::ucounts::halves(linux.seccomp().as_ref()) } else { Vec::new() },
+        user_limits: if userns {
+            crate::runtime::security::ucounts::halves(linux.seccomp().as_ref())
+        } else {
+            Vec::new()
+        },
         terminal: match ext.terminal {
             Terminal::Always => true,
             Terminal::Auto => std::io::stdin().is_terminal(),
@@ -91,18 +95,18 @@ fn launch(
     // its settings on its way out (`stty -echo`): they are put back when we
     // return. Saved before the command can run.
     let _terminal =
-        if plan.terminal { None } else { super::terminal::Restore::save(std::io::stdin().as_fd()) };
+        if plan.terminal { None } else { crate::runtime::terminal::Restore::save(std::io::stdin().as_fd()) };
     // Block what we forward before the clone, so nothing is lost; the child
     // resets its mask first thing.
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&super::init::signal_set()), None)
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&crate::runtime::process::init::signal_set()), None)
         .map_err(|e| fail(SetupError::sys("block signals", e)))?;
-    let (ours, theirs) = proto::pair().map_err(fail)?;
+    let (ours, theirs) = sync::pair().map_err(fail)?;
     // Only we hold the write end: the sandbox's init sees EOF when we are gone.
     let (lifeline, held) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|e| fail(SetupError::sys("create the lifeline pipe", e)))?;
     // A new user namespace is bounded, in the caller's accounting, by the
     // soft per-user rlimits at its making: half of ours (see `ucounts`).
-    let saved = if userns { super::ucounts::lower_rlimits() } else { Vec::new() };
+    let saved = if userns { crate::runtime::security::ucounts::lower_rlimits() } else { Vec::new() };
     let cloned = sys::clone3(clone_flags(linux), cgroup.as_ref().and_then(Cgroup::v2_fd));
     let (pid, pidfd) = match cloned {
         Ok(Cloned::Child) => {
@@ -110,11 +114,11 @@ fn launch(
             child::main(theirs, &lifeline, &plan)
         }
         Ok(Cloned::Parent { pid, pidfd }) => {
-            super::ucounts::restore_rlimits(&saved);
+            crate::runtime::security::ucounts::restore_rlimits(&saved);
             (pid, pidfd)
         }
         Err(e) => {
-            super::ucounts::restore_rlimits(&saved);
+            crate::runtime::security::ucounts::restore_rlimits(&saved);
             let err = SetupError::sys("clone3", e).fix(clone_fix(e, userns));
             return Err(fail(err));
         }
@@ -168,7 +172,7 @@ fn guard_pid_1(ext: &Extension, sandbox: &Sandbox, watcher: &mut Option<Watcher>
         return Ok(());
     }
     if watcher.is_none() {
-        *watcher = Some(super::watcher::spawn(&[])?);
+        *watcher = Some(crate::runtime::process::watcher::spawn(&[])?);
     }
     watcher.as_ref().expect("just made").kill_too(sandbox.pidfd.as_fd())
 }
@@ -226,7 +230,8 @@ fn make_cgroup(
     // at any moment leaves nothing; with an explicit cgroupsPath the
     // directories are known only once made.
     let planned = Cgroup::planned_dirs_in(&hierarchies, &opts);
-    let early = if planned.is_empty() { None } else { Some(super::watcher::spawn(&planned)?) };
+    let early =
+        if planned.is_empty() { None } else { Some(crate::runtime::process::watcher::spawn(&planned)?) };
     opts.companions.extend(early.as_ref().map(|w| w.pid().as_raw()));
     let created = Cgroup::create_in(&hierarchies, resources, &opts);
     let (cgroup, skipped) = match created {
@@ -246,7 +251,7 @@ fn make_cgroup(
     }
     let watcher = match (early, &cgroup) {
         (Some(w), _) => Some(w),
-        (None, Some(cg)) => Some(super::watcher::spawn(&cg.dirs())?),
+        (None, Some(cg)) => Some(crate::runtime::process::watcher::spawn(&cg.dirs())?),
         (None, None) => None,
     };
     Ok((cgroup, watcher))
@@ -314,7 +319,7 @@ fn start(
     plan: &ChildPlan,
 ) -> Result<Option<OwnedFd>, (i32, SetupError)> {
     if plan.userns {
-        super::idmap::write(sb.pid, spec, ext.subids).map_err(|e| {
+        crate::runtime::security::idmap::write(sb.pid, spec, ext.subids).map_err(|e| {
             let e = if apparmor_restricts_userns() { e.fix(APPARMOR_FIX) } else { e };
             fail(e)
         })?;
@@ -330,12 +335,13 @@ fn start(
             .find(|m| m.container_id() == 0)
             .map_or(0..0, |m| m.host_id()..m.host_id().saturating_add(m.size()));
         let (trees, notes) =
-            super::idmapped::make(sb.pid, ext, plan.ops, plan.upper_dir, ids).map_err(fail)?;
+            crate::runtime::rootfs::idmapped::make(sb.pid, ext, plan.ops, plan.upper_dir, ids)
+                .map_err(fail)?;
         for note in notes {
             eprintln!("sandbox: {note}");
         }
         for (key, tree) in trees {
-            proto::send(sock.as_fd(), &Message::Idmapped(key), Some(tree.as_fd()))
+            sync::send(sock.as_fd(), &Message::Idmapped(key), Some(tree.as_fd()))
                 .map_err(|e| fail(SetupError::sys("hand an id-mapped mount to the sandbox", e)))?;
         }
     }
@@ -351,16 +357,16 @@ fn start(
     if !overlap {
         join().map_err(fail)?;
     }
-    proto::send(sock.as_fd(), &Message::Go, None)
+    sync::send(sock.as_fd(), &Message::Go, None)
         .map_err(|e| fail(SetupError::sys("start the sandbox", e)))?;
     if overlap {
         join().map_err(fail)?;
     }
     // A child that failed meanwhile has closed its end; its report is read below.
-    let _ = proto::send(sock.as_fd(), &Message::Go, None);
+    let _ = sync::send(sock.as_fd(), &Message::Go, None);
     let mut master = None;
     loop {
-        match proto::recv(sock.as_fd()) {
+        match sync::recv(sock.as_fd()) {
             Ok(Some((Message::Note(text), _))) => eprintln!("sandbox: {text}"),
             Ok(Some((Message::Terminal, fd))) => master = fd,
             Ok(Some((Message::Failed { code, error }, _))) => return Err((code, error)),

@@ -4,6 +4,12 @@
 //! mount namespace, made private first, so nothing reaches the host and
 //! nothing is left to clean up.
 
+pub mod hostroot;
+pub mod idmapped;
+pub mod mounts;
+pub mod plan;
+pub mod upper;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
@@ -16,10 +22,9 @@ use nix::sys::stat::Mode;
 use nix::sys::statvfs::FsFlags;
 use nix::unistd::{chdir, pivot_root};
 
-use super::idmapped::{UPPER_KEY, layer_key, source_key};
-use super::mounts;
-use super::plan::{DEVICES, Op};
 use crate::error::{Result, SetupError};
+use crate::runtime::rootfs::idmapped::{UPPER_KEY, layer_key, source_key};
+use crate::runtime::rootfs::plan::{DEVICES, Op};
 use crate::spec::extension::{Extension, LayerSpec, WritableSpec};
 
 /// Host directories tried, in order, as the place for the scratch tmpfs.
@@ -45,7 +50,7 @@ pub struct Prepared {
     etc_files: Vec<(&'static str, String)>,
     /// `host:/` in a user namespace: the host root's top-level entries,
     /// assembled one by one (see `hostroot::assemble`).
-    host_parts: Vec<(String, super::hostroot::HostPart)>,
+    host_parts: Vec<(String, crate::runtime::rootfs::hostroot::HostPart)>,
     /// The scratch tmpfs: the upper layer, the new root, generated files.
     scratch: PathBuf,
 }
@@ -113,8 +118,9 @@ pub fn prepare(
             )
             .fix("use host:/ alone, or namespaces.user = \"host\" as root"));
     }
-    let submounts = if host_root && !by_parts { super::hostroot::submounts()? } else { Vec::new() };
-    let host_parts = if by_parts { super::hostroot::parts()? } else { Vec::new() };
+    let submounts =
+        if host_root && !by_parts { crate::runtime::rootfs::hostroot::submounts()? } else { Vec::new() };
+    let host_parts = if by_parts { crate::runtime::rootfs::hostroot::parts()? } else { Vec::new() };
     let mut sources = Vec::new();
     for op in ops {
         if let Op::Bind { source, .. } = op {
@@ -130,7 +136,7 @@ pub fn prepare(
     }
     let upper = match (&ext.writable, upper_dir) {
         (WritableSpec::Dir { path }, Some(locked)) => {
-            Some((locked, path, find(UPPER_KEY.to_owned(), &|| super::upper::reopen(path))?))
+            Some((locked, path, find(UPPER_KEY.to_owned(), &|| crate::runtime::rootfs::upper::reopen(path))?))
         }
         _ => None,
     };
@@ -148,7 +154,7 @@ pub fn prepare(
     let sources = sources.into_iter().map(|(p, f)| Ok((p, ready(f)?))).collect::<Result<BTreeMap<_, _>>>()?;
     let persistent = match upper {
         Some((locked, path, found)) => {
-            Some(super::upper::upper_and_work(locked, ready(found)?.as_fd(), path)?)
+            Some(crate::runtime::rootfs::upper::upper_and_work(locked, ready(found)?.as_fd(), path)?)
         }
         None => None,
     };
@@ -164,7 +170,7 @@ fn attach(tree: &OwnedFd, at: &Path) -> Result<OwnedFd> {
     let made = if is_dir { std::fs::create_dir_all(at) } else { std::fs::File::create(at).map(drop) };
     made.map_err(|e| SetupError::io(format!("create {}", at.display()), &e))?;
     let point = open_path(at, "mount point")?;
-    super::sys::attach_tree(tree.as_fd(), point.as_fd())
+    crate::runtime::sys::attach_tree(tree.as_fd(), point.as_fd())
         .map_err(|e| SetupError::sys(format!("attach an id-mapped mount on {}", at.display()), e))?;
     open_path(at, "id-mapped mount")
 }
@@ -256,11 +262,21 @@ pub fn build(
     } else if prep.host_parts.is_empty() {
         overlay(prep, scratch, &root_s, rootless)?;
     } else {
-        super::hostroot::assemble(&prep.host_parts, scratch, &root, ext.writable == WritableSpec::Readonly)?;
+        crate::runtime::rootfs::hostroot::assemble(
+            &prep.host_parts,
+            scratch,
+            &root,
+            ext.writable == WritableSpec::Readonly,
+        )?;
     }
     let root_fd = File::open(&root).map_err(|e| SetupError::io(format!("open new root {root_s}"), &e))?;
     for (path, fd) in &prep.submounts {
-        super::hostroot::overlay_submount(root_fd.as_fd(), path, fd, &scratch.join("empty"))?;
+        crate::runtime::rootfs::hostroot::overlay_submount(
+            root_fd.as_fd(),
+            path,
+            fd,
+            &scratch.join("empty"),
+        )?;
     }
     for op in ops {
         mounts::apply(root_fd.as_fd(), prep, op)?;
@@ -278,7 +294,7 @@ pub fn build(
         )?;
     }
     // The working directory exists before the root may turn read-only.
-    super::resolve::open_in_root(root_fd.as_fd(), cwd, super::resolve::Create::Dir)?;
+    crate::fsroot::open_in_root(root_fd.as_fd(), cwd, crate::fsroot::Create::Dir)?;
     if ext.writable == WritableSpec::Readonly && !plain {
         do_mount(
             None,
@@ -298,7 +314,7 @@ pub fn build(
 /// False, with nothing left mounted, where the kernel refuses: a layer
 /// with mounts below it in a user namespace (locked), a strictatime mount.
 fn bind_readonly(layer: &OwnedFd, root: &str, kept: MsFlags) -> bool {
-    let source = super::resolve::fd_path(layer);
+    let source = crate::fsroot::fd_path(layer);
     if mount(Some(source.as_str()), root, None::<&str>, MsFlags::MS_BIND, None::<&str>).is_err() {
         return false;
     }
@@ -359,7 +375,7 @@ fn plain_layer<'a>(
     for target in needed.flatten() {
         let inside_a_mount = mounted.iter().any(|m| target.starts_with(m) && target != *m);
         if !inside_a_mount
-            && super::resolve::open_in_root(layer.as_fd(), target, super::resolve::Create::No)?.is_none()
+            && crate::fsroot::open_in_root(layer.as_fd(), target, crate::fsroot::Create::No)?.is_none()
         {
             return Ok(None);
         }
@@ -380,10 +396,10 @@ fn overlay(prep: &Prepared, scratch: &Path, root: &str, rootless: bool) -> Resul
     let lower: Vec<String> = prep
         .layers
         .iter()
-        .map(|l| l.as_ref().map_or_else(|| "/".to_owned(), super::resolve::fd_path))
+        .map(|l| l.as_ref().map_or_else(|| "/".to_owned(), crate::fsroot::fd_path))
         .collect();
     let (upper, work) = match &prep.persistent {
-        Some((u, w)) => (super::resolve::fd_path(u), super::resolve::fd_path(w)),
+        Some((u, w)) => (crate::fsroot::fd_path(u), crate::fsroot::fd_path(w)),
         None => (scratch.join("upper").display().to_string(), scratch.join("work").display().to_string()),
     };
     let mut data = format!("lowerdir={},upperdir={upper},workdir={work}", lower.join(":"));

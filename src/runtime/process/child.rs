@@ -11,10 +11,12 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
-use super::plan::Op;
-use super::proto::{self, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_SETUP, Message};
-use super::{identity, init, rootfs, sys, terminal};
 use crate::error::{Result, SetupError};
+use crate::runtime::process::init;
+use crate::runtime::rootfs::plan::Op;
+use crate::runtime::security::identity;
+use crate::runtime::sync::{self, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_SETUP, Message};
+use crate::runtime::{rootfs, sys, terminal};
 use crate::spec::extension::Extension;
 
 /// Everything the child needs, prepared by the launcher before clone3.
@@ -55,7 +57,7 @@ pub fn main(sock: OwnedFd, lifeline: &OwnedFd, plan: &ChildPlan) -> ! {
     let keep = [Some(sock.as_raw_fd()), Some(lifeline.as_raw_fd()), upper];
     if let Err(e) = sys::close_all_but(&keep.into_iter().flatten().collect::<Vec<_>>()) {
         let error = SetupError::sys("close the launcher's descriptors (close_range)", e);
-        let _ = proto::send(sock.as_fd(), &Message::Failed { code: EXIT_SETUP, error }, None);
+        let _ = sync::send(sock.as_fd(), &Message::Failed { code: EXIT_SETUP, error }, None);
         sys::exit_now(EXIT_SETUP);
     }
     match setup(&sock, plan) {
@@ -66,7 +68,7 @@ pub fn main(sock: OwnedFd, lifeline: &OwnedFd, plan: &ChildPlan) -> ! {
             sys::exit_now(init::run(command, lifeline))
         }
         Err((code, error)) => {
-            let _ = proto::send(sock.as_fd(), &Message::Failed { code, error }, None);
+            let _ = sync::send(sock.as_fd(), &Message::Failed { code, error }, None);
             sys::exit_now(code)
         }
     }
@@ -85,21 +87,21 @@ fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(|e| setup_error(SetupError::sys("prctl(PR_SET_PDEATHSIG)", e)))?;
     let mut idmapped = Vec::new();
-    if !proto::wait_go(sock, &mut idmapped) {
+    if !sync::wait_go(sock, &mut idmapped) {
         sys::exit_now(EXIT_SETUP);
     }
     if plan.become_root {
         identity::become_root().map_err(setup_error)?;
     }
-    if let Err(e) = super::ucounts::apply(&plan.user_limits) {
+    if let Err(e) = crate::runtime::security::ucounts::apply(&plan.user_limits) {
         // A read-only /proc/sys (inside a container, say): say what is not contained.
         let note = format!("{e}: the sandbox can use all of its caller's per-user budgets");
-        let _ = proto::send(sock.as_fd(), &Message::Note(note), None);
+        let _ = sync::send(sock.as_fd(), &Message::Note(note), None);
     }
     prepare_root(plan, idmapped).map_err(setup_error)?;
     // The second "go": we are in all our cgroups now (see the launcher's
     // `start`). Still privileged: the cgroup namespace needs it.
-    if !proto::wait_go(sock, &mut Vec::new()) {
+    if !sync::wait_go(sock, &mut Vec::new()) {
         sys::exit_now(EXIT_SETUP);
     }
     if !plan.cgroups_first {
@@ -181,7 +183,7 @@ fn prepare_root(plan: &ChildPlan, idmapped: Vec<(String, OwnedFd)>) -> Result<()
 
 fn open_terminal(sock: &OwnedFd) -> Result<OwnedFd> {
     let (master, slave) = terminal::open_pty()?;
-    proto::send(sock.as_fd(), &Message::Terminal, Some(master.as_fd()))
+    sync::send(sock.as_fd(), &Message::Terminal, Some(master.as_fd()))
         .map_err(|e| SetupError::sys("hand the terminal to the launcher", e))?;
     Ok(slave)
 }
@@ -189,14 +191,14 @@ fn open_terminal(sock: &OwnedFd) -> Result<OwnedFd> {
 /// Landlock, then seccomp: the last steps before execve.
 fn restrict(sock: &OwnedFd, plan: &ChildPlan) -> Result<()> {
     if let Some(rules) = &plan.ext.landlock {
-        let report = super::landlock::apply(rules)?;
+        let report = crate::runtime::security::landlock::apply(rules)?;
         if !report.skipped.is_empty() {
             let note =
                 format!("landlock (best effort, ABI {}): skipped {}", report.abi, report.skipped.join("; "));
-            let _ = proto::send(sock.as_fd(), &Message::Note(note), None);
+            let _ = sync::send(sock.as_fd(), &Message::Note(note), None);
         }
     }
-    super::seccomp::install(plan.seccomp)
+    crate::runtime::security::seccomp::install(plan.seccomp)
 }
 
 /// execvpe with the spec's environment; returns only on failure.

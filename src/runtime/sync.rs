@@ -113,7 +113,7 @@ pub fn recv(sock: BorrowedFd<'_>) -> nix::Result<Option<(Message, Option<OwnedFd
 
 fn owned(raw: std::os::fd::RawFd) -> OwnedFd {
     // Received with SCM_RIGHTS: a fresh descriptor no one else owns.
-    super::sys::own_fd(raw)
+    crate::runtime::sys::own_fd(raw)
 }
 
 /// Wait for "go" from the launcher, keeping the id-mapped mounts it sends

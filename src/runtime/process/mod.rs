@@ -1,0 +1,6 @@
+//! The sandbox's processes: the setup child (from clone3 to execve), the
+//! init it becomes, and the watcher beside the launcher.
+
+pub mod child;
+pub mod init;
+pub mod watcher;
