@@ -23,3 +23,4 @@ pub mod mountinfo;
 pub mod profile;
 pub mod runtime;
 pub mod spec;
+mod sys;

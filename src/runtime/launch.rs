@@ -23,9 +23,9 @@ use crate::runtime::process::child::{self, ChildPlan};
 use crate::runtime::process::watcher::Watcher;
 use crate::runtime::supervise::{self, Running};
 use crate::runtime::sync::{self, EXIT_SETUP, Message};
-use crate::runtime::sys::{self, Cloned};
 use crate::spec::Bundle;
 use crate::spec::extension::{Extension, Terminal, WritableSpec};
+use crate::sys::{self, process::Cloned};
 
 /// The sandbox's end: its exit code, or a failure with the code to exit with.
 pub type Outcome = Result<i32, (i32, SetupError)>;
@@ -34,8 +34,13 @@ fn fail(e: SetupError) -> (i32, SetupError) {
     (EXIT_SETUP, e)
 }
 
+/// Run the bundle's sandbox in the foreground, to its end.
+///
+/// The calling process must be single-threaded (the sandbox and the watcher
+/// are forked from it); a library caller with threads gets an error.
 pub fn run(bundle: &Bundle) -> Outcome {
     let (spec, ext, name) = (&bundle.spec, &bundle.ext, bundle.name.as_str());
+    single_threaded().map_err(fail)?;
     crate::runtime::refuse::check(spec).map_err(fail)?;
     let linux = spec
         .linux()
@@ -88,7 +93,7 @@ fn launch(
             Terminal::Auto => std::io::stdin().is_terminal(),
             Terminal::Never => false,
         },
-        args: ext.init.then(sys::ArgsRegion::of_self).flatten(),
+        args: ext.init.then(sys::memory::ArgsRegion::of_self).flatten(),
         upper_dir,
     };
     // Without a pty the command shares the caller's terminal, and may change
@@ -107,7 +112,9 @@ fn launch(
     // A new user namespace is bounded, in the caller's accounting, by the
     // soft per-user rlimits at its making: half of ours (see `ucounts`).
     let saved = if userns { crate::runtime::security::ucounts::lower_rlimits() } else { Vec::new() };
-    let cloned = sys::clone3(clone_flags(linux), cgroup.as_ref().and_then(Cgroup::v2_fd));
+    #[allow(unsafe_code)]
+    // SAFETY: `run` checked that this process has one thread.
+    let cloned = unsafe { sys::process::clone3(clone_flags(linux), cgroup.as_ref().and_then(Cgroup::v2_fd)) };
     let (pid, pidfd) = match cloned {
         Ok(Cloned::Child) => {
             child::reset_signal_mask();
@@ -142,6 +149,25 @@ fn launch(
 fn single_id(linux: &oci_spec::runtime::Linux) -> bool {
     let one = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| matches!(maps.as_deref(), Some([m]) if m.size() == 1);
     one(linux.uid_mappings()) && one(linux.gid_mappings())
+}
+
+/// clone3 and fork copy only the calling thread: a lock another thread held
+/// (the allocator's) would never be released in the copy. /proc/self/stat's
+/// 20th field is the thread count.
+fn single_threaded() -> Result<(), SetupError> {
+    let step = "check that the launcher is single-threaded";
+    let stat = std::fs::read_to_string("/proc/self/stat").map_err(|e| SetupError::io(step, &e))?;
+    let threads = stat
+        .rfind(')')
+        .and_then(|end| stat[end + 2..].split(' ').nth(17))
+        .and_then(|n| n.parse::<u32>().ok());
+    match threads {
+        Some(1) => Ok(()),
+        Some(n) => Err(SetupError::new(step)
+            .detail(format!("{n} threads"))
+            .fix("start sandboxes from a single-threaded process (fork one first)")),
+        None => Err(SetupError::new(step).detail("no thread count in /proc/self/stat")),
+    }
 }
 
 /// The namespaces clone3 makes (a mount namespace always).
@@ -374,5 +400,18 @@ fn start(
             // mounts; and if it died before saying anything, its status tells.
             Ok(None | Some((Message::Go | Message::Idmapped(_), _))) | Err(_) => return Ok(master),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_launcher_with_threads_is_refused() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || rx.recv());
+        let err = super::single_threaded().expect_err("two threads at least");
+        assert!(err.to_string().contains("threads"), "{err}");
+        drop(tx);
+        let _ = other.join();
     }
 }

@@ -9,7 +9,7 @@ pub mod rootfs;
 pub mod security;
 mod supervise;
 mod sync;
-mod sys;
+
 mod terminal;
 
 pub use sync::EXIT_SETUP;

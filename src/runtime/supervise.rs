@@ -21,8 +21,8 @@ use nix::unistd::Pid;
 use crate::error::SetupError;
 use crate::runtime::launch::Outcome;
 use crate::runtime::sync::EXIT_SETUP;
-use crate::runtime::sys;
 use crate::runtime::terminal::{self, Restore};
+use crate::sys;
 
 /// What the loop watches.
 pub struct Running<'a> {
@@ -131,9 +131,11 @@ fn signals(run: &Running, sfd: &SignalFd, relay: Option<&Relay>) -> bool {
         let from_terminal = info.ssi_code == SI_KERNEL;
         let _ = match (from_terminal, run.command_is_pid_1) {
             (true, true) => kill(Pid::from_raw(-run.pid.as_raw()), sig),
-            (true, false) => {
-                sys::pidfd_queue_signal(run.pidfd, sig as i32, crate::runtime::process::init::TO_GROUP)
-            }
+            (true, false) => sys::signal::pidfd_queue_signal(
+                run.pidfd,
+                sig as i32,
+                crate::runtime::process::init::TO_GROUP,
+            ),
             (false, _) => kill(run.pid, sig),
         };
         stopping |= matches!(sig, Signal::SIGINT | Signal::SIGTERM | Signal::SIGHUP | Signal::SIGQUIT);

@@ -8,10 +8,7 @@ use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::sys::socket::{
-    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, sendmsg,
-    socketpair,
-};
+use nix::sys::socket::{AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, sendmsg, socketpair};
 
 use crate::error::SetupError;
 
@@ -93,27 +90,11 @@ pub fn send(sock: BorrowedFd<'_>, msg: &Message, fd: Option<BorrowedFd<'_>>) -> 
 /// Receive one message; `None` at EOF. A received fd comes with it.
 pub fn recv(sock: BorrowedFd<'_>) -> nix::Result<Option<(Message, Option<OwnedFd>)>> {
     let mut buf = vec![0u8; 64 * 1024];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
-    let mut fd = None;
-    for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            for raw in fds {
-                fd = Some(owned(raw));
-            }
-        }
-    }
-    let n = msg.bytes;
+    let (n, fd) = crate::sys::fd::recv_with_fd(sock, &mut buf)?;
     if n == 0 {
         return Ok(None);
     }
     Ok(decode(&buf[..n]).map(|m| (m, fd)))
-}
-
-fn owned(raw: std::os::fd::RawFd) -> OwnedFd {
-    // Received with SCM_RIGHTS: a fresh descriptor no one else owns.
-    crate::runtime::sys::own_fd(raw)
 }
 
 /// Wait for "go" from the launcher, keeping the id-mapped mounts it sends

@@ -8,6 +8,7 @@ use nix::pty::{PtyMaster, grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
 
 use crate::error::{Result, SetupError};
+use crate::sys;
 
 /// In the sandbox (after `pivot_root)`: open a pty pair from its devpts.
 pub fn open_pty() -> Result<(PtyMaster, OwnedFd)> {
@@ -29,8 +30,7 @@ pub fn open_pty() -> Result<(PtyMaster, OwnedFd)> {
 /// controlling terminal and standard streams.
 pub fn attach(slave: &OwnedFd) -> Result<()> {
     nix::unistd::setsid().map_err(|e| SetupError::sys("setsid", e))?;
-    crate::runtime::sys::set_controlling_tty(slave.as_fd())
-        .map_err(|e| SetupError::sys("ioctl(TIOCSCTTY)", e))?;
+    sys::term::set_controlling_tty(slave.as_fd()).map_err(|e| SetupError::sys("ioctl(TIOCSCTTY)", e))?;
     nix::unistd::dup2_stdin(slave).map_err(|e| SetupError::sys("dup2 the terminal to stdin", e))?;
     nix::unistd::dup2_stdout(slave).map_err(|e| SetupError::sys("dup2 the terminal to stdout", e))?;
     nix::unistd::dup2_stderr(slave).map_err(|e| SetupError::sys("dup2 the terminal to stderr", e))?;
@@ -74,7 +74,7 @@ impl Drop for Restore {
 
 /// Copy the caller's window size to the pty.
 pub fn copy_size(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
-    if let Ok(ws) = crate::runtime::sys::window_size(from) {
-        let _ = crate::runtime::sys::set_window_size(to, &ws);
+    if let Ok(ws) = sys::term::window_size(from) {
+        let _ = sys::term::set_window_size(to, &ws);
     }
 }

@@ -16,8 +16,9 @@ use crate::runtime::process::init;
 use crate::runtime::rootfs::plan::Op;
 use crate::runtime::security::identity;
 use crate::runtime::sync::{self, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_SETUP, Message};
-use crate::runtime::{rootfs, sys, terminal};
+use crate::runtime::{rootfs, terminal};
 use crate::spec::extension::Extension;
+use crate::sys;
 
 /// Everything the child needs, prepared by the launcher before clone3.
 #[allow(clippy::struct_excessive_bools)] // one flag per independent setup step
@@ -36,7 +37,7 @@ pub struct ChildPlan<'a> {
     pub single_map: bool,
     pub terminal: bool,
     /// The launcher's argument and environment strings, which init overwrites.
-    pub args: Option<sys::ArgsRegion>,
+    pub args: Option<sys::memory::ArgsRegion>,
     /// The launcher is root and the sandbox has a user namespace: the child
     /// starts with root's host ids, which the namespace does not map, and
     /// becomes the namespace's root once "go" says the maps are written.
@@ -55,21 +56,21 @@ pub fn main(sock: OwnedFd, lifeline: &OwnedFd, plan: &ChildPlan) -> ! {
     // launcher holds are closed before anything else.
     let upper = plan.upper_dir.map(|fd| fd.as_raw_fd());
     let keep = [Some(sock.as_raw_fd()), Some(lifeline.as_raw_fd()), upper];
-    if let Err(e) = sys::close_all_but(&keep.into_iter().flatten().collect::<Vec<_>>()) {
+    if let Err(e) = sys::fd::close_all_but(&keep.into_iter().flatten().collect::<Vec<_>>()) {
         let error = SetupError::sys("close the launcher's descriptors (close_range)", e);
         let _ = sync::send(sock.as_fd(), &Message::Failed { code: EXIT_SETUP, error }, None);
-        sys::exit_now(EXIT_SETUP);
+        sys::process::exit_now(EXIT_SETUP);
     }
     match setup(&sock, plan) {
         Ok(command) => {
             // Init keeps no copy of the socket: its EOF tells the launcher
             // that the command was executed.
             drop(sock);
-            sys::exit_now(init::run(command, lifeline))
+            sys::process::exit_now(init::run(command, lifeline))
         }
         Err((code, error)) => {
             let _ = sync::send(sock.as_fd(), &Message::Failed { code, error }, None);
-            sys::exit_now(code)
+            sys::process::exit_now(code)
         }
     }
 }
@@ -88,7 +89,7 @@ fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
         .map_err(|e| setup_error(SetupError::sys("prctl(PR_SET_PDEATHSIG)", e)))?;
     let mut idmapped = Vec::new();
     if !sync::wait_go(sock, &mut idmapped) {
-        sys::exit_now(EXIT_SETUP);
+        sys::process::exit_now(EXIT_SETUP);
     }
     if plan.become_root {
         identity::become_root().map_err(setup_error)?;
@@ -102,7 +103,7 @@ fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
     // The second "go": we are in all our cgroups now (see the launcher's
     // `start`). Still privileged: the cgroup namespace needs it.
     if !sync::wait_go(sock, &mut Vec::new()) {
-        sys::exit_now(EXIT_SETUP);
+        sys::process::exit_now(EXIT_SETUP);
     }
     if !plan.cgroups_first {
         cgroup_namespace(plan).map_err(setup_error)?;
@@ -123,7 +124,10 @@ fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
         // Block init's signals before the fork so none arrives unhandled.
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&blocked), None)
             .map_err(|e| setup_error(SetupError::sys("block signals", e)))?;
-        match sys::fork().map_err(|e| setup_error(SetupError::sys("fork the command", e)))? {
+        #[allow(unsafe_code)]
+        // SAFETY: a clone3 child (no CLONE_THREAD) has exactly one thread.
+        let forked = unsafe { sys::process::fork() };
+        match forked.map_err(|e| setup_error(SetupError::sys("fork the command", e)))? {
             Some(command) => return Ok(command),
             None => {
                 sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&blocked), None)
@@ -139,7 +143,7 @@ fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
         }
     }
     drop(slave);
-    sys::default_signal_dispositions();
+    sys::signal::default_signal_dispositions();
     Err(exec(process))
 }
 
@@ -176,7 +180,7 @@ fn prepare_root(plan: &ChildPlan, idmapped: Vec<(String, OwnedFd)>) -> Result<()
     });
     rootfs::build(&prepared, plan.ops, plan.ext, &cwd, plan.userns, may_remount)?;
     if plan.new_net_ns {
-        sys::loopback_up().map_err(|e| SetupError::sys("bring up lo", e))?;
+        sys::net::loopback_up().map_err(|e| SetupError::sys("bring up lo", e))?;
     }
     nix::unistd::chdir(&cwd).map_err(|e| SetupError::sys(format!("chdir {}", cwd.display()), e))
 }

@@ -19,7 +19,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::error::{Result, SetupError};
-use crate::runtime::sys::{self, ArgsRegion};
+use crate::sys::{self, memory::ArgsRegion};
 
 /// Signals forwarded from the launcher (and the kernel) to the command.
 pub const FORWARDED: &[Signal] = &[
@@ -59,7 +59,12 @@ pub fn conceal(args: Option<ArgsRegion>) -> Result<()> {
     let name = std::ffi::CString::new(NAME).expect("no NUL in the name");
     nix::sys::prctl::set_name(&name).map_err(|e| SetupError::sys("prctl(PR_SET_NAME)", e))?;
     if let Some(region) = args {
-        region.scrub(NAME);
+        #[allow(unsafe_code)]
+        // SAFETY: the setup child (a clone3 child) has one thread, and it
+        // never reads argv or environ: the launcher parsed them before.
+        unsafe {
+            region.scrub(NAME);
+        }
     }
     Ok(())
 }
@@ -90,7 +95,7 @@ pub fn run(command: Pid, lifeline: &OwnedFd) -> i32 {
         let Ok(sig) = Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0)) else { continue };
         if sig != Signal::SIGCHLD {
             // The command called setsid, so its pid is its process group.
-            let to_group = info.ssi_code == sys::SI_QUEUE && info.ssi_int == TO_GROUP;
+            let to_group = info.ssi_code == sys::signal::SI_QUEUE && info.ssi_int == TO_GROUP;
             let target = if to_group { Pid::from_raw(-command.as_raw()) } else { command };
             let _ = kill(target, sig);
             continue;

@@ -14,20 +14,17 @@
 //! enable controllers (taking the watcher along), that record, so the
 //! watcher can step back and remove the leaf too. One message each, tagged.
 
-use std::io::{IoSlice, IoSliceMut};
+use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-use nix::sys::socket::{
-    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, sendmsg,
-    socketpair,
-};
+use nix::sys::socket::{AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, sendmsg, socketpair};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use crate::error::{Result, SetupError};
 use crate::runtime::cgroup::SelfMove;
-use crate::runtime::sys;
+use crate::sys;
 
 /// The launcher's side of a running watcher. Dropping it (or dying) sets
 /// the watcher off; [`Watcher::dismiss`] also waits for it to end.
@@ -74,12 +71,16 @@ impl Watcher {
 pub fn spawn(dirs: &[PathBuf]) -> Result<Watcher> {
     let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
         .map_err(|e| SetupError::sys("create the watcher socket", e))?;
-    if let Some(pid) = sys::fork().map_err(|e| SetupError::sys("fork the watcher", e))? {
+    #[allow(unsafe_code)]
+    // SAFETY: called only by `launch::run`, which checked that the
+    // launcher has one thread.
+    let forked = unsafe { sys::process::fork() };
+    if let Some(pid) = forked.map_err(|e| SetupError::sys("fork the watcher", e))? {
         return Ok(Watcher { sock: ours, pid });
     }
     // Hold nothing of the launcher's: not its end of the lifeline (init
     // would never see it close), not the caller's descriptors.
-    let _ = sys::close_all_but(&[theirs.as_raw_fd()]);
+    let _ = sys::fd::close_all_but(&[theirs.as_raw_fd()]);
     // Out of the caller's session (no ^C from its terminal) and off
     // its pipes (a test reading our stdout must see EOF when we exit).
     let _ = nix::unistd::setsid();
@@ -90,7 +91,7 @@ pub fn spawn(dirs: &[PathBuf]) -> Result<Watcher> {
     }
     let (moved, pidfd) = listen(theirs.as_fd());
     if let Some(pidfd) = &pidfd {
-        let _ = sys::pidfd_kill(pidfd.as_fd());
+        let _ = sys::signal::pidfd_kill(pidfd.as_fd());
     }
     let _ = crate::runtime::cgroup::destroy_dirs(dirs);
     // After a normal exit the launcher has undone it already; this finds
@@ -98,7 +99,7 @@ pub fn spawn(dirs: &[PathBuf]) -> Result<Watcher> {
     if let Some(moved) = moved {
         let _ = moved.undo();
     }
-    sys::exit_now(0)
+    sys::process::exit_now(0)
 }
 
 /// Read the launcher's messages until it closes its end.
@@ -106,28 +107,12 @@ fn listen(sock: BorrowedFd<'_>) -> (Option<SelfMove>, Option<OwnedFd>) {
     let (mut moved, mut pidfd) = (None, None);
     let mut buf = vec![0u8; 64 << 10];
     loop {
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let (n, fds) =
-            match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
-                Ok(msg) => {
-                    let fds: Vec<_> = msg
-                        .cmsgs()
-                        .into_iter()
-                        .flatten()
-                        .flat_map(|c| match c {
-                            ControlMessageOwned::ScmRights(fds) => fds,
-                            _ => Vec::new(),
-                        })
-                        .collect();
-                    (msg.bytes, fds)
-                }
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => break,
-            };
-        for fd in fds {
-            pidfd = Some(sys::own_fd(fd));
-        }
+        let (n, fd) = match sys::fd::recv_with_fd(sock, &mut buf) {
+            Ok(got) => got,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        };
+        pidfd = fd.or(pidfd);
         match buf.first() {
             _ if n == 0 => break,
             Some(&MOVED) => moved = SelfMove::decode(&buf[1..n]).or(moved),

@@ -23,8 +23,8 @@ use nix::unistd::Pid;
 
 use crate::error::{Result, SetupError};
 use crate::runtime::rootfs::plan::Op;
-use crate::runtime::sys;
 use crate::spec::extension::{Extension, LayerSpec};
+use crate::sys;
 
 /// What the child attaches, by what it is for.
 pub fn layer_key(path: &str) -> String {
@@ -60,8 +60,8 @@ pub fn make(
     let (mut made, mut notes) = (Vec::new(), Vec::new());
     let mut map = |key: String, path: &Path, recursive: bool, made: &mut Trees| {
         let mapped = open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-            .and_then(|fd| sys::clone_tree(fd.as_fd(), recursive))
-            .and_then(|tree| sys::idmap_tree(tree.as_fd(), userns.as_fd(), recursive).map(|()| tree));
+            .and_then(|fd| sys::mount::clone_tree(fd.as_fd(), recursive))
+            .and_then(|tree| sys::mount::idmap_tree(tree.as_fd(), userns.as_fd(), recursive).map(|()| tree));
         let owned =
             std::fs::metadata(path).is_ok_and(|m| ids.contains(&std::os::unix::fs::MetadataExt::uid(&m)));
         match mapped {
@@ -88,8 +88,8 @@ pub fn make(
         }
     }
     if let Some(dir) = upper {
-        let tree = sys::clone_tree(dir, false)
-            .and_then(|tree| sys::idmap_tree(tree.as_fd(), userns.as_fd(), false).map(|()| tree))
+        let tree = sys::mount::clone_tree(dir, false)
+            .and_then(|tree| sys::mount::idmap_tree(tree.as_fd(), userns.as_fd(), false).map(|()| tree))
             .map_err(|e| {
                 SetupError::sys("id-map the persistent upper directory", e)
                     .detail("its files must belong to the sandbox's ids, and this file system cannot be id-mapped")

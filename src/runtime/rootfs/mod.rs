@@ -26,6 +26,7 @@ use crate::error::{Result, SetupError};
 use crate::runtime::rootfs::idmapped::{UPPER_KEY, layer_key, source_key};
 use crate::runtime::rootfs::plan::{DEVICES, Op};
 use crate::spec::extension::{Extension, LayerSpec, WritableSpec};
+use crate::sys;
 
 /// Host directories tried, in order, as the place for the scratch tmpfs.
 /// It is mounted in the sandbox's private namespace only, and on a place
@@ -170,7 +171,7 @@ fn attach(tree: &OwnedFd, at: &Path) -> Result<OwnedFd> {
     let made = if is_dir { std::fs::create_dir_all(at) } else { std::fs::File::create(at).map(drop) };
     made.map_err(|e| SetupError::io(format!("create {}", at.display()), &e))?;
     let point = open_path(at, "mount point")?;
-    crate::runtime::sys::attach_tree(tree.as_fd(), point.as_fd())
+    sys::mount::attach_tree(tree.as_fd(), point.as_fd())
         .map_err(|e| SetupError::sys(format!("attach an id-mapped mount on {}", at.display()), e))?;
     open_path(at, "id-mapped mount")
 }

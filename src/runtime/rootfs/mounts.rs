@@ -13,7 +13,7 @@ use crate::error::{Result, SetupError};
 use crate::fsroot::{Create, fd_path, open_in_root};
 use crate::runtime::rootfs::Prepared;
 use crate::runtime::rootfs::plan::{DEVICES, Op};
-use crate::runtime::sys;
+use crate::sys;
 
 /// Flags a read-only remount must keep (the kernel refuses to drop locked
 /// ones in a user namespace).
@@ -91,13 +91,13 @@ fn remount(root: BorrowedFd<'_>, target: &Path, flags: MsFlags, rec: MsFlags, st
     let fd = open_in_root(root, target, Create::No)?.expect("just mounted");
     if rec.contains(MsFlags::MS_REC) {
         let attrs = [
-            (MsFlags::MS_RDONLY, sys::MOUNT_ATTR_RDONLY),
-            (MsFlags::MS_NOSUID, sys::MOUNT_ATTR_NOSUID),
-            (MsFlags::MS_NODEV, sys::MOUNT_ATTR_NODEV),
-            (MsFlags::MS_NOEXEC, sys::MOUNT_ATTR_NOEXEC),
+            (MsFlags::MS_RDONLY, sys::mount::MOUNT_ATTR_RDONLY),
+            (MsFlags::MS_NOSUID, sys::mount::MOUNT_ATTR_NOSUID),
+            (MsFlags::MS_NODEV, sys::mount::MOUNT_ATTR_NODEV),
+            (MsFlags::MS_NOEXEC, sys::mount::MOUNT_ATTR_NOEXEC),
         ];
         let set = attrs.iter().filter(|(f, _)| flags.contains(*f)).fold(0, |acc, (_, a)| acc | a);
-        return sys::set_mount_attrs_recursive(fd.as_fd(), set)
+        return sys::mount::set_mount_attrs_recursive(fd.as_fd(), set)
             .map_err(|e| SetupError::sys(format!("{step}: mount_setattr"), e));
     }
     sys_mount(None, &fd_path(&fd), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags, None)

@@ -9,14 +9,14 @@ use nix::unistd::{Gid, Uid, setgroups, sethostname, setresgid, setresuid};
 use oci_spec::runtime::{PosixRlimitType, Process, Spec};
 
 use crate::error::{Result, SetupError};
+use crate::sys;
 
 pub fn hostname(spec: &Spec) -> Result<()> {
     if let Some(name) = spec.hostname().as_deref().filter(|n| !n.is_empty()) {
         sethostname(name).map_err(|e| SetupError::sys(format!("set hostname {name}"), e))?;
     }
     if let Some(name) = spec.domainname().as_deref().filter(|n| !n.is_empty()) {
-        crate::runtime::sys::set_domainname(name)
-            .map_err(|e| SetupError::sys(format!("set domain name {name}"), e))?;
+        sys::net::set_domainname(name).map_err(|e| SetupError::sys(format!("set domain name {name}"), e))?;
     }
     Ok(())
 }

@@ -1,0 +1,52 @@
+//! Descriptor tables: closing what a new process must not hold, and taking
+//! ownership of descriptors passed over a socket.
+
+use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+
+/// Close every descriptor but 0, 1, 2 and `keep`, so nothing the caller
+/// left open without close-on-exec (a directory is a path back to the host
+/// root) reaches the sandbox. Called first thing in a process forked or
+/// cloned from the launcher that never returns into the launcher's frames:
+/// the `OwnedFd`s it closes there are never dropped or used again.
+pub fn close_all_but(keep: &[RawFd]) -> Result<(), Errno> {
+    let mut keep: Vec<u32> =
+        keep.iter().filter_map(|&fd| u32::try_from(fd).ok()).filter(|&fd| fd > 2).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut first = 3u32;
+    for fd in keep.into_iter().chain(std::iter::once(u32::MAX)) {
+        if fd > first {
+            // SAFETY: close_range only closes descriptors; the numbers it
+            // closes belong to nothing this process will use (see above).
+            let ret = unsafe { libc::close_range(first, fd - 1, 0) };
+            Errno::result(ret)?;
+        }
+        first = fd.saturating_add(1);
+    }
+    Ok(())
+}
+
+/// Receive one message into `buf` with the descriptor sent beside it, if
+/// any (`SCM_RIGHTS`, close-on-exec): the byte count (0 at EOF) and the
+/// descriptor. Our protocols send at most one; the kernel closes any more
+/// a hostile peer sends (the control buffer holds one, `MSG_CTRUNC`).
+pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> Result<(usize, Option<OwnedFd>), Errno> {
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    let mut fd = None;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(raws) = c {
+            for raw in raws {
+                // SAFETY: SCM_RIGHTS installed `raw` fresh in our table
+                // during this recvmsg; nothing else knows or owns it.
+                fd = Some(unsafe { OwnedFd::from_raw_fd(raw) });
+            }
+        }
+    }
+    Ok((msg.bytes, fd))
+}
