@@ -19,8 +19,7 @@ use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 
 use crate::error::SetupError;
-use crate::runtime::launch::Outcome;
-use crate::runtime::sync::EXIT_SETUP;
+use crate::runtime::exit::{Exit, Failure};
 use crate::runtime::terminal::{self, Restore};
 use crate::sys;
 
@@ -32,37 +31,29 @@ pub struct Running<'a> {
     pub command_is_pid_1: bool,
 }
 
-/// Exit status after the output's reader went away (128 + SIGPIPE).
-const EXIT_PIPE: i32 = 141;
-/// Exit status after the wall-clock timeout, as timeout(1) has it.
-const EXIT_TIMEOUT: i32 = 124;
 /// `si_code` of a signal the kernel sent, as the terminal does for ^C.
 const SI_KERNEL: i32 = 0x80;
 /// How much output may wait for a slow reader before we stop reading the command's.
 const BUFFERED: usize = 64 << 10;
 
-fn fail(e: SetupError) -> (i32, SetupError) {
-    (EXIT_SETUP, e)
-}
-
 /// Wait for the sandbox to end, relaying the terminal (`master`) and
-/// forwarding signals; 124 at `deadline`.
-pub fn wait(run: &Running, master: Option<OwnedFd>, deadline: Option<Instant>) -> Outcome {
+/// forwarding signals, or until `deadline`.
+pub fn wait(run: &Running, master: Option<OwnedFd>, deadline: Option<Instant>) -> Result<Exit, Failure> {
     let sfd = SignalFd::with_flags(
         &crate::runtime::process::init::signal_set(),
         SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
     )
-    .map_err(|e| fail(SetupError::sys("signalfd", e)))?;
+    .map_err(|e| SetupError::sys("signalfd", e))?;
     let stdin = std::io::stdin();
     let _restore = match &master {
         Some(m) if nix::unistd::isatty(stdin.as_fd()).unwrap_or(false) => {
             terminal::copy_size(stdin.as_fd(), m.as_fd());
-            Some(Restore::raw(stdin.as_fd()).map_err(fail)?)
+            Some(Restore::raw(stdin.as_fd())?)
         }
         _ => None,
     };
     let mut relay = match master {
-        Some(m) => Some(Relay::new(m).map_err(fail)?),
+        Some(m) => Some(Relay::new(m)?),
         None => None,
     };
     let mut exited = false;
@@ -75,8 +66,7 @@ pub fn wait(run: &Running, master: Option<OwnedFd>, deadline: Option<Instant>) -
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    eprintln!("\r\nsandbox: wall-clock timeout: killing the sandbox");
-                    return Ok(EXIT_TIMEOUT);
+                    return Ok(Exit::TimedOut);
                 }
                 PollTimeout::try_from(left.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX)
             }
@@ -92,7 +82,7 @@ pub fn wait(run: &Running, master: Option<OwnedFd>, deadline: Option<Instant>) -
         }
         match poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
-            Err(e) => return Err(fail(SetupError::sys("poll", e))),
+            Err(e) => return Err(SetupError::sys("poll", e).into()),
         }
         let ready: Vec<PollFlags> = fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect();
         drop(fds);
@@ -103,7 +93,7 @@ pub fn wait(run: &Running, master: Option<OwnedFd>, deadline: Option<Instant>) -
         if let Some(r) = relay.as_mut().filter(|_| !(exited && stopping)) {
             match r.step(&ready[first_relay..], exited) {
                 Flow::Flushing => continue,
-                Flow::ReaderGone => return Ok(EXIT_PIPE),
+                Flow::ReaderGone => return Ok(Exit::ReaderGone),
                 Flow::Idle => {}
             }
         }
@@ -143,12 +133,14 @@ fn signals(run: &Running, sfd: &SignalFd, relay: Option<&Relay>) -> bool {
     stopping
 }
 
-fn status(run: &Running) -> Outcome {
+fn status(run: &Running) -> Result<Exit, Failure> {
     match waitid(Id::PIDFd(run.pidfd), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
-        Ok(WaitStatus::Exited(_, code)) => Ok(code),
-        Ok(WaitStatus::Signaled(_, sig, _)) => Ok(128 + sig as i32),
-        Ok(_) => Ok(EXIT_SETUP),
-        Err(e) => Err(fail(SetupError::sys("wait for the sandbox", e))),
+        Ok(WaitStatus::Exited(_, code)) => Ok(Exit::Code(code)),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Ok(Exit::Code(128 + sig as i32)),
+        Ok(other) => {
+            Err(SetupError::new("wait for the sandbox").detail(format!("unexpected status {other:?}")).into())
+        }
+        Err(e) => Err(SetupError::sys("wait for the sandbox", e).into()),
     }
 }
 

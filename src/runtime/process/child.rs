@@ -12,6 +12,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
 use crate::error::{Result, SetupError};
+use crate::runtime::launch::LaunchPlan;
 use crate::runtime::process::init;
 use crate::runtime::rootfs::plan::Op;
 use crate::runtime::security::identity;
@@ -21,27 +22,15 @@ use crate::spec::extension::Extension;
 use crate::sys;
 
 /// Everything the child needs, prepared by the launcher before clone3.
-#[allow(clippy::struct_excessive_bools)] // one flag per independent setup step
 pub struct ChildPlan<'a> {
     pub spec: &'a Spec,
     pub ext: &'a Extension,
-    pub ops: &'a [Op],
-    pub seccomp: &'a [seccompiler::BpfProgram],
-    pub new_cgroup_ns: bool,
-    /// See [`joins_cgroups_first`].
-    pub cgroups_first: bool,
-    pub new_net_ns: bool,
-    /// The sandbox has its own user namespace.
-    pub userns: bool,
-    /// ... mapping only the caller's own ids (so setgroups is denied).
-    pub single_map: bool,
-    pub terminal: bool,
+    /// The launch's choices (namespaces, terminal, cgroup order).
+    pub launch: &'a LaunchPlan,
+    pub ops: Vec<Op>,
+    pub seccomp: Vec<seccompiler::BpfProgram>,
     /// The launcher's argument and environment strings, which init overwrites.
     pub args: Option<sys::memory::ArgsRegion>,
-    /// The launcher is root and the sandbox has a user namespace: the child
-    /// starts with root's host ids, which the namespace does not map, and
-    /// becomes the namespace's root once "go" says the maps are written.
-    pub become_root: bool,
     /// The sandbox's own per-user budgets (`ucounts`), set from inside its
     /// user namespace; empty without one.
     pub user_limits: Vec<(&'static str, u64)>,
@@ -91,7 +80,7 @@ fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
     if !sync::wait_go(sock, &mut idmapped) {
         sys::process::exit_now(EXIT_SETUP);
     }
-    if plan.become_root {
+    if plan.launch.become_root {
         identity::become_root().map_err(setup_error)?;
     }
     if let Err(e) = crate::runtime::security::ucounts::apply(&plan.user_limits) {
@@ -105,12 +94,12 @@ fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
     if !sync::wait_go(sock, &mut Vec::new()) {
         sys::process::exit_now(EXIT_SETUP);
     }
-    if !plan.cgroups_first {
+    if !plan.launch.cgroups_first {
         cgroup_namespace(plan).map_err(setup_error)?;
     }
     identity::hostname(plan.spec).map_err(setup_error)?;
-    identity::apply(plan.spec, plan.single_map).map_err(setup_error)?;
-    let slave = if plan.terminal { Some(open_terminal(sock).map_err(setup_error)?) } else { None };
+    identity::apply(plan.spec, plan.launch.single_map).map_err(setup_error)?;
+    let slave = if plan.launch.terminal { Some(open_terminal(sock).map_err(setup_error)?) } else { None };
     if plan.ext.init {
         init::conceal(plan.args).map_err(setup_error)?;
     }
@@ -147,39 +136,27 @@ fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
     Err(exec(process))
 }
 
-/// Whether the launcher puts the child in all its cgroups before the first
-/// "go" rather than between the two (see its `supervise`): when the root
-/// mounts a cgroupfs, which must show the sandbox's cgroup namespace, made
-/// before it; and without root, whose write to a v1 cgroup.procs must come
-/// before the child changes its ids. Decided by the launcher (a child in a
-/// new user namespace has no euid of its own yet) and handed down in the plan.
-pub fn joins_cgroups_first(spec: &oci_spec::runtime::Spec) -> bool {
-    let cgroupfs =
-        spec.mounts().iter().flatten().any(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")));
-    cgroupfs || !nix::unistd::geteuid().is_root()
-}
-
 /// A cgroup namespace whose root is our cgroup: only once the launcher has
 /// put us in every cgroup of the sandbox.
 fn cgroup_namespace(plan: &ChildPlan) -> Result<()> {
-    if plan.new_cgroup_ns {
+    if plan.launch.new_cgroup_ns {
         unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| SetupError::sys("unshare(CLONE_NEWCGROUP)", e))?;
     }
     Ok(())
 }
 
 fn prepare_root(plan: &ChildPlan, idmapped: Vec<(String, OwnedFd)>) -> Result<()> {
-    if plan.cgroups_first {
+    if plan.launch.cgroups_first {
         cgroup_namespace(plan)?;
     }
     let cwd = plan.spec.process().as_ref().map_or_else(|| "/".into(), |p| p.cwd().clone());
-    let prepared = rootfs::prepare(plan.ops, plan.ext, plan.userns, plan.upper_dir, idmapped)?;
+    let prepared = rootfs::prepare(&plan.ops, plan.ext, plan.launch.userns, plan.upper_dir, idmapped)?;
     let caps = plan.spec.process().as_ref().and_then(|p| p.capabilities().as_ref());
     let may_remount = caps.is_some_and(|c| {
         c.bounding().iter().flatten().any(|cap| *cap == oci_spec::runtime::Capability::SysAdmin)
     });
-    rootfs::build(&prepared, plan.ops, plan.ext, &cwd, plan.userns, may_remount)?;
-    if plan.new_net_ns {
+    rootfs::build(&prepared, &plan.ops, plan.ext, &cwd, plan.launch.userns, may_remount)?;
+    if plan.launch.new_net_ns {
         sys::net::loopback_up().map_err(|e| SetupError::sys("bring up lo", e))?;
     }
     nix::unistd::chdir(&cwd).map_err(|e| SetupError::sys(format!("chdir {}", cwd.display()), e))
@@ -202,7 +179,7 @@ fn restrict(sock: &OwnedFd, plan: &ChildPlan) -> Result<()> {
             let _ = sync::send(sock.as_fd(), &Message::Note(note), None);
         }
     }
-    crate::runtime::security::seccomp::install(plan.seccomp)
+    crate::runtime::security::seccomp::install(&plan.seccomp)
 }
 
 /// execvpe with the spec's environment; returns only on failure.

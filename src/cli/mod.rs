@@ -1,0 +1,26 @@
+//! One file per verb; each returns the status to exit with. Only
+//! [`report`] prints.
+
+pub mod bundle;
+pub mod check;
+pub mod explain;
+pub mod report;
+pub mod run;
+pub mod schema;
+pub mod spec;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use sandbox::profile::host::HostContext;
+use sandbox::profile::{Loaded, load_profile};
+use sandbox::spec::Bundle;
+
+/// Load, check and compile a profile; its diagnostics, printed, otherwise.
+fn compile(path: &Path, host: &HostContext) -> Result<Bundle, ExitCode> {
+    let loaded: Loaded = load_profile(path, host);
+    match &loaded.model {
+        Some(model) => Ok(sandbox::compile::compile(model, host)),
+        None => Err(report::diagnostics(&loaded)),
+    }
+}

@@ -1,0 +1,72 @@
+//! The only code that prints: results to stdout, diagnostics, errors and
+//! notes to stderr, each prefixed `sandbox:` as a tool's messages are.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use sandbox::profile::Loaded;
+use sandbox::profile::diag::render;
+use sandbox::runtime::exit::{Exit, Failure, Note};
+
+/// A profile's diagnostics, with a count; returns the failure status.
+pub fn diagnostics(loaded: &Loaded) -> ExitCode {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let text = loaded.redact(&render(&loaded.sources, &loaded.diags, color));
+    let count = loaded.diags.len() + loaded.unshown;
+    eprint!("{text}");
+    if loaded.unshown > 0 {
+        eprintln!("… and {} more problems not shown; fix these first", loaded.unshown);
+    }
+    eprintln!("{count} problem{}", if count == 1 { "" } else { "s" });
+    ExitCode::FAILURE
+}
+
+/// `check`'s line for a profile without problems.
+pub fn checked(path: &Path) {
+    println!("{}: ok", path.display());
+}
+
+/// Something the sandbox's launch noted while it ran.
+pub fn note(note: &Note) {
+    eprintln!("sandbox: {note}");
+}
+
+/// A sandbox that ended: its status, and why when it is ours, not the command's.
+pub fn exit(exit: Exit) -> ExitCode {
+    match exit {
+        Exit::TimedOut => eprintln!("sandbox: wall-clock timeout: the sandbox was killed"),
+        Exit::OutOfMemory(_) => {
+            eprintln!("sandbox: out of memory: the sandbox hit its memory limit and the kernel killed it");
+        }
+        Exit::Code(_) | Exit::ReaderGone => {}
+    }
+    status(exit.code())
+}
+
+/// A sandbox that did not run its command.
+pub fn failure(failure: &Failure) -> ExitCode {
+    eprintln!("sandbox: {}", failure.error());
+    status(failure.code())
+}
+
+/// An error of the CLI's own (writing a bundle).
+pub fn error(text: &str) -> ExitCode {
+    eprintln!("sandbox: {text}");
+    ExitCode::FAILURE
+}
+
+/// Write a result to stdout; a closed pipe (`| head`) is not an error.
+pub fn out(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => error(&format!("write to stdout: {e}")),
+    }
+}
+
+/// Statuses are 0..=255; anything else is reported as a setup failure.
+fn status(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(125))
+}

@@ -1,0 +1,193 @@
+//! The launcher side: plan, cgroup and watcher, clone3, then `start` (id
+//! maps, "go") and the foreground loop ([`crate::runtime::supervise`]),
+//! and clean up on every way out. `run` returns only once every process
+//! it started has ended: the sandbox's init (whose exit means the kernel
+//! has ended its pid namespace) and the watcher.
+
+mod plan;
+mod prepare;
+mod start;
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
+use nix::sys::signal::{SigmaskHow, Signal, kill, sigprocmask};
+use nix::sys::wait::{Id, WaitPidFlag, waitid};
+use nix::unistd::Pid;
+
+pub use self::plan::{Caller, LaunchPlan};
+use crate::error::SetupError;
+use crate::runtime::cgroup::Cgroup;
+use crate::runtime::exit::{Exit, Failure, Note, Notes};
+use crate::runtime::process::child::{self, ChildPlan};
+use crate::runtime::process::watcher::Watcher;
+use crate::runtime::supervise::{self, Running};
+use crate::runtime::{process, security, sync};
+use crate::spec::Bundle;
+use crate::sys::{self, process::Cloned};
+
+/// Run the bundle's sandbox in the foreground, to its end; `notes` hears
+/// what best effort skipped and what could not be cleaned up.
+///
+/// The calling process must be single-threaded (the sandbox and the watcher
+/// are forked from it); a library caller with threads gets an error.
+pub fn run(bundle: &Bundle, notes: Notes) -> Result<Exit, Failure> {
+    single_threaded()?;
+    crate::runtime::refuse::check(&bundle.spec)?;
+    let plan = LaunchPlan::new(&bundle.spec, &bundle.ext, Caller::current())?;
+    let upper = prepare::lock_upper(&bundle.ext)?;
+    let (cgroup, mut watcher) = if plan.cgroup {
+        prepare::cgroup(&bundle.spec, &bundle.ext, &bundle.name, notes)?
+    } else {
+        (None, None)
+    };
+    let result = launch(bundle, &plan, cgroup, &mut watcher, upper.as_deref().map(AsFd::as_fd), notes);
+    if let Some(w) = watcher {
+        w.dismiss();
+    }
+    result
+}
+
+/// clone3 the sandbox, start it, supervise it, and end it.
+fn launch(
+    bundle: &Bundle,
+    plan: &LaunchPlan,
+    cgroup: Option<Cgroup>,
+    watcher: &mut Option<Watcher>,
+    upper_dir: Option<BorrowedFd<'_>>,
+    notes: Notes,
+) -> Result<Exit, Failure> {
+    let child = child_plan(bundle, plan, upper_dir)?;
+    // Without a pty the command shares the caller's terminal, and may change
+    // its settings on its way out (`stty -echo`): they are put back when we
+    // return. Saved before the command can run.
+    let _terminal =
+        if plan.terminal { None } else { crate::runtime::terminal::Restore::save(std::io::stdin().as_fd()) };
+    // Block what we forward before the clone, so nothing is lost; the child
+    // resets its mask first thing.
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&process::init::signal_set()), None)
+        .map_err(|e| SetupError::sys("block signals", e))?;
+    let (ours, theirs) = sync::pair()?;
+    // Only we hold the write end: the sandbox's init sees EOF when we are gone.
+    let (lifeline, held) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SetupError::sys("create the lifeline pipe", e))?;
+    let (pid, pidfd) = clone(plan, cgroup.as_ref(), theirs, &lifeline, &child)?;
+    drop(lifeline);
+    let sandbox = Sandbox { pid, pidfd, cgroup };
+    let cloned = start::Cloned { pid, cgroup: sandbox.cgroup.as_ref(), sock: &ours };
+    let guarded = if plan.init { Ok(()) } else { prepare::guard_pid_1(watcher, &sandbox.pidfd) };
+    let result = guarded.map_err(Failure::from).and_then(|()| start::start(&cloned, plan, &child, notes));
+    let result = result.and_then(|master| {
+        let deadline = bundle.ext.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+        let running = Running { pid, pidfd: sandbox.pidfd.as_fd(), command_is_pid_1: !plan.init };
+        supervise::wait(&running, master, deadline)
+    });
+    drop(held);
+    sandbox.finish(result, notes)
+}
+
+/// What the child needs beyond the plan: the mount ops and the seccomp
+/// filters, compiled before the clone so a bad spec fails here, in the
+/// launcher; the budgets its user namespace gets; the strings init hides.
+fn child_plan<'a>(
+    bundle: &'a Bundle,
+    plan: &'a LaunchPlan,
+    upper_dir: Option<BorrowedFd<'a>>,
+) -> Result<ChildPlan<'a>, SetupError> {
+    let (spec, ext) = (&bundle.spec, &bundle.ext);
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    Ok(ChildPlan {
+        spec,
+        ext,
+        launch: plan,
+        ops: crate::runtime::rootfs::plan::plan(spec)?,
+        seccomp: seccomp.map(security::seccomp::compile).transpose()?.unwrap_or_default(),
+        user_limits: if plan.userns { security::ucounts::halves(seccomp) } else { Vec::new() },
+        args: ext.init.then(sys::memory::ArgsRegion::of_self).flatten(),
+        upper_dir,
+    })
+}
+
+/// clone3 into the sandbox's namespaces (and v2 cgroup). The child never
+/// returns from here: it becomes the sandbox.
+fn clone(
+    plan: &LaunchPlan,
+    cgroup: Option<&Cgroup>,
+    theirs: OwnedFd,
+    lifeline: &OwnedFd,
+    child: &ChildPlan,
+) -> Result<(Pid, OwnedFd), SetupError> {
+    // A new user namespace is bounded, in the caller's accounting, by the
+    // soft per-user rlimits at its making: half of ours (see `ucounts`).
+    let saved = if plan.userns { security::ucounts::lower_rlimits() } else { Vec::new() };
+    #[allow(unsafe_code)]
+    // SAFETY: `run` checked that this process has one thread.
+    let cloned = unsafe { sys::process::clone3(plan.clone_flags, cgroup.and_then(Cgroup::v2_fd)) };
+    if let Ok(Cloned::Child) = cloned {
+        child::reset_signal_mask();
+        child::main(theirs, lifeline, child)
+    }
+    security::ucounts::restore_rlimits(&saved);
+    match cloned {
+        Ok(Cloned::Parent { pid, pidfd }) => Ok((pid, pidfd)),
+        Ok(Cloned::Child) => unreachable!("the child became the sandbox above"),
+        Err(e) => Err(SetupError::sys("clone3", e).fix(prepare::clone_fix(e, plan.userns))),
+    }
+}
+
+/// clone3 and fork copy only the calling thread: a lock another thread held
+/// (the allocator's) would never be released in the copy. /proc/self/stat's
+/// 20th field is the thread count.
+fn single_threaded() -> Result<(), SetupError> {
+    let step = "check that the launcher is single-threaded";
+    let stat = std::fs::read_to_string("/proc/self/stat").map_err(|e| SetupError::io(step, &e))?;
+    let threads = stat
+        .rfind(')')
+        .and_then(|end| stat[end + 2..].split(' ').nth(17))
+        .and_then(|n| n.parse::<u32>().ok());
+    match threads {
+        Some(1) => Ok(()),
+        Some(n) => Err(SetupError::new(step)
+            .detail(format!("{n} threads"))
+            .fix("start sandboxes from a single-threaded process (fork one first)")),
+        None => Err(SetupError::new(step).detail("no thread count in /proc/self/stat")),
+    }
+}
+
+/// The running sandbox; killed, waited for, and its cgroup removed when finished.
+struct Sandbox {
+    pid: Pid,
+    pidfd: OwnedFd,
+    cgroup: Option<Cgroup>,
+}
+
+impl Sandbox {
+    fn finish(self, result: Result<Exit, Failure>, notes: Notes) -> Result<Exit, Failure> {
+        let _ = kill(self.pid, Signal::SIGKILL);
+        let _ = waitid(Id::PIDFd(self.pidfd.as_fd()), WaitPidFlag::WEXITED);
+        let oom = self.cgroup.as_ref().is_some_and(Cgroup::oom_killed);
+        if let Some(cg) = self.cgroup {
+            if let Err(e) = cg.remove() {
+                notes(Note::Cleanup(e));
+            }
+        }
+        match result {
+            Ok(Exit::Code(code)) if oom => Ok(Exit::OutOfMemory(code)),
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_launcher_with_threads_is_refused() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || rx.recv());
+        let err = super::single_threaded().expect_err("two threads at least");
+        assert!(err.to_string().contains("threads"), "{err}");
+        drop(tx);
+        let _ = other.join();
+    }
+}

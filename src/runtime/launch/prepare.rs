@@ -1,0 +1,121 @@
+//! What the launcher holds before the clone: the persistent upper's lock,
+//! the cgroup and the watcher that removes it if we die.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::Spec;
+
+use crate::error::SetupError;
+use crate::runtime::cgroup::{Cgroup, Hierarchies, Options};
+use crate::runtime::exit::{Note, Notes};
+use crate::runtime::process::watcher::{self, Watcher};
+use crate::spec::extension::{Extension, WritableSpec};
+
+/// The persistent upper directory, opened and locked for as long as the
+/// sandbox runs: overlayfs must not have one upper in two mounts ("upperdir
+/// is in-use ... undefined behavior"). The lock is the directory's own
+/// (flock), held by us and by the sandbox's init, so it is released only
+/// when both are gone; a second sandbox is refused at once. The directory
+/// itself may not be a symlink (the repository a profile lives in could
+/// point it anywhere).
+pub fn lock_upper(ext: &Extension) -> Result<Option<Flock<OwnedFd>>, SetupError> {
+    let WritableSpec::Dir { path } = &ext.writable else { return Ok(None) };
+    let dir = Path::new(path);
+    std::fs::create_dir_all(dir).map_err(|e| SetupError::io(format!("create {path}"), &e))?;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = nix::fcntl::open(dir, flags, Mode::empty()).map_err(|e| {
+        let err = SetupError::sys(format!("open the upper directory {path}"), e);
+        if e == nix::errno::Errno::ELOOP {
+            err.fix("it is a symlink: name the directory itself")
+        } else {
+            err
+        }
+    })?;
+    Flock::lock(fd, FlockArg::LockExclusiveNonblock).map(Some).map_err(|(_, e)| {
+        SetupError::sys(format!("lock the upper directory {path}"), e)
+            .detail("it is in use by another sandbox")
+            .fix("wait for that sandbox to end, or give this one a directory of its own")
+    })
+}
+
+/// The sandbox's cgroup and the watcher that removes it if we die (see
+/// `LaunchPlan::cgroup` for when there is none).
+pub fn cgroup(
+    spec: &Spec,
+    ext: &Extension,
+    name: &str,
+    notes: Notes,
+) -> Result<(Option<Cgroup>, Option<Watcher>), SetupError> {
+    let linux = spec.linux().as_ref().expect("checked by the plan");
+    let resources = linux.resources().as_ref();
+    let hierarchies = Hierarchies::discover()?;
+    let mut opts = Options {
+        name: name.to_owned(),
+        cgroups_path: linux.cgroups_path().clone(),
+        required: ext.limits_required,
+        companions: Vec::new(),
+    };
+    // The watcher starts before the cgroup exists, so a launcher killed
+    // at any moment leaves nothing; with an explicit cgroupsPath the
+    // directories are known only once made.
+    let planned = Cgroup::planned_dirs_in(&hierarchies, &opts);
+    let early = if planned.is_empty() { None } else { Some(watcher::spawn(&planned)?) };
+    opts.companions.extend(early.as_ref().map(|w| w.pid().as_raw()));
+    let (cgroup, skipped) = match Cgroup::create_in(&hierarchies, resources, &opts) {
+        Ok(made) => made,
+        Err(e) => {
+            if let Some(w) = early {
+                w.dismiss();
+            }
+            return Err(e);
+        }
+    };
+    if let (Some(w), Some(moved)) = (&early, cgroup.as_ref().and_then(Cgroup::self_move)) {
+        w.undo_too(moved);
+    }
+    for line in skipped {
+        notes(Note::LimitSkipped(line));
+    }
+    let watcher = match (early, &cgroup) {
+        (Some(w), _) => Some(w),
+        (None, Some(cg)) => Some(watcher::spawn(&cg.dirs())?),
+        (None, None) => None,
+    };
+    Ok((cgroup, watcher))
+}
+
+/// A command that is pid 1 itself (no init of ours) is tied to us only by
+/// its parent-death signal, which it may clear: the watcher kills it
+/// through its pidfd if we die. Forked after clone3 when no cgroup needed
+/// one before, and before "go", so no command runs unwatched.
+pub fn guard_pid_1(watcher: &mut Option<Watcher>, pidfd: &OwnedFd) -> Result<(), SetupError> {
+    if watcher.is_none() {
+        *watcher = Some(watcher::spawn(&[])?);
+    }
+    watcher.as_ref().expect("just made").kill_too(pidfd.as_fd())
+}
+
+pub fn clone_fix(e: nix::errno::Errno, userns: bool) -> &'static str {
+    match e {
+        _ if userns && apparmor_restricts_userns() => APPARMOR_FIX,
+        nix::errno::Errno::EPERM | nix::errno::Errno::ENOSPC if userns => {
+            "user namespaces are disabled or exhausted: raise them with `sysctl -w user.max_user_namespaces=15000`"
+        }
+        nix::errno::Errno::EPERM => "creating namespaces needs root or a user namespace",
+        _ => "the kernel refused the namespaces this profile asks for",
+    }
+}
+
+pub const APPARMOR_FIX: &str = "AppArmor restricts unprivileged user namespaces \
+     (kernel.apparmor_restrict_unprivileged_userns = 1): allow sandbox with an AppArmor profile granting `userns`, \
+     or set the sysctl to 0";
+
+/// Ubuntu's `AppArmor` switch that lets the clone succeed and then denies
+/// what the namespace is for.
+pub fn apparmor_restricts_userns() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+        .is_ok_and(|v| v.trim() == "1")
+}

@@ -1,0 +1,87 @@
+//! From clone3 to the command: write the id maps, hand over the id-mapped
+//! mounts, join the cgroups, say "go" (twice), and read the child's reports
+//! until it executes the command. The order is sync.rs's.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::unistd::Pid;
+
+use crate::error::SetupError;
+use crate::runtime::cgroup::Cgroup;
+use crate::runtime::exit::{Failure, Note, Notes};
+use crate::runtime::launch::LaunchPlan;
+use crate::runtime::launch::prepare::{APPARMOR_FIX, apparmor_restricts_userns};
+use crate::runtime::process::child::ChildPlan;
+use crate::runtime::sync::{self, Message};
+
+/// The sandbox just cloned, as `start` needs it.
+pub struct Cloned<'a> {
+    pub pid: Pid,
+    pub cgroup: Option<&'a Cgroup>,
+    pub sock: &'a OwnedFd,
+}
+
+/// Returns the terminal's master side when the sandbox has one.
+pub fn start(
+    sb: &Cloned,
+    plan: &LaunchPlan,
+    child: &ChildPlan,
+    notes: Notes,
+) -> Result<Option<OwnedFd>, Failure> {
+    if plan.userns {
+        crate::runtime::security::idmap::write(sb.pid, child.spec, child.ext.subids)
+            .map_err(|e| if apparmor_restricts_userns() { e.fix(APPARMOR_FIX) } else { e })?;
+    }
+    if plan.become_root {
+        idmapped_mounts(sb, child, notes)?;
+    }
+    let join = || sb.cgroup.map_or(Ok(()), |cg| cg.add(sb.pid.as_raw(), cg.v2_fd().is_some()));
+    if plan.cgroups_first {
+        join()?;
+    }
+    sync::send(sb.sock.as_fd(), &Message::Go, None).map_err(|e| SetupError::sys("start the sandbox", e))?;
+    if !plan.cgroups_first {
+        // Overlapped with the child building its root (see `cgroups_first`).
+        join()?;
+    }
+    // A child that failed meanwhile has closed its end; its report is read below.
+    let _ = sync::send(sb.sock.as_fd(), &Message::Go, None);
+    reports(sb.sock, notes)
+}
+
+/// A root caller's sandbox sees the caller's directories through its id
+/// mapping (only root may make such mounts).
+fn idmapped_mounts(sb: &Cloned, child: &ChildPlan, notes: Notes) -> Result<(), SetupError> {
+    let linux = child.spec.linux().as_ref().expect("checked by the plan");
+    let ids = linux
+        .uid_mappings()
+        .iter()
+        .flatten()
+        .find(|m| m.container_id() == 0)
+        .map_or(0..0, |m| m.host_id()..m.host_id().saturating_add(m.size()));
+    let (trees, made_notes) =
+        crate::runtime::rootfs::idmapped::make(sb.pid, child.ext, &child.ops, child.upper_dir, ids)?;
+    for note in made_notes {
+        notes(Note::Setup(note));
+    }
+    for (key, tree) in trees {
+        sync::send(sb.sock.as_fd(), &Message::Idmapped(key), Some(tree.as_fd()))
+            .map_err(|e| SetupError::sys("hand an id-mapped mount to the sandbox", e))?;
+    }
+    Ok(())
+}
+
+/// The child's notes, its terminal, or its failure, until EOF: the command
+/// was executed. A child never sends Go or mounts; and if it died before
+/// saying anything, its status tells.
+fn reports(sock: &OwnedFd, notes: Notes) -> Result<Option<OwnedFd>, Failure> {
+    let mut master = None;
+    loop {
+        match sync::recv(sock.as_fd()) {
+            Ok(Some((Message::Note(text), _))) => notes(Note::Setup(text)),
+            Ok(Some((Message::Terminal, fd))) => master = fd,
+            Ok(Some((Message::Failed { code, error }, _))) => return Err(Failure::from_code(code, error)),
+            Ok(None | Some((Message::Go | Message::Idmapped(_), _))) | Err(_) => return Ok(master),
+        }
+    }
+}
