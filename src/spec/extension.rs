@@ -33,6 +33,24 @@ pub struct Extension {
     pub subids: bool,
 }
 
+/// The smallest extension, for unit tests that change one field of it.
+#[cfg(test)]
+impl Extension {
+    pub fn for_tests() -> Extension {
+        Extension {
+            layers: vec![LayerSpec::Dir("/srv/root".into())],
+            writable: WritableSpec::Readonly,
+            network: NetworkSpec { mode: NetMode::None, dns: None, dns_from_host: false, hosts: Vec::new() },
+            landlock: None,
+            init: true,
+            terminal: Terminal::Never,
+            timeout_ms: None,
+            limits_required: true,
+            subids: false,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "type", content = "path")]
 pub enum LayerSpec {

@@ -22,6 +22,7 @@ use crate::runtime::cgroup::Cgroup;
 use crate::runtime::exit::{Exit, Failure, Note, Notes};
 use crate::runtime::process::child::{self, ChildPlan};
 use crate::runtime::process::watcher::Watcher;
+use crate::runtime::rootfs::plan::RootPlan;
 use crate::runtime::supervise::{self, Running};
 use crate::runtime::{process, security, sync};
 use crate::spec::Bundle;
@@ -87,8 +88,8 @@ fn launch(
     sandbox.finish(result, notes)
 }
 
-/// What the child needs beyond the plan: the mount ops and the seccomp
-/// filters, compiled before the clone so a bad spec fails here, in the
+/// What the child needs beyond the plan: the root plan and the seccomp
+/// filters, made before the clone so a bad spec fails here, in the
 /// launcher; the budgets its user namespace gets; the strings init hides.
 fn child_plan<'a>(
     bundle: &'a Bundle,
@@ -101,7 +102,7 @@ fn child_plan<'a>(
         spec,
         ext,
         launch: plan,
-        ops: crate::runtime::rootfs::plan::plan(spec)?,
+        root: RootPlan::new(spec, ext, plan.userns)?,
         seccomp: seccomp.map(security::seccomp::compile).transpose()?.unwrap_or_default(),
         user_limits: if plan.userns { security::ucounts::halves(seccomp) } else { Vec::new() },
         args: ext.init.then(sys::memory::ArgsRegion::of_self).flatten(),

@@ -136,7 +136,6 @@ mod tests {
     };
 
     use super::*;
-    use crate::spec::extension::{NetMode, NetworkSpec, WritableSpec};
 
     const ROOT: Caller = Caller { root: true, stdin_is_terminal: false };
     const USER: Caller = Caller { root: false, stdin_is_terminal: true };
@@ -150,17 +149,7 @@ mod tests {
     }
 
     fn ext(init: bool, terminal: Terminal) -> Extension {
-        Extension {
-            layers: Vec::new(),
-            writable: WritableSpec::Readonly,
-            network: NetworkSpec { mode: NetMode::None, dns: None, dns_from_host: false, hosts: Vec::new() },
-            landlock: None,
-            init,
-            terminal,
-            timeout_ms: None,
-            limits_required: true,
-            subids: false,
-        }
+        Extension { init, terminal, ..Extension::for_tests() }
     }
 
     #[test]

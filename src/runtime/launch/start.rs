@@ -60,7 +60,7 @@ fn idmapped_mounts(sb: &Cloned, child: &ChildPlan, notes: Notes) -> Result<(), S
         .find(|m| m.container_id() == 0)
         .map_or(0..0, |m| m.host_id()..m.host_id().saturating_add(m.size()));
     let (trees, made_notes) =
-        crate::runtime::rootfs::idmapped::make(sb.pid, child.ext, &child.ops, child.upper_dir, ids)?;
+        crate::runtime::rootfs::idmapped::make(sb.pid, &child.root, child.upper_dir, ids)?;
     for note in made_notes {
         notes(Note::Setup(note));
     }

@@ -14,7 +14,7 @@ use oci_spec::runtime::Spec;
 use crate::error::{Result, SetupError};
 use crate::runtime::launch::LaunchPlan;
 use crate::runtime::process::init;
-use crate::runtime::rootfs::plan::Op;
+use crate::runtime::rootfs::plan::RootPlan;
 use crate::runtime::security::identity;
 use crate::runtime::sync::{self, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_SETUP, Message};
 use crate::runtime::{rootfs, terminal};
@@ -27,7 +27,7 @@ pub struct ChildPlan<'a> {
     pub ext: &'a Extension,
     /// The launch's choices (namespaces, terminal, cgroup order).
     pub launch: &'a LaunchPlan,
-    pub ops: Vec<Op>,
+    pub root: RootPlan,
     pub seccomp: Vec<seccompiler::BpfProgram>,
     /// The launcher's argument and environment strings, which init overwrites.
     pub args: Option<sys::memory::ArgsRegion>,
@@ -150,12 +150,12 @@ fn prepare_root(plan: &ChildPlan, idmapped: Vec<(String, OwnedFd)>) -> Result<()
         cgroup_namespace(plan)?;
     }
     let cwd = plan.spec.process().as_ref().map_or_else(|| "/".into(), |p| p.cwd().clone());
-    let prepared = rootfs::prepare(&plan.ops, plan.ext, plan.launch.userns, plan.upper_dir, idmapped)?;
+    let prepared = rootfs::prepare(&plan.root, plan.ext, plan.upper_dir, idmapped)?;
     let caps = plan.spec.process().as_ref().and_then(|p| p.capabilities().as_ref());
     let may_remount = caps.is_some_and(|c| {
         c.bounding().iter().flatten().any(|cap| *cap == oci_spec::runtime::Capability::SysAdmin)
     });
-    rootfs::build(&prepared, &plan.ops, plan.ext, &cwd, plan.launch.userns, may_remount)?;
+    rootfs::build(&prepared, &plan.root, plan.ext, &cwd, plan.launch.userns, may_remount)?;
     if plan.launch.new_net_ns {
         sys::net::loopback_up().map_err(|e| SetupError::sys("bring up lo", e))?;
     }

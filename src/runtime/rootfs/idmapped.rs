@@ -22,8 +22,8 @@ use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
 use crate::error::{Result, SetupError};
-use crate::runtime::rootfs::plan::Op;
-use crate::spec::extension::{Extension, LayerSpec};
+use crate::runtime::rootfs::plan::RootPlan;
+use crate::spec::extension::LayerSpec;
 use crate::sys;
 
 /// What the child attaches, by what it is for.
@@ -49,8 +49,7 @@ pub type Trees = Vec<(String, OwnedFd)>;
 /// chowned to them needs no mapping: a kernel that cannot id-map tmpfs).
 pub fn make(
     pid: Pid,
-    ext: &Extension,
-    ops: &[Op],
+    plan: &RootPlan,
     upper: Option<BorrowedFd<'_>>,
     ids: std::ops::Range<u32>,
 ) -> Result<(Trees, Vec<String>)> {
@@ -74,17 +73,14 @@ pub fn make(
             )),
         }
     };
-    for layer in &ext.layers {
+    for layer in &plan.layers {
         if let LayerSpec::Dir(path) = layer {
             map(layer_key(path), Path::new(path), false, &mut made);
         }
     }
-    for op in ops {
-        if let Op::Bind { source, recursive, .. } = op {
-            let kernel = KERNEL_TREES.iter().any(|t| source.starts_with(t));
-            if !kernel && !made.iter().any(|(k, _)| *k == source_key(source)) {
-                map(source_key(source), source, *recursive, &mut made);
-            }
+    for (source, recursive) in plan.sources() {
+        if !KERNEL_TREES.iter().any(|t| source.starts_with(t)) {
+            map(source_key(source), source, recursive, &mut made);
         }
     }
     if let Some(dir) = upper {

@@ -11,7 +11,6 @@ pub mod plan;
 pub mod upper;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -24,7 +23,7 @@ use nix::unistd::{chdir, pivot_root};
 
 use crate::error::{Result, SetupError};
 use crate::runtime::rootfs::idmapped::{UPPER_KEY, layer_key, source_key};
-use crate::runtime::rootfs::plan::{DEVICES, Op};
+use crate::runtime::rootfs::plan::{DEVICES, EtcText, HostRoot, Op, RootPlan};
 use crate::spec::extension::{Extension, LayerSpec, WritableSpec};
 use crate::sys;
 
@@ -51,7 +50,7 @@ pub struct Prepared {
     etc_files: Vec<(&'static str, String)>,
     /// `host:/` in a user namespace: the host root's top-level entries,
     /// assembled one by one (see `hostroot::assemble`).
-    host_parts: Vec<(String, crate::runtime::rootfs::hostroot::HostPart)>,
+    host_parts: Vec<(String, hostroot::HostPart)>,
     /// The scratch tmpfs: the upper layer, the new root, generated files.
     scratch: PathBuf,
 }
@@ -79,87 +78,83 @@ enum Found {
     Mapped(OwnedFd),
 }
 
+/// The launcher's id-mapped trees, by key, taken as they are asked for.
+struct Mapped(BTreeMap<String, OwnedFd>);
+
+impl Mapped {
+    fn find(&mut self, key: &str, open: impl FnOnce() -> Result<OwnedFd>) -> Result<Found> {
+        Ok(match self.0.remove(key) {
+            Some(tree) => Found::Mapped(tree),
+            None => Found::Opened(open()?),
+        })
+    }
+}
+
 /// Open everything the root needs from the host, while host paths still
 /// mean what they say; then make the mount namespace private, mount the
 /// scratch tmpfs (which may shadow some of those paths) and attach the
 /// launcher's id-mapped trees on it. `idmapped`: what the launcher sent.
 pub fn prepare(
-    ops: &[Op],
+    plan: &RootPlan,
     ext: &Extension,
-    userns: bool,
     upper_dir: Option<BorrowedFd<'_>>,
     idmapped: Vec<(String, OwnedFd)>,
 ) -> Result<Prepared> {
-    let mut mapped: BTreeMap<String, OwnedFd> = idmapped.into_iter().collect();
-    let mut find = |key: String, open: &dyn Fn() -> Result<OwnedFd>| -> Result<Found> {
-        Ok(match mapped.remove(&key) {
-            Some(tree) => Found::Mapped(tree),
-            None => Found::Opened(open()?),
-        })
-    };
+    let mut mapped = Mapped(idmapped.into_iter().collect());
     let mut layers = Vec::new();
-    let mut host_root = false;
-    for layer in ext.layers.iter().rev() {
-        match layer {
-            LayerSpec::HostRoot => {
-                host_root = true;
-                layers.push(None);
-            }
-            LayerSpec::Dir(p) => layers.push(Some(find(layer_key(p), &|| open_layer(Path::new(p)))?)),
-        }
+    for layer in &plan.layers {
+        layers.push(match layer {
+            LayerSpec::HostRoot => None,
+            LayerSpec::Dir(p) => Some(mapped.find(&layer_key(p), || open_layer(Path::new(p)))?),
+        });
     }
-    // In a user namespace the host root cannot be an overlay layer: its
-    // submounts are locked, and the kernel refuses to clone a mount with
-    // locked children. It is assembled from its top-level entries instead.
-    let by_parts = host_root && userns;
-    if by_parts && ext.layers.len() > 1 {
-        return Err(SetupError::new("stack layers on host:/")
-            .detail(
-                "in a user namespace, host:/ can only be the single layer (its submounts cannot be overlaid)",
-            )
-            .fix("use host:/ alone, or namespaces.user = \"host\" as root"));
-    }
-    let submounts =
-        if host_root && !by_parts { crate::runtime::rootfs::hostroot::submounts()? } else { Vec::new() };
-    let host_parts = if by_parts { crate::runtime::rootfs::hostroot::parts()? } else { Vec::new() };
+    let submounts = if plan.host_root == HostRoot::Overlaid { hostroot::submounts()? } else { Vec::new() };
+    let host_parts = if plan.host_root == HostRoot::ByParts { hostroot::parts()? } else { Vec::new() };
     let mut sources = Vec::new();
-    for op in ops {
-        if let Op::Bind { source, .. } = op {
-            if !sources.iter().any(|(s, _)| s == source) {
-                sources
-                    .push((source.clone(), find(source_key(source), &|| open_path(source, "bind source"))?));
-            }
-        }
+    for (source, _) in plan.sources() {
+        let found = mapped.find(&source_key(source), || open_path(source, "bind source"))?;
+        sources.push((source.to_path_buf(), found));
     }
-    let mut devices = BTreeMap::new();
-    for name in DEVICES {
-        devices.insert(*name, open_path(&Path::new("/dev").join(name), "device")?);
-    }
+    let devices = DEVICES
+        .iter()
+        .map(|name| Ok((*name, open_path(&Path::new("/dev").join(name), "device")?)))
+        .collect::<Result<BTreeMap<_, _>>>()?;
     let upper = match (&ext.writable, upper_dir) {
         (WritableSpec::Dir { path }, Some(locked)) => {
-            Some((locked, path, find(UPPER_KEY.to_owned(), &|| crate::runtime::rootfs::upper::reopen(path))?))
+            Some((locked, path, mapped.find(UPPER_KEY, || upper::reopen(path))?))
         }
         _ => None,
     };
-    let etc_files = etc_files(ext)?;
+    let etc_files = etc_files(&plan.etc)?;
     let scratch = scratch(ext)?;
-    let mut n = 0;
-    let mut ready = |found: Found| -> Result<OwnedFd> {
-        n += 1;
-        match found {
-            Found::Opened(fd) => Ok(fd),
-            Found::Mapped(tree) => attach(&tree, &scratch.join(format!("mnt/{n}"))),
-        }
-    };
-    let layers = layers.into_iter().map(|l| l.map(&mut ready).transpose()).collect::<Result<Vec<_>>>()?;
-    let sources = sources.into_iter().map(|(p, f)| Ok((p, ready(f)?))).collect::<Result<BTreeMap<_, _>>>()?;
+    let mut attach = Attacher { scratch: &scratch, made: 0 };
+    let layers = layers.into_iter().map(|l| l.map(|f| attach.ready(f)).transpose()).collect::<Result<_>>()?;
+    let sources = sources.into_iter().map(|(p, f)| Ok((p, attach.ready(f)?))).collect::<Result<_>>()?;
     let persistent = match upper {
         Some((locked, path, found)) => {
-            Some(crate::runtime::rootfs::upper::upper_and_work(locked, ready(found)?.as_fd(), path)?)
+            Some(upper::upper_and_work(locked, attach.ready(found)?.as_fd(), path)?)
         }
         None => None,
     };
     Ok(Prepared { layers, submounts, sources, devices, persistent, etc_files, host_parts, scratch })
+}
+
+/// Attaches the id-mapped trees on the scratch tmpfs, each at a place of its own.
+struct Attacher<'a> {
+    scratch: &'a Path,
+    made: usize,
+}
+
+impl Attacher<'_> {
+    fn ready(&mut self, found: Found) -> Result<OwnedFd> {
+        match found {
+            Found::Opened(fd) => Ok(fd),
+            Found::Mapped(tree) => {
+                self.made += 1;
+                attach(&tree, &self.scratch.join(format!("mnt/{}", self.made)))
+            }
+        }
+    }
 }
 
 /// Attach a detached tree at `at` (made here: a directory, or a file for a
@@ -206,28 +201,16 @@ fn scratch(ext: &Extension) -> Result<PathBuf> {
     Ok(scratch.to_path_buf())
 }
 
-fn etc_files(ext: &Extension) -> Result<Vec<(&'static str, String)>> {
-    let mut files = Vec::new();
-    let net = &ext.network;
-    if net.dns_from_host {
-        let text = std::fs::read_to_string("/etc/resolv.conf")
-            .map_err(|e| SetupError::io("read /etc/resolv.conf for dns = \"host\"", &e))?;
-        files.push(("resolv.conf", text));
-    } else if let Some(servers) = &net.dns {
-        let text = servers.iter().fold(String::new(), |mut t, s| {
-            let _ = writeln!(t, "nameserver {s}");
-            t
-        });
-        files.push(("resolv.conf", text));
-    }
-    if !net.hosts.is_empty() {
-        let mut text = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-        for (ip, name) in &net.hosts {
-            let _ = writeln!(text, "{ip}\t{name}");
-        }
-        files.push(("hosts", text));
-    }
-    Ok(files)
+/// The generated /etc files' contents, host copies read now.
+fn etc_files(etc: &[(&'static str, EtcText)]) -> Result<Vec<(&'static str, String)>> {
+    etc.iter()
+        .map(|(name, text)| match text {
+            EtcText::Text(text) => Ok((*name, text.clone())),
+            EtcText::HostFile(path) => std::fs::read_to_string(path)
+                .map(|text| (*name, text))
+                .map_err(|e| SetupError::io(format!("read {path} for the sandbox's /etc/{name}"), &e)),
+        })
+        .collect()
 }
 
 pub(super) fn do_mount(
@@ -247,67 +230,60 @@ pub(super) fn do_mount(
 /// through to the host; an overlay writes to its tmpfs upper).
 pub fn build(
     prep: &Prepared,
-    ops: &[Op],
+    plan: &RootPlan,
     ext: &Extension,
     cwd: &Path,
     rootless: bool,
     may_remount: bool,
 ) -> Result<()> {
-    let scratch = prep.scratch.as_path();
-    let root = scratch.join("root");
+    let root = prep.scratch.join("root");
     let root_s = root.display().to_string();
-    let plain = if may_remount { None } else { plain_layer(prep, ops, ext, cwd)? };
-    let plain = plain.is_some_and(|(layer, kept)| bind_readonly(layer, &root_s, kept));
-    if plain {
-        // The layer itself, read-only: no upper, no overlay.
-    } else if prep.host_parts.is_empty() {
-        overlay(prep, scratch, &root_s, rootless)?;
-    } else {
-        crate::runtime::rootfs::hostroot::assemble(
-            &prep.host_parts,
-            scratch,
-            &root,
-            ext.writable == WritableSpec::Readonly,
-        )?;
+    let layer = if may_remount { None } else { plain_layer(prep, plan, ext, cwd)? };
+    let layer_only = layer.is_some_and(|(layer, kept)| bind_readonly(layer, &root_s, kept));
+    if !layer_only {
+        base(prep, ext, &root, rootless)?;
     }
     let root_fd = File::open(&root).map_err(|e| SetupError::io(format!("open new root {root_s}"), &e))?;
-    for (path, fd) in &prep.submounts {
-        crate::runtime::rootfs::hostroot::overlay_submount(
-            root_fd.as_fd(),
-            path,
-            fd,
-            &scratch.join("empty"),
-        )?;
-    }
-    for op in ops {
-        mounts::apply(root_fd.as_fd(), prep, op)?;
-    }
-    for (name, content) in &prep.etc_files {
-        let file = scratch.join("etc").join(name);
-        std::fs::write(&file, content)
-            .map_err(|e| SetupError::io(format!("write {}", file.display()), &e))?;
-        let src = open_path(&file, "generated file")?;
-        mounts::bind_fd(
-            root_fd.as_fd(),
-            &src,
-            &Path::new("/etc").join(name),
-            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        )?;
-    }
+    populate(root_fd.as_fd(), prep, &plan.ops)?;
     // The working directory exists before the root may turn read-only.
     crate::fsroot::open_in_root(root_fd.as_fd(), cwd, crate::fsroot::Create::Dir)?;
-    if ext.writable == WritableSpec::Readonly && !plain {
-        do_mount(
-            None,
-            &root_s,
-            None,
-            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
-            None,
-            "remount the root read-only",
-        )?;
+    if ext.writable == WritableSpec::Readonly && !layer_only {
+        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+        do_mount(None, &root_s, None, flags, None, "remount the root read-only")?;
     }
     drop(root_fd);
     pivot(&root)
+}
+
+/// The root's base on `root`, when it is not a plain layer: the overlay of
+/// the layers, or `host:/` assembled from its parts.
+fn base(prep: &Prepared, ext: &Extension, root: &Path, rootless: bool) -> Result<()> {
+    if prep.host_parts.is_empty() {
+        overlay(prep, &prep.scratch, &root.display().to_string(), rootless)
+    } else {
+        let readonly = ext.writable == WritableSpec::Readonly;
+        hostroot::assemble(&prep.host_parts, &prep.scratch, root, readonly)
+    }
+}
+
+/// What is mounted inside the root: `host:/`'s submounts, the planned
+/// mounts in order, then the generated /etc files.
+fn populate(root: BorrowedFd<'_>, prep: &Prepared, ops: &[Op]) -> Result<()> {
+    for (path, fd) in &prep.submounts {
+        hostroot::overlay_submount(root, path, fd, &prep.scratch.join("empty"))?;
+    }
+    for op in ops {
+        mounts::apply(root, prep, op)?;
+    }
+    for (name, content) in &prep.etc_files {
+        let file = prep.scratch.join("etc").join(name);
+        std::fs::write(&file, content)
+            .map_err(|e| SetupError::io(format!("write {}", file.display()), &e))?;
+        let src = open_path(&file, "generated file")?;
+        let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+        mounts::bind_fd(root, &src, &Path::new("/etc").join(name), flags)?;
+    }
+    Ok(())
 }
 
 /// Bind `layer` on `root` and make it read-only at once (nothing may write
@@ -337,7 +313,7 @@ fn bind_readonly(layer: &OwnedFd, root: &str, kept: MsFlags) -> bool {
 /// user namespace the kernel refuses to drop them).
 fn plain_layer<'a>(
     prep: &'a Prepared,
-    ops: &[Op],
+    plan: &RootPlan,
     ext: &Extension,
     cwd: &Path,
 ) -> Result<Option<(&'a OwnedFd, MsFlags)>> {
@@ -364,7 +340,8 @@ fn plain_layer<'a>(
     }
     let mut mounted: Vec<&Path> = Vec::new();
     let etc: Vec<PathBuf> = prep.etc_files.iter().map(|(name, _)| Path::new("/etc").join(name)).collect();
-    let needed = ops
+    let needed = plan
+        .ops
         .iter()
         .map(|op| match op {
             Op::Bind { target, .. } | Op::Mount { target, .. } => Some(target.as_path()),

@@ -1,13 +1,100 @@
-//! The mount plan: the spec's mounts, masked and read-only paths turned into
-//! an ordered list of operations, as bubblewrap does with its options. A pure
-//! value, so the order and the flags are unit-tested without mounting.
+//! The root plan: the layers, how `host:/` is used, the spec's mounts,
+//! masked and read-only paths as an ordered list of operations (as
+//! bubblewrap does with its options), and the generated /etc files. A pure
+//! value, made in the launcher before the clone, so a root that cannot be
+//! built is refused there, and the order and flags are unit-tested without
+//! mounting.
 
-use std::path::PathBuf;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
 use oci_spec::runtime::Spec;
 
 use crate::error::{Result, SetupError};
+use crate::spec::extension::{Extension, LayerSpec, NetworkSpec};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootPlan {
+    /// Lower layers, top first.
+    pub layers: Vec<LayerSpec>,
+    pub host_root: HostRoot,
+    pub ops: Vec<Op>,
+    /// Files bound read-only into /etc, by name.
+    pub etc: Vec<(&'static str, EtcText)>,
+}
+
+/// How the host's root is part of the sandbox's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostRoot {
+    Absent,
+    /// An overlay layer; its submounts are overlaid one by one.
+    Overlaid,
+    /// The single layer in a user namespace, assembled from its top-level
+    /// entries: its submounts are locked there, and the kernel refuses to
+    /// clone a mount with locked children, so it cannot be a layer.
+    ByParts,
+}
+
+/// A generated /etc file's content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EtcText {
+    Text(String),
+    /// A copy of this host file, read when the root is built.
+    HostFile(&'static str),
+}
+
+impl RootPlan {
+    /// `userns`: the sandbox has a user namespace of its own.
+    pub fn new(spec: &Spec, ext: &Extension, userns: bool) -> Result<RootPlan> {
+        let layers: Vec<LayerSpec> = ext.layers.iter().rev().cloned().collect();
+        let host_root = match (layers.contains(&LayerSpec::HostRoot), userns) {
+            (false, _) => HostRoot::Absent,
+            (true, false) => HostRoot::Overlaid,
+            (true, true) if layers.len() == 1 => HostRoot::ByParts,
+            (true, true) => {
+                return Err(SetupError::new("stack layers on host:/")
+                    .detail("in a user namespace, host:/ can only be the single layer (its submounts cannot be overlaid)")
+                    .fix("use host:/ alone, or namespaces.user = \"host\" as root"));
+            }
+        };
+        Ok(RootPlan { layers, host_root, ops: ops(spec)?, etc: etc(&ext.network) })
+    }
+
+    /// The bind sources, each once, in the order of the mounts.
+    pub fn sources(&self) -> impl Iterator<Item = (&Path, bool)> {
+        let mut seen: Vec<&Path> = Vec::new();
+        self.ops.iter().filter_map(move |op| match op {
+            Op::Bind { source, recursive, .. } if !seen.contains(&source.as_path()) => {
+                seen.push(source);
+                Some((source.as_path(), *recursive))
+            }
+            _ => None,
+        })
+    }
+}
+
+/// resolv.conf and hosts, when the profile sets them.
+fn etc(net: &NetworkSpec) -> Vec<(&'static str, EtcText)> {
+    let mut files = Vec::new();
+    if net.dns_from_host {
+        files.push(("resolv.conf", EtcText::HostFile("/etc/resolv.conf")));
+    } else if let Some(servers) = &net.dns {
+        let text = servers.iter().fold(String::new(), |mut t, s| {
+            let _ = writeln!(t, "nameserver {s}");
+            t
+        });
+        files.push(("resolv.conf", EtcText::Text(text)));
+    }
+    if !net.hosts.is_empty() {
+        let mut text = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+        for (ip, name) in &net.hosts {
+            let _ = writeln!(text, "{ip}\t{name}");
+        }
+        files.push(("hosts", EtcText::Text(text)));
+    }
+    files
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -29,8 +116,8 @@ const PROPAGATION: &[&str] = &["slave", "rslave", "shared", "rshared", "unbindab
 /// Device nodes every sandbox gets, bound from the host's /dev.
 pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
-/// Build the plan from the spec.
-pub fn plan(spec: &Spec) -> Result<Vec<Op>> {
+/// The mounts, in order, from the spec.
+fn ops(spec: &Spec) -> Result<Vec<Op>> {
     let mut ops = Vec::new();
     for m in spec.mounts().as_deref().unwrap_or_default() {
         let target = m.destination().clone();
@@ -135,7 +222,7 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/dev-shell.toml");
         let loaded = crate::profile::load_profile(&path, &HostContext::fixed());
         let spec = crate::compile::compile(loaded.model.as_ref().unwrap(), &HostContext::fixed()).spec;
-        let ops = plan(&spec).unwrap();
+        let ops = ops(&spec).unwrap();
         let targets: Vec<String> = ops
             .iter()
             .map(|op| match op {
@@ -155,5 +242,57 @@ mod tests {
         assert!(
             matches!(&ops[6], Op::Bind { recursive: true, flags, .. } if flags.contains(MsFlags::MS_RDONLY))
         );
+    }
+
+    fn bind(source: &str, target: &str) -> oci_spec::runtime::Mount {
+        oci_spec::runtime::MountBuilder::default()
+            .source(source)
+            .destination(target)
+            .typ("bind")
+            .options(strings(&["rbind", "ro"]))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn host_root_is_overlaid_as_root_and_assembled_alone_in_a_user_namespace() {
+        let spec = oci_spec::runtime::SpecBuilder::default().mounts(Vec::new()).build().unwrap();
+        let host = Extension { layers: vec![LayerSpec::HostRoot], ..Extension::for_tests() };
+        assert_eq!(RootPlan::new(&spec, &host, false).unwrap().host_root, HostRoot::Overlaid);
+        assert_eq!(RootPlan::new(&spec, &host, true).unwrap().host_root, HostRoot::ByParts);
+        let stacked =
+            Extension { layers: vec![LayerSpec::HostRoot, LayerSpec::Dir("/srv/top".into())], ..host };
+        let plan = RootPlan::new(&spec, &stacked, false).unwrap();
+        assert_eq!(plan.layers, [LayerSpec::Dir("/srv/top".into()), LayerSpec::HostRoot], "top first");
+        let err = RootPlan::new(&spec, &stacked, true).unwrap_err();
+        assert!(err.to_string().contains("host:/ can only be the single layer"), "{err}");
+        let dir = RootPlan::new(&spec, &Extension::for_tests(), true).unwrap();
+        assert_eq!(dir.host_root, HostRoot::Absent);
+    }
+
+    #[test]
+    fn each_bind_source_is_opened_once() {
+        let spec = oci_spec::runtime::SpecBuilder::default()
+            .mounts(vec![bind("/srv/a", "/a"), bind("/srv/b", "/b"), bind("/srv/a", "/c")])
+            .build()
+            .unwrap();
+        let plan = RootPlan::new(&spec, &Extension::for_tests(), false).unwrap();
+        let sources: Vec<_> = plan.sources().map(|(p, _)| p.display().to_string()).collect();
+        assert_eq!(sources, ["/srv/a", "/srv/b"]);
+    }
+
+    #[test]
+    fn etc_files_come_from_the_network_settings() {
+        let spec = oci_spec::runtime::SpecBuilder::default().mounts(Vec::new()).build().unwrap();
+        let mut ext = Extension::for_tests();
+        assert!(RootPlan::new(&spec, &ext, false).unwrap().etc.is_empty());
+        ext.network.dns = Some(vec!["10.0.0.53".into()]);
+        ext.network.hosts = vec![("10.0.0.7".into(), "db".into())];
+        let etc = RootPlan::new(&spec, &ext, false).unwrap().etc;
+        assert_eq!(etc[0], ("resolv.conf", EtcText::Text("nameserver 10.0.0.53\n".into())));
+        assert!(matches!(&etc[1], ("hosts", EtcText::Text(t)) if t.ends_with("10.0.0.7\tdb\n")));
+        ext.network.dns_from_host = true;
+        let etc = RootPlan::new(&spec, &ext, false).unwrap().etc;
+        assert_eq!(etc[0], ("resolv.conf", EtcText::HostFile("/etc/resolv.conf")));
     }
 }
