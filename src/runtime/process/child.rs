@@ -12,11 +12,12 @@ use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
 use crate::error::{Result, SetupError};
+use crate::runtime::exit::Failure;
 use crate::runtime::launch::LaunchPlan;
 use crate::runtime::process::init;
 use crate::runtime::rootfs::plan::RootPlan;
 use crate::runtime::security::identity;
-use crate::runtime::sync::{self, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_SETUP, Message};
+use crate::runtime::sync::{self, EXIT_SETUP, Message};
 use crate::runtime::{rootfs, terminal};
 use crate::spec::extension::Extension;
 use crate::sys;
@@ -57,83 +58,93 @@ pub fn main(sock: OwnedFd, lifeline: &OwnedFd, plan: &ChildPlan) -> ! {
             drop(sock);
             sys::process::exit_now(init::run(command, lifeline))
         }
-        Err((code, error)) => {
+        Err(failure) => {
+            let code = failure.code();
+            let error = failure.error().clone();
             let _ = sync::send(sock.as_fd(), &Message::Failed { code, error }, None);
             sys::process::exit_now(code)
         }
     }
 }
 
-fn setup_error(e: SetupError) -> (i32, SetupError) {
-    (EXIT_SETUP, e)
+/// The child's script, in three acts. `Ok(pid)`: this process is init and
+/// `pid` the command; otherwise it never returns (the command runs in its
+/// place) or fails.
+fn setup(sock: &OwnedFd, plan: &ChildPlan) -> std::result::Result<Pid, Failure> {
+    build(sock, plan)?;
+    // The second "go": we are in all our cgroups now (see the launcher's
+    // `start`). Still privileged: the cgroup namespace needs it.
+    if !sync::wait_go(sock, &mut Vec::new()) {
+        sys::process::exit_now(EXIT_SETUP);
+    }
+    let terminal = become_sandboxed(sock, plan)?;
+    if plan.ext.init {
+        if let Some(command) = fork_command()? {
+            return Ok(command);
+        }
+    }
+    Err(exec(plan.spec.process().as_ref().expect("checked by the launcher"), terminal))
 }
 
-/// `Ok(pid)`: this process is init and `pid` the command. Exec failures
-/// come back as `Err` with their exit code.
-fn setup(sock: &OwnedFd, plan: &ChildPlan) -> Result<Pid, (i32, SetupError)> {
+/// Act one, on the first "go" (the id maps are written, the id-mapped
+/// mounts sent): become the namespace's root, set its budgets, build the
+/// root.
+fn build(sock: &OwnedFd, plan: &ChildPlan) -> Result<()> {
     // Die with the launcher. If it died before this line, its end of the
     // socket is closed and the wait below sees EOF (getppid() cannot tell:
     // in a new pid namespace it is always 0).
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
-        .map_err(|e| setup_error(SetupError::sys("prctl(PR_SET_PDEATHSIG)", e)))?;
+        .map_err(|e| SetupError::sys("prctl(PR_SET_PDEATHSIG)", e))?;
     let mut idmapped = Vec::new();
     if !sync::wait_go(sock, &mut idmapped) {
         sys::process::exit_now(EXIT_SETUP);
     }
     if plan.launch.become_root {
-        identity::become_root().map_err(setup_error)?;
+        identity::become_root()?;
     }
     if let Err(e) = crate::runtime::security::ucounts::apply(&plan.user_limits) {
         // A read-only /proc/sys (inside a container, say): say what is not contained.
         let note = format!("{e}: the sandbox can use all of its caller's per-user budgets");
         let _ = sync::send(sock.as_fd(), &Message::Note(note), None);
     }
-    prepare_root(plan, idmapped).map_err(setup_error)?;
-    // The second "go": we are in all our cgroups now (see the launcher's
-    // `start`). Still privileged: the cgroup namespace needs it.
-    if !sync::wait_go(sock, &mut Vec::new()) {
-        sys::process::exit_now(EXIT_SETUP);
-    }
+    prepare_root(plan, idmapped)
+}
+
+/// Act two: the cgroup namespace, the ids and capabilities, the terminal
+/// (returned: the command's), init's disguise, Landlock and seccomp.
+fn become_sandboxed(sock: &OwnedFd, plan: &ChildPlan) -> Result<Option<OwnedFd>> {
     if !plan.launch.cgroups_first {
-        cgroup_namespace(plan).map_err(setup_error)?;
+        cgroup_namespace(plan)?;
     }
-    identity::hostname(plan.spec).map_err(setup_error)?;
-    identity::apply(plan.spec, plan.launch.single_map).map_err(setup_error)?;
-    let slave = if plan.launch.terminal { Some(open_terminal(sock).map_err(setup_error)?) } else { None };
+    identity::hostname(plan.spec)?;
+    identity::apply(plan.spec, plan.launch.single_map)?;
+    let terminal = if plan.launch.terminal { Some(open_terminal(sock)?) } else { None };
     if plan.ext.init {
-        init::conceal(plan.args).map_err(setup_error)?;
+        init::conceal(plan.args)?;
     }
-    restrict(sock, plan).map_err(setup_error)?;
-    let process = plan.spec.process().as_ref().expect("checked by the launcher");
+    restrict(sock, plan)?;
+    Ok(terminal)
+}
+
+/// Act three, with an init: fork the command. `Some(pid)` in init, `None`
+/// in the command, which goes on to exec.
+fn fork_command() -> Result<Option<Pid>> {
+    // Out of the caller's session: the terminal's ^C reaches the
+    // launcher, which sends it on to the command's process group.
+    let _ = nix::unistd::setsid();
+    // Block init's signals before the fork so none arrives unhandled.
     let blocked = init::signal_set();
-    if plan.ext.init {
-        // Out of the caller's session: the terminal's ^C reaches the
-        // launcher, which sends it on to the command's process group.
-        let _ = nix::unistd::setsid();
-        // Block init's signals before the fork so none arrives unhandled.
-        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&blocked), None)
-            .map_err(|e| setup_error(SetupError::sys("block signals", e)))?;
-        #[allow(unsafe_code)]
-        // SAFETY: a clone3 child (no CLONE_THREAD) has exactly one thread.
-        let forked = unsafe { sys::process::fork() };
-        match forked.map_err(|e| setup_error(SetupError::sys("fork the command", e)))? {
-            Some(command) => return Ok(command),
-            None => {
-                sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&blocked), None)
-                    .map_err(|e| setup_error(SetupError::sys("unblock signals", e)))?;
-            }
-        }
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&blocked), None)
+        .map_err(|e| SetupError::sys("block signals", e))?;
+    #[allow(unsafe_code)]
+    // SAFETY: a clone3 child (no CLONE_THREAD) has exactly one thread.
+    let forked = unsafe { sys::process::fork() };
+    let command = forked.map_err(|e| SetupError::sys("fork the command", e))?;
+    if command.is_none() {
+        sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&blocked), None)
+            .map_err(|e| SetupError::sys("unblock signals", e))?;
     }
-    match &slave {
-        Some(slave) => terminal::attach(slave).map_err(setup_error)?,
-        // No terminal: a new session, so TIOCSTI cannot reach the caller's.
-        None => {
-            let _ = nix::unistd::setsid();
-        }
-    }
-    drop(slave);
-    sys::signal::default_signal_dispositions();
-    Err(exec(process))
+    Ok(command)
 }
 
 /// A cgroup namespace whose root is our cgroup: only once the launcher has
@@ -182,34 +193,31 @@ fn restrict(sock: &OwnedFd, plan: &ChildPlan) -> Result<()> {
     crate::runtime::security::seccomp::install(&plan.seccomp)
 }
 
-/// execvpe with the spec's environment; returns only on failure.
-fn exec(process: &oci_spec::runtime::Process) -> (i32, SetupError) {
-    // A NUL would end the string early: refused, never dropped (dropping
-    // an argument shifts the others).
-    let c_strings =
-        |what: &str, list: &Option<Vec<String>>| -> std::result::Result<Vec<CString>, (i32, SetupError)> {
-            list.iter()
-                .flatten()
-                .enumerate()
-                .map(|(i, s)| {
-                    CString::new(s.as_str()).map_err(|_| {
-                        let err = SetupError::new("execute the command")
-                            .detail(format!("process.{what}[{i}] contains a NUL byte"));
-                        (EXIT_SETUP, err)
-                    })
-                })
-                .collect()
-        };
-    let args = match c_strings("args", process.args()) {
-        Ok(a) => a,
-        Err(e) => return e,
-    };
-    let env = match c_strings("env", process.env()) {
-        Ok(e) => e,
-        Err(e) => return e,
+/// The command's terminal (or a session of its own), default signal
+/// dispositions, then execve with the spec's environment; returns only on
+/// failure.
+fn exec(process: &oci_spec::runtime::Process, terminal: Option<OwnedFd>) -> Failure {
+    match &terminal {
+        Some(slave) => {
+            if let Err(e) = terminal::attach(slave) {
+                return e.into();
+            }
+        }
+        // No terminal: a new session, so TIOCSTI cannot reach the caller's.
+        None => {
+            let _ = nix::unistd::setsid();
+        }
+    }
+    drop(terminal);
+    sys::signal::default_signal_dispositions();
+    let (args, env) = match c_strings("args", process.args().as_deref())
+        .and_then(|a| Ok((a, c_strings("env", process.env().as_deref())?)))
+    {
+        Ok(strings) => strings,
+        Err(e) => return e.into(),
     };
     let Some(program) = args.first() else {
-        return (EXIT_SETUP, SetupError::new("execute the command").detail("the spec has no args"));
+        return SetupError::new("execute the command").detail("the spec has no args").into();
     };
     // The command's PATH is the sandbox's, not the launcher's.
     let path = env.iter().find_map(|e| e.to_str().ok()?.strip_prefix("PATH=").map(str::to_owned));
@@ -217,14 +225,22 @@ fn exec(process: &oci_spec::runtime::Process) -> (i32, SetupError) {
         Ok(full) => nix::unistd::execve(&full, &args, &env).unwrap_err(),
         Err(e) => e,
     };
-    let name = program.to_string_lossy();
+    let error = SetupError::sys(format!("execute {}", program.to_string_lossy()), errno);
     match errno {
-        Errno::ENOENT => (
-            EXIT_NOT_FOUND,
-            SetupError::sys(format!("execute {name}"), errno).fix("command not found in the sandbox"),
-        ),
-        _ => (EXIT_CANNOT_EXEC, SetupError::sys(format!("execute {name}"), errno)),
+        Errno::ENOENT => Failure::NotFound(error.fix("command not found in the sandbox")),
+        _ => Failure::CannotExecute(error),
     }
+}
+
+/// A NUL would end the string early: refused, never dropped (dropping an
+/// argument shifts the others).
+fn c_strings(what: &str, list: Option<&[String]>) -> Result<Vec<CString>> {
+    let each = |(i, s): (usize, &String)| {
+        CString::new(s.as_str()).map_err(|_| {
+            SetupError::new("execute the command").detail(format!("process.{what}[{i}] contains a NUL byte"))
+        })
+    };
+    list.unwrap_or_default().iter().enumerate().map(each).collect()
 }
 
 /// The program's path: as given when it contains a `/`, else the first
