@@ -44,34 +44,15 @@ pub fn wait(run: &Running, master: Option<OwnedFd>, deadline: Option<Instant>) -
         SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
     )
     .map_err(|e| SetupError::sys("signalfd", e))?;
-    let stdin = std::io::stdin();
-    let _restore = match &master {
-        Some(m) if nix::unistd::isatty(stdin.as_fd()).unwrap_or(false) => {
-            terminal::copy_size(stdin.as_fd(), m.as_fd());
-            Some(Restore::raw(stdin.as_fd())?)
-        }
-        _ => None,
-    };
-    let mut relay = match master {
-        Some(m) => Some(Relay::new(m)?),
-        None => None,
-    };
+    let _restore = master.as_ref().map(raw_terminal).transpose()?.flatten();
+    let mut relay = master.map(Relay::new).transpose()?;
     let mut exited = false;
     // A terminating signal was forwarded: once the command has gone, the
     // launcher goes too, without waiting for a reader to take the rest of
     // the output (a pipeline's member killed by it would not either).
     let mut stopping = false;
     loop {
-        let timeout = match deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Ok(Exit::TimedOut);
-                }
-                PollTimeout::try_from(left.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX)
-            }
-            None => PollTimeout::NONE,
-        };
+        let Some(timeout) = poll_timeout(deadline) else { return Ok(Exit::TimedOut) };
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
         if !exited {
             fds.push(PollFd::new(run.pidfd, PollFlags::POLLIN));
@@ -101,6 +82,30 @@ pub fn wait(run: &Running, master: Option<OwnedFd>, deadline: Option<Instant>) -
             return status(run);
         }
     }
+}
+
+/// With a pty, the caller's terminal (when stdin is one) goes raw, at the
+/// pty's size, until the returned guard drops: keys reach the command as
+/// typed.
+fn raw_terminal(master: &OwnedFd) -> Result<Option<Restore>, SetupError> {
+    let stdin = std::io::stdin();
+    if !nix::unistd::isatty(stdin.as_fd()).unwrap_or(false) {
+        return Ok(None);
+    }
+    terminal::copy_size(stdin.as_fd(), master.as_fd());
+    Restore::raw(stdin.as_fd()).map(Some)
+}
+
+/// How long poll may wait: until the deadline (at most a minute at a
+/// time), or for ever; `None` once the deadline has passed.
+fn poll_timeout(deadline: Option<Instant>) -> Option<PollTimeout> {
+    let Some(d) = deadline else { return Some(PollTimeout::NONE) };
+    let left = d.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return None;
+    }
+    let ms = i32::try_from(left.as_millis().min(60_000)).expect("a minute fits");
+    Some(PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX))
 }
 
 /// Forward what the signalfd holds. A signal the kernel sent (the terminal's

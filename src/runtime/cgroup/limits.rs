@@ -2,7 +2,7 @@
 //! the control files each becomes on v1 and on v2 (with runc's conversions,
 //! so a spec means the same here as under runc and crun).
 
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
 use crate::error::{Result, SetupError};
 
@@ -74,38 +74,10 @@ pub fn request(resources: Option<&LinuxResources>) -> Result<Request> {
     let mut req = Request::default();
     let Some(r) = resources else { return Ok(req) };
     if let Some(m) = r.memory() {
-        let limit = amount("memory.limit", m.limit())?;
-        if let Some(limit) = limit {
-            req.settings.push(Setting::Memory(limit));
-        }
-        if let Some(total) = amount("memory.swap", m.swap())? {
-            let memory = limit.flatten();
-            if total.is_some_and(|t| memory.is_none_or(|mem| t < mem)) {
-                return Err(invalid("memory.swap", "memory+swap needs a memory limit no larger than it"));
-            }
-            req.settings.push(Setting::MemorySwap { total, memory });
-        }
-        req.unsupported_if("memory reservation", m.reservation().filter(|v| *v != 0));
-        req.unsupported_if("kernel memory limit", m.kernel().filter(|v| *v != 0));
-        req.unsupported_if("kernel TCP memory limit", m.kernel_tcp().filter(|v| *v != 0));
-        req.unsupported_if("memory swappiness", m.swappiness());
-        req.unsupported_if("disabling the OOM killer", m.disable_oom_killer().filter(|d| *d));
+        req.memory(m)?;
     }
     if let Some(c) = r.cpu() {
-        let quota = amount("cpu.quota", c.quota())?;
-        let period = c.period().filter(|p| *p != 0);
-        if quota.is_some() || period.is_some() {
-            req.settings.push(Setting::CpuQuota { quota: quota.flatten(), period });
-        }
-        if let Some(shares) = c.shares().filter(|s| *s != 0) {
-            req.settings.push(Setting::CpuShares(shares.clamp(2, 262_144)));
-        }
-        req.unsupported_if("cpu idle", c.idle().filter(|v| *v != 0));
-        req.unsupported_if("cpu burst", c.burst().filter(|v| *v != 0));
-        req.unsupported_if("realtime cpu runtime", c.realtime_runtime().filter(|v| *v != 0));
-        req.unsupported_if("realtime cpu period", c.realtime_period().filter(|v| *v != 0));
-        req.unsupported_if("cpuset cpus", c.cpus().as_ref().filter(|s| !s.is_empty()));
-        req.unsupported_if("cpuset mems", c.mems().as_ref().filter(|s| !s.is_empty()));
+        req.cpu(c)?;
     }
     if let Some(p) = r.pids() {
         match p.limit() {
@@ -114,23 +86,7 @@ pub fn request(resources: Option<&LinuxResources>) -> Result<Request> {
         }
     }
     if let Some(b) = r.block_io() {
-        if let Some(w) = b.weight().filter(|w| *w != 0) {
-            if !(10..=1000).contains(&w) {
-                return Err(invalid("blockIO.weight", &format!("{w} is outside 10..=1000")));
-            }
-            req.settings.push(Setting::IoWeight(w));
-        }
-        req.unsupported_if("block I/O leaf weight", b.leaf_weight().filter(|v| *v != 0));
-        let per_device = [
-            ("block I/O per-device weights", b.weight_device().as_ref().map(Vec::len)),
-            ("block I/O read bps throttles", b.throttle_read_bps_device().as_ref().map(Vec::len)),
-            ("block I/O write bps throttles", b.throttle_write_bps_device().as_ref().map(Vec::len)),
-            ("block I/O read iops throttles", b.throttle_read_iops_device().as_ref().map(Vec::len)),
-            ("block I/O write iops throttles", b.throttle_write_iops_device().as_ref().map(Vec::len)),
-        ];
-        for (what, n) in per_device {
-            req.unsupported_if(what, n.filter(|n| *n != 0));
-        }
+        req.block_io(b)?;
     }
     req.unsupported_if("hugepage limits", r.hugepage_limits().as_ref().map(Vec::len).filter(|n| *n != 0));
     req.unsupported_if("network class/priorities", r.network().as_ref().map(|_| "set"));
@@ -145,6 +101,67 @@ pub fn request(resources: Option<&LinuxResources>) -> Result<Request> {
     // `devices` is not a limit here: what the sandbox can open is decided by
     // the /dev the runtime builds (and no CAP_MKNOD), not by a device cgroup.
     Ok(req)
+}
+
+impl Request {
+    fn memory(&mut self, m: &LinuxMemory) -> Result<()> {
+        let limit = amount("memory.limit", m.limit())?;
+        if let Some(limit) = limit {
+            self.settings.push(Setting::Memory(limit));
+        }
+        if let Some(total) = amount("memory.swap", m.swap())? {
+            let memory = limit.flatten();
+            if total.is_some_and(|t| memory.is_none_or(|mem| t < mem)) {
+                return Err(invalid("memory.swap", "memory+swap needs a memory limit no larger than it"));
+            }
+            self.settings.push(Setting::MemorySwap { total, memory });
+        }
+        self.unsupported_if("memory reservation", m.reservation().filter(|v| *v != 0));
+        self.unsupported_if("kernel memory limit", m.kernel().filter(|v| *v != 0));
+        self.unsupported_if("kernel TCP memory limit", m.kernel_tcp().filter(|v| *v != 0));
+        self.unsupported_if("memory swappiness", m.swappiness());
+        self.unsupported_if("disabling the OOM killer", m.disable_oom_killer().filter(|d| *d));
+        Ok(())
+    }
+
+    fn cpu(&mut self, c: &LinuxCpu) -> Result<()> {
+        let quota = amount("cpu.quota", c.quota())?;
+        let period = c.period().filter(|p| *p != 0);
+        if quota.is_some() || period.is_some() {
+            self.settings.push(Setting::CpuQuota { quota: quota.flatten(), period });
+        }
+        if let Some(shares) = c.shares().filter(|s| *s != 0) {
+            self.settings.push(Setting::CpuShares(shares.clamp(2, 262_144)));
+        }
+        self.unsupported_if("cpu idle", c.idle().filter(|v| *v != 0));
+        self.unsupported_if("cpu burst", c.burst().filter(|v| *v != 0));
+        self.unsupported_if("realtime cpu runtime", c.realtime_runtime().filter(|v| *v != 0));
+        self.unsupported_if("realtime cpu period", c.realtime_period().filter(|v| *v != 0));
+        self.unsupported_if("cpuset cpus", c.cpus().as_ref().filter(|s| !s.is_empty()));
+        self.unsupported_if("cpuset mems", c.mems().as_ref().filter(|s| !s.is_empty()));
+        Ok(())
+    }
+
+    fn block_io(&mut self, b: &LinuxBlockIo) -> Result<()> {
+        if let Some(w) = b.weight().filter(|w| *w != 0) {
+            if !(10..=1000).contains(&w) {
+                return Err(invalid("blockIO.weight", &format!("{w} is outside 10..=1000")));
+            }
+            self.settings.push(Setting::IoWeight(w));
+        }
+        self.unsupported_if("block I/O leaf weight", b.leaf_weight().filter(|v| *v != 0));
+        let per_device = [
+            ("block I/O per-device weights", b.weight_device().as_ref().map(Vec::len)),
+            ("block I/O read bps throttles", b.throttle_read_bps_device().as_ref().map(Vec::len)),
+            ("block I/O write bps throttles", b.throttle_write_bps_device().as_ref().map(Vec::len)),
+            ("block I/O read iops throttles", b.throttle_read_iops_device().as_ref().map(Vec::len)),
+            ("block I/O write iops throttles", b.throttle_write_iops_device().as_ref().map(Vec::len)),
+        ];
+        for (what, n) in per_device {
+            self.unsupported_if(what, n.filter(|n| *n != 0));
+        }
+        Ok(())
+    }
 }
 
 impl Request {

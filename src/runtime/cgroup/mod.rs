@@ -71,6 +71,37 @@ mod limits;
 mod v1;
 mod v2;
 
+/// Which driver takes each setting: v2 where its controller is offered, else
+/// the v1 hierarchy that has it; the rest, with the reason, is unapplied
+/// (after what the spec asks that no driver implements).
+fn route(
+    h: &Hierarchies,
+    v2_plan: Option<&Result<v2::Plan>>,
+    request: limits::Request,
+) -> (Vec<Setting>, Vec<Vec<Setting>>, Vec<String>) {
+    let mut unapplied = request.unsupported;
+    let mut on_v2 = Vec::new();
+    let mut on_v1: Vec<Vec<Setting>> = vec![Vec::new(); h.v1.len()];
+    for s in request.settings {
+        let c = s.controller();
+        if matches!(v2_plan, Some(Ok(plan)) if plan.offers(c.v2_name())) {
+            on_v2.push(s);
+        } else if let Some(i) = h.v1.iter().position(|x| x.has(c.v1_name())) {
+            on_v1[i].push(s);
+        } else {
+            let v2 = match v2_plan {
+                None => "cgroup v2 is not mounted".to_owned(),
+                Some(Ok(plan)) => plan.lacking(),
+                Some(Err(e)) => format!("cgroup v2: {e}"),
+            };
+            let (v2_name, v1_name) = (c.v2_name(), c.v1_name());
+            unapplied
+                .push(format!("{}: no {v2_name} controller ({v2}; no v1 {v1_name} hierarchy)", s.describe()));
+        }
+    }
+    (on_v2, on_v1, unapplied)
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -140,29 +171,7 @@ impl Cgroup {
         let v2_path = h.v2.as_ref().map(place).transpose()?;
         let v1_paths = h.v1.iter().map(place).collect::<Result<Vec<PathBuf>>>()?;
         let v2_plan = h.v2.as_ref().zip(v2_path).map(|(v, p)| v2::plan(v, &p));
-        let mut unapplied = request.unsupported.clone();
-        let mut on_v2 = Vec::new();
-        let mut on_v1: Vec<Vec<Setting>> = vec![Vec::new(); h.v1.len()];
-        for s in request.settings {
-            let c = s.controller();
-            if matches!(&v2_plan, Some(Ok(plan)) if plan.offers(c.v2_name())) {
-                on_v2.push(s);
-            } else if let Some(i) = h.v1.iter().position(|x| x.has(c.v1_name())) {
-                on_v1[i].push(s);
-            } else {
-                let v2 = match &v2_plan {
-                    None => "cgroup v2 is not mounted".to_owned(),
-                    Some(Ok(plan)) => plan.lacking(),
-                    Some(Err(e)) => format!("cgroup v2: {e}"),
-                };
-                unapplied.push(format!(
-                    "{}: no {} controller ({v2}; no v1 {} hierarchy)",
-                    s.describe(),
-                    c.v2_name(),
-                    c.v1_name()
-                ));
-            }
-        }
+        let (on_v2, on_v1, mut unapplied) = route(h, v2_plan.as_ref(), request);
         if opts.required && !unapplied.is_empty() {
             return Err(refuse(&unapplied));
         }

@@ -145,7 +145,6 @@ impl Fake {
     fn populate(&self, dir: &Path) {
         let (mount, kind) = self.kind(dir);
         let mut files: Vec<(&str, &str)> = vec![("cgroup.procs", "")];
-        let f = self.features;
         let controllers: Vec<String> = match &kind {
             Kind::V1(c) => {
                 files.extend([("tasks", ""), ("notify_on_release", "0"), ("cgroup.clone_children", "0")]);
@@ -166,36 +165,7 @@ impl Fake {
             }
         };
         for c in &controllers {
-            files.extend(match c.as_str() {
-                "memory" => vec![
-                    ("memory.limit_in_bytes", "9223372036854771712"),
-                    ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n"),
-                ],
-                "cpu" => {
-                    vec![("cpu.shares", "1024"), ("cpu.cfs_quota_us", "-1"), ("cpu.cfs_period_us", "100000")]
-                }
-                "pids" | "v2:pids" => vec![("pids.max", "max"), ("pids.current", "0")],
-                "freezer" => vec![("freezer.state", "THAWED")],
-                "cpuset" => vec![
-                    ("cpuset.cpus", if dir == mount { "0-1" } else { "" }),
-                    ("cpuset.mems", if dir == mount { "0" } else { "" }),
-                ],
-                "v2:memory" => vec![
-                    ("memory.max", "max"),
-                    ("memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n"),
-                ],
-                "v2:cpu" => vec![("cpu.max", "max 100000"), ("cpu.weight", "100")],
-                "v2:io" => vec![("io.weight", "default 100")],
-                _ => vec![],
-            });
-            match c.as_str() {
-                "memory" if f.swap => files.push(("memory.memsw.limit_in_bytes", "9223372036854771712")),
-                "v2:memory" if f.swap => files.push(("memory.swap.max", "max")),
-                "blkio" if f.cfq => files.push(("blkio.weight", "500")),
-                "blkio" if f.bfq => files.push(("blkio.bfq.weight", "100")),
-                "v2:io" if f.bfq => files.push(("io.bfq.weight", "100")),
-                _ => {}
-            }
+            files.extend(controller_files(c, dir == mount, self.features));
         }
         for (name, value) in files {
             if !dir.join(name).exists() {
@@ -335,4 +305,38 @@ fn files_named(dir: &Path, name: &str) -> Vec<PathBuf> {
 /// A pid list as cgroup.procs shows it: one a line.
 fn lines(pids: &[String]) -> String {
     pids.iter().flat_map(|p| [p.as_str(), "\n"]).collect()
+}
+
+/// The files controller `c` ("v2:NAME" for v2) shows in a cgroup (`top`:
+/// the hierarchy's root), with the optional ones this fake kernel has.
+fn controller_files(c: &str, top: bool, f: Features) -> Vec<(&'static str, &'static str)> {
+    let mut files: Vec<(&str, &str)> = match c {
+        "memory" => vec![
+            ("memory.limit_in_bytes", "9223372036854771712"),
+            ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n"),
+        ],
+        "cpu" => {
+            vec![("cpu.shares", "1024"), ("cpu.cfs_quota_us", "-1"), ("cpu.cfs_period_us", "100000")]
+        }
+        "pids" | "v2:pids" => vec![("pids.max", "max"), ("pids.current", "0")],
+        "freezer" => vec![("freezer.state", "THAWED")],
+        "cpuset" => {
+            vec![("cpuset.cpus", if top { "0-1" } else { "" }), ("cpuset.mems", if top { "0" } else { "" })]
+        }
+        "v2:memory" => {
+            vec![("memory.max", "max"), ("memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n")]
+        }
+        "v2:cpu" => vec![("cpu.max", "max 100000"), ("cpu.weight", "100")],
+        "v2:io" => vec![("io.weight", "default 100")],
+        _ => vec![],
+    };
+    match c {
+        "memory" if f.swap => files.push(("memory.memsw.limit_in_bytes", "9223372036854771712")),
+        "v2:memory" if f.swap => files.push(("memory.swap.max", "max")),
+        "blkio" if f.cfq => files.push(("blkio.weight", "500")),
+        "blkio" if f.bfq => files.push(("blkio.bfq.weight", "100")),
+        "v2:io" if f.bfq => files.push(("io.bfq.weight", "100")),
+        _ => {}
+    }
+    files
 }
