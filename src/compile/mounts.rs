@@ -32,16 +32,18 @@ fn hidden_host_trees(model: &Model) -> Vec<Mount> {
 }
 
 pub(super) fn mounts(model: &Model, userns: bool) -> Vec<Mount> {
+    let mut out = system_mounts(model, userns);
+    out.extend(hidden_host_trees(model));
+    out.extend(model.mounts.iter().map(profile_mount));
+    out
+}
+
+/// The standard mounts `[system_mounts]` keeps, in the order a runtime must make them.
+fn system_mounts(model: &Model, userns: bool) -> Vec<Mount> {
     let sys = &model.system_mounts;
     let mut out = Vec::new();
     if sys.proc {
-        if model.namespaces.pid || !userns {
-            out.push(mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]));
-        } else {
-            // As for /sys below: a procfs belongs to its pid namespace's
-            // owner, so a user namespace sharing the host's binds the host's.
-            out.push(mount("/proc", "bind", "/proc", &["rbind", "nosuid", "noexec", "nodev"]));
-        }
+        out.push(proc(model, userns));
     }
     if sys.dev {
         out.push(mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]));
@@ -67,39 +69,54 @@ pub(super) fn mounts(model: &Model, userns: bool) -> Vec<Mount> {
         out.push(mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]));
     }
     if sys.sys {
-        if model.namespaces.net {
-            out.push(mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]));
-        } else {
-            // The kernel lets a new sysfs be mounted only by the owner of the
-            // net namespace; sharing the host's, bind its /sys read-only.
-            out.push(mount("/sys", "bind", "/sys", &["rbind", "nosuid", "noexec", "nodev", "ro"]));
-        }
-    }
-    out.extend(hidden_host_trees(model));
-    for m in &model.mounts {
-        let target = m.target.display().to_string();
-        let mut opts: Vec<String> = Vec::new();
-        let (typ, source) = match &m.kind {
-            MountKind::Bind { source, writable } => {
-                opts.push("rbind".into());
-                opts.push(if *writable { "rw" } else { "ro" }.into());
-                ("bind", source.display().to_string())
-            }
-            MountKind::Tmpfs { size, mode } => {
-                opts.push(format!("mode={mode:o}"));
-                if let Some(size) = size {
-                    opts.push(format!("size={size}"));
-                }
-                ("tmpfs", "tmpfs".to_owned())
-            }
-        };
-        for (on, flag) in [(m.nosuid, "nosuid"), (m.nodev, "nodev"), (m.noexec, "noexec")] {
-            if on {
-                opts.push(flag.into());
-            }
-        }
-        let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
-        out.push(mount(&target, typ, &source, &opts));
+        out.push(sysfs(model));
     }
     out
+}
+
+/// A procfs belongs to its pid namespace's owner, as a sysfs does to its net
+/// namespace's: a user namespace sharing the host's binds the host's /proc.
+fn proc(model: &Model, userns: bool) -> Mount {
+    if model.namespaces.pid || !userns {
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])
+    } else {
+        mount("/proc", "bind", "/proc", &["rbind", "nosuid", "noexec", "nodev"])
+    }
+}
+
+/// The kernel lets a new sysfs be mounted only by the owner of the net
+/// namespace; sharing the host's, bind its /sys read-only.
+fn sysfs(model: &Model) -> Mount {
+    if model.namespaces.net {
+        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"])
+    } else {
+        mount("/sys", "bind", "/sys", &["rbind", "nosuid", "noexec", "nodev", "ro"])
+    }
+}
+
+/// One `[[mount]]` of the profile as an OCI mount.
+fn profile_mount(m: &crate::profile::model::Mount) -> Mount {
+    let target = m.target.display().to_string();
+    let mut opts: Vec<String> = Vec::new();
+    let (typ, source) = match &m.kind {
+        MountKind::Bind { source, writable } => {
+            opts.push("rbind".into());
+            opts.push(if *writable { "rw" } else { "ro" }.into());
+            ("bind", source.display().to_string())
+        }
+        MountKind::Tmpfs { size, mode } => {
+            opts.push(format!("mode={mode:o}"));
+            if let Some(size) = size {
+                opts.push(format!("size={size}"));
+            }
+            ("tmpfs", "tmpfs".to_owned())
+        }
+    };
+    for (on, flag) in [(m.nosuid, "nosuid"), (m.nodev, "nodev"), (m.noexec, "noexec")] {
+        if on {
+            opts.push(flag.into());
+        }
+    }
+    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+    mount(&target, typ, &source, &opts)
 }

@@ -38,7 +38,7 @@ pub fn load_merged(
 
 /// The project a profile belongs to: the nearest directory above it that
 /// holds `.git` (its work tree), else its own directory. Every file a
-/// profile is made of must be inside (see `Loader::load`).
+/// profile is made of must be inside (see `Loader::outside_project`).
 pub fn project_root(profile: &Path) -> PathBuf {
     let absolute = std::path::absolute(profile).unwrap_or_else(|_| profile.to_path_buf());
     let dir = absolute.parent().unwrap_or(Path::new("/"));
@@ -62,11 +62,37 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
+    /// Load `path` and what it extends, merged; `None` when it is refused,
+    /// unreadable, or already merged elsewhere in the profile.
     fn load(&mut self, path: &Path, text: Option<String>, named_at: Option<&Sp<String>>) -> Option<Node> {
-        let canonical = match path.canonicalize() {
-            Ok(c) => c,
+        let canonical = self.canonical(path, text.is_some(), named_at)?;
+        if !self.admit(path, &canonical, named_at) {
+            return None;
+        }
+        let (_, mut node) = load_file(path, text, self.sources, self.diags)?;
+        let dir = canonical.parent().unwrap_or(Path::new("/")).to_path_buf();
+        expand_tree(&mut node, &dir, self.host, self.sources, self.diags);
+        let parents = string_list(node.take("extends"), self.diags);
+        let replace = string_list(node.take("replace"), self.diags);
+        self.check_replace(&node, &replace);
+
+        self.chain.push((canonical, path.to_path_buf()));
+        let base = self.load_parents(path, &parents);
+        self.chain.pop();
+
+        let replace: Vec<&str> = replace.iter().map(|r| r.value.as_str()).collect();
+        Some(match base {
+            Some(b) => merge(b, node, &replace, ""),
+            None => node,
+        })
+    }
+
+    /// The one name of `path`, so a file reached two ways is seen as one.
+    fn canonical(&mut self, path: &Path, in_memory: bool, named_at: Option<&Sp<String>>) -> Option<PathBuf> {
+        match path.canonicalize() {
+            Ok(c) => Some(c),
             // Text given in memory for a path that need not exist.
-            Err(_) if text.is_some() => std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+            Err(_) if in_memory => Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())),
             Err(e) => {
                 let message = format!("read profile {}: {e}", path.display());
                 let help = "check the path; symlink loops and missing files end here";
@@ -74,60 +100,72 @@ impl Loader<'_> {
                     Some(at) => Diag::at("profile::extends", at.span, message).help(help),
                     None => Diag::new("profile::read", message).help(help),
                 });
-                return None;
+                None
             }
-        };
-        // A profile comes from a pull request as much as the command does:
-        // a symlink or a `..` in `extends` must not make `check` read, and
-        // quote in its diagnostics, a file of the host's (/etc/shadow, a
-        // token in ~/.cargo/credentials.toml).
-        if !canonical.starts_with(&self.project) {
-            let message = format!(
-                "{} is {}, outside this profile's project {}",
-                path.display(),
-                canonical.display(),
-                self.project.display()
-            );
-            let help = "a profile and what it extends must be files of one project (its git work tree, or \
-                        its directory): copy the file in, or fix the path";
-            self.diags.push(match named_at {
-                Some(at) => Diag::at("profile::outside-project", at.span, message).help(help),
-                None => Diag::new("profile::outside-project", message).help(help),
-            });
-            return None;
         }
-        if let Some(first) = self.chain.iter().position(|(c, _)| *c == canonical) {
-            let names: Vec<String> = self.chain[first..]
-                .iter()
-                .map(|(_, named)| named.as_path())
-                .chain([path])
-                .map(|p| p.display().to_string())
-                .collect();
-            let message = format!("`extends` cycle: {}", names.join(" → "));
-            let at = named_at.expect("a cycle is always reached through an extends entry");
-            self.diags.push(
-                Diag::at("profile::extends-cycle", at.span, message)
-                    .help("remove one of the extends entries"),
-            );
-            return None;
+    }
+
+    /// Whether to read `canonical` now; says why not, except for a file
+    /// already merged, which is merged once, silently.
+    fn admit(&mut self, path: &Path, canonical: &Path, named_at: Option<&Sp<String>>) -> bool {
+        let refusal =
+            self.outside_project(path, canonical, named_at).or_else(|| self.cycle(path, canonical, named_at));
+        if let Some(diag) = refusal {
+            self.diags.push(diag);
+            return false;
         }
-        if !self.loaded.insert(canonical.clone()) {
-            return None;
+        if !self.loaded.insert(canonical.to_path_buf()) {
+            return false;
         }
         if self.chain.len() >= MAX_EXTENDS_DEPTH {
             let at = named_at.expect("depth grows only through extends entries");
             let message = format!("`extends` nests deeper than {MAX_EXTENDS_DEPTH}");
             self.diags.push(Diag::at("profile::extends", at.span, message));
+            return false;
+        }
+        true
+    }
+
+    /// A profile comes from a pull request as much as the command does:
+    /// a symlink or a `..` in `extends` must not make `check` read, and
+    /// quote in its diagnostics, a file of the host's (/etc/shadow, a
+    /// token in ~/.cargo/credentials.toml).
+    fn outside_project(&self, path: &Path, canonical: &Path, named_at: Option<&Sp<String>>) -> Option<Diag> {
+        if canonical.starts_with(&self.project) {
             return None;
         }
+        let message = format!(
+            "{} is {}, outside this profile's project {}",
+            path.display(),
+            canonical.display(),
+            self.project.display()
+        );
+        let help = "a profile and what it extends must be files of one project (its git work tree, or \
+                    its directory): copy the file in, or fix the path";
+        Some(match named_at {
+            Some(at) => Diag::at("profile::outside-project", at.span, message).help(help),
+            None => Diag::new("profile::outside-project", message).help(help),
+        })
+    }
 
-        let (_, mut node) = load_file(path, text, self.sources, self.diags)?;
-        let dir = canonical.parent().unwrap_or(Path::new("/")).to_path_buf();
-        expand_tree(&mut node, &dir, self.host, self.sources, self.diags);
-        let parents = string_list(node.take("extends"), self.diags);
-        let replace = string_list(node.take("replace"), self.diags);
-        for r in &replace {
-            if lookup_path(&node, &r.value).is_none() {
+    /// A file that extends, at any depth, itself would never finish loading.
+    fn cycle(&self, path: &Path, canonical: &Path, named_at: Option<&Sp<String>>) -> Option<Diag> {
+        let first = self.chain.iter().position(|(c, _)| c == canonical)?;
+        let names: Vec<String> = self.chain[first..]
+            .iter()
+            .map(|(_, named)| named.as_path())
+            .chain([path])
+            .map(|p| p.display().to_string())
+            .collect();
+        let message = format!("`extends` cycle: {}", names.join(" → "));
+        let at = named_at.expect("a cycle is always reached through an extends entry");
+        Some(Diag::at("profile::extends-cycle", at.span, message).help("remove one of the extends entries"))
+    }
+
+    /// A `replace` key this file does not set would silently replace nothing.
+    fn check_replace(&mut self, node: &Node, replace: &[Sp<String>]) {
+        for r in replace {
+            if lookup_path(node, &r.value).is_none() {
                 self.diags.push(
                     Diag::at(
                         "profile::replace",
@@ -138,11 +176,13 @@ impl Loader<'_> {
                 );
             }
         }
+    }
 
-        self.chain.push((canonical, path.to_path_buf()));
+    /// The parents of `path`, merged in the order listed; `None` when none loaded.
+    fn load_parents(&mut self, path: &Path, parents: &[Sp<String>]) -> Option<Node> {
         let mut base: Option<Node> = None;
         let mut named = HashSet::new();
-        for parent in &parents {
+        for parent in parents {
             // A name listed twice is one parent.
             if !named.insert(parent.value.as_str()) {
                 continue;
@@ -155,13 +195,7 @@ impl Loader<'_> {
                 None => loaded,
             });
         }
-        self.chain.pop();
-
-        let replace: Vec<&str> = replace.iter().map(|r| r.value.as_str()).collect();
-        Some(match base {
-            Some(b) => merge(b, node, &replace, ""),
-            None => node,
-        })
+        base
     }
 }
 

@@ -20,24 +20,7 @@ pub(super) fn check(cx: &mut Cx, raw: &raw::Limits) -> Option<Limits> {
     let memory = raw.memory.as_ref().and_then(|m| cx.size("memory limit", m, MIN_MEMORY, MAX_MEMORY));
     let memory_swap =
         raw.memory_swap.as_ref().and_then(|m| cx.size("memory+swap limit", m, MIN_MEMORY, MAX_MEMORY));
-    if let Some(swap) = &raw.memory_swap {
-        match (&raw.memory, memory, memory_swap) {
-            (None, _, _) => cx.error(
-                Diag::at("profile::memory-swap", swap.span, "`memory_swap` needs `memory`")
-                    .help("set `memory` too: `memory_swap` is memory plus swap"),
-            ),
-            (Some(m), Some(mem), Some(total)) if total < mem => cx.error(
-                Diag::at(
-                    "profile::memory-swap",
-                    swap.span,
-                    format!("`memory_swap` ({}) is less than `memory` ({})", human(total), human(mem)),
-                )
-                .label(m.span, "memory set here")
-                .help("`memory_swap` counts memory plus swap, so it is at least `memory`"),
-            ),
-            _ => {}
-        }
-    }
+    check_swap(cx, raw, memory, memory_swap);
     let cpu = raw.cpus.as_ref().and_then(|c| cpus(cx, c));
     let cpu_weight = raw.cpu_weight.as_ref().and_then(|w| cx.in_range("`cpu_weight`", w, 1, 10_000));
     let pids = raw.pids.as_ref().and_then(|p| cx.in_range("`pids`", p, 1, 4_194_304));
@@ -51,20 +34,7 @@ pub(super) fn check(cx: &mut Cx, raw: &raw::Limits) -> Option<Limits> {
         None | Some(raw::Enforce::Required) => Enforce::Required,
         Some(raw::Enforce::BestEffort) => Enforce::BestEffort,
     };
-    let r = &raw.rlimits;
-    let table = [
-        ("RLIMIT_NOFILE", &r.nofile, false),
-        ("RLIMIT_NPROC", &r.nproc, false),
-        ("RLIMIT_CORE", &r.core, true),
-        ("RLIMIT_FSIZE", &r.fsize, true),
-        ("RLIMIT_STACK", &r.stack, true),
-        ("RLIMIT_AS", &r.address_space, true),
-        ("RLIMIT_CPU", &r.cpu, false),
-    ];
-    let rlimits: Vec<Rlimit> = table
-        .into_iter()
-        .filter_map(|(kind, value, sized)| rlimit(cx, kind, value.as_ref()?, sized))
-        .collect();
+    let rlimits = rlimits(cx, &raw.rlimits);
     (cx.diags.len() == before).then_some(Limits {
         memory,
         memory_swap,
@@ -76,6 +46,41 @@ pub(super) fn check(cx: &mut Cx, raw: &raw::Limits) -> Option<Limits> {
         enforce,
         rlimits,
     })
+}
+
+/// `memory_swap` counts memory plus swap: it needs `memory`, and is at least it.
+fn check_swap(cx: &mut Cx, raw: &raw::Limits, memory: Option<u64>, memory_swap: Option<u64>) {
+    let Some(swap) = &raw.memory_swap else { return };
+    match (&raw.memory, memory, memory_swap) {
+        (None, _, _) => cx.error(
+            Diag::at("profile::memory-swap", swap.span, "`memory_swap` needs `memory`")
+                .help("set `memory` too: `memory_swap` is memory plus swap"),
+        ),
+        (Some(m), Some(mem), Some(total)) if total < mem => cx.error(
+            Diag::at(
+                "profile::memory-swap",
+                swap.span,
+                format!("`memory_swap` ({}) is less than `memory` ({})", human(total), human(mem)),
+            )
+            .label(m.span, "memory set here")
+            .help("`memory_swap` counts memory plus swap, so it is at least `memory`"),
+        ),
+        _ => {}
+    }
+}
+
+/// The rlimits set, in a fixed order; sizes are accepted only where the limit is in bytes.
+fn rlimits(cx: &mut Cx, r: &raw::Rlimits) -> Vec<Rlimit> {
+    let table = [
+        ("RLIMIT_NOFILE", &r.nofile, false),
+        ("RLIMIT_NPROC", &r.nproc, false),
+        ("RLIMIT_CORE", &r.core, true),
+        ("RLIMIT_FSIZE", &r.fsize, true),
+        ("RLIMIT_STACK", &r.stack, true),
+        ("RLIMIT_AS", &r.address_space, true),
+        ("RLIMIT_CPU", &r.cpu, false),
+    ];
+    table.into_iter().filter_map(|(kind, value, sized)| rlimit(cx, kind, value.as_ref()?, sized)).collect()
 }
 
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)] // range checked first

@@ -101,14 +101,7 @@ pub(super) fn check_mounts(
     let mut ok = true;
     for m in raw {
         let Some(target_raw) = &m.target else {
-            let span = m.source.as_ref().map(|s| s.span).or(m.kind.as_ref().map(|k| k.span));
-            let diag = Diag::new("profile::mount-target", "mount without `target`")
-                .help("add target = \"/path/in/sandbox\"");
-            cx.error(match span {
-                Some(s) => Diag::at("profile::mount-target", s, "mount without `target`")
-                    .help("add target = \"/path/in/sandbox\""),
-                None => diag,
-            });
+            cx.error(missing_target(m));
             ok = false;
             continue;
         };
@@ -117,19 +110,7 @@ pub(super) fn check_mounts(
             continue;
         };
         ok &= target_allowed(cx, &target, target_raw, system);
-        if let Some(first) = seen.get(&target) {
-            let diag = Diag::at(
-                "profile::duplicate-target",
-                target_raw.span,
-                format!("{} is mounted twice", target.display()),
-            )
-            .label(*first, "first mounted here")
-            .help("remove one of the mounts, or mount at a different target");
-            cx.error(diag);
-            ok = false;
-        } else {
-            seen.insert(target.clone(), target_raw.span);
-        }
+        ok &= unique_target(cx, &mut seen, &target, target_raw);
         match mount_kind(cx, m, target_raw.span) {
             Some(kind) => mounts.push(Mount {
                 target,
@@ -142,6 +123,31 @@ pub(super) fn check_mounts(
         }
     }
     (system, ok.then_some(mounts))
+}
+
+/// A mount without `target`, pointed at by what it does set, if anything.
+fn missing_target(m: &raw::Mount) -> Diag {
+    let span = m.source.as_ref().map(|s| s.span).or(m.kind.as_ref().map(|k| k.span));
+    let diag = match span {
+        Some(s) => Diag::at("profile::mount-target", s, "mount without `target`"),
+        None => Diag::new("profile::mount-target", "mount without `target`"),
+    };
+    diag.help("add target = \"/path/in/sandbox\"")
+}
+
+/// Whether `target` is new to `seen` (a second mount there would hide the
+/// first); records it if so.
+fn unique_target(cx: &mut Cx, seen: &mut BTreeMap<PathBuf, Span>, target: &Path, raw: &Sp<String>) -> bool {
+    if let Some(first) = seen.get(target) {
+        let diag =
+            Diag::at("profile::duplicate-target", raw.span, format!("{} is mounted twice", target.display()))
+                .label(*first, "first mounted here")
+                .help("remove one of the mounts, or mount at a different target");
+        cx.error(diag);
+        return false;
+    }
+    seen.insert(target.to_path_buf(), raw.span);
+    true
 }
 
 fn target_allowed(cx: &mut Cx, target: &Path, raw: &Sp<String>, system: SystemMounts) -> bool {

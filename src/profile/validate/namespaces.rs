@@ -1,5 +1,6 @@
 //! `[namespaces]` and `[network]`, which decide the net namespace together.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::Cx;
@@ -14,19 +15,45 @@ pub(super) fn check(
     net: &raw::Network,
     name: &str,
 ) -> (Namespaces, Option<Network>) {
-    let new = |mode: Option<&Sp<NsMode>>, default: bool| mode.map_or(default, |m| m.value == NsMode::New);
-    let mut ok = true;
-    if let Some(m) = ns.mount.as_ref().filter(|m| m.value == NsMode::Host) {
-        cx.error(
-            Diag::at("profile::namespace", m.span, "the mount namespace cannot be shared with the host")
-                .help("the root filesystem is built in a private mount namespace; remove this key"),
-        );
-        ok = false;
-    }
+    let mut ok = private_mount(cx, ns);
     let mode = net_mode(cx, ns.net.as_ref(), net.mode.as_ref());
     ok &= mode.is_some();
     let mode = mode.unwrap_or(NetMode::None);
-    let namespaces = Namespaces {
+    let namespaces = namespaces(ns, mode);
+    let hostname = hostname(cx, ns, net.hostname.as_ref(), namespaces.uts, name);
+    let dns = match &net.dns {
+        None => Some(None),
+        Some(OneOf::Scalar(DnsWord::Host)) => Some(Some(Dns::Host)),
+        Some(OneOf::Collection(servers)) => {
+            let parsed: Vec<Option<IpAddr>> = servers.iter().map(|s| address(cx, "DNS server", s)).collect();
+            parsed.into_iter().collect::<Option<Vec<_>>>().map(|s| Some(Dns::Servers(s)))
+        }
+    };
+    let hosts = hosts(cx, &net.hosts);
+    let network = match (ok, hostname, dns, hosts) {
+        (true, Some(hostname), Some(dns), Some(hosts)) => Some(Network { mode, hostname, dns, hosts }),
+        _ => None,
+    };
+    (namespaces, network)
+}
+
+/// The root filesystem is built in a private mount namespace, so `mount =
+/// "host"` cannot be honoured; false when it is asked for.
+fn private_mount(cx: &mut Cx, ns: &raw::Namespaces) -> bool {
+    let Some(m) = ns.mount.as_ref().filter(|m| m.value == NsMode::Host) else {
+        return true;
+    };
+    cx.error(
+        Diag::at("profile::namespace", m.span, "the mount namespace cannot be shared with the host")
+            .help("the root filesystem is built in a private mount namespace; remove this key"),
+    );
+    false
+}
+
+/// Which namespaces are new: by default all but time; mount always; net as `mode` says.
+fn namespaces(ns: &raw::Namespaces, mode: NetMode) -> Namespaces {
+    let new = |mode: Option<&Sp<NsMode>>, default: bool| mode.map_or(default, |m| m.value == NsMode::New);
+    Namespaces {
         user: match ns.user.as_ref().map(|u| u.value) {
             None | Some(UserNs::Auto) => UserNamespace::Auto,
             Some(UserNs::New) => UserNamespace::New,
@@ -40,8 +67,19 @@ pub(super) fn check(
         net: mode == NetMode::None,
         cgroup: new(ns.cgroup.as_ref(), true),
         time: new(ns.time.as_ref(), false),
-    };
-    let hostname = match (&net.hostname, namespaces.uts) {
+    }
+}
+
+/// The hostname to set, empty to keep the host's; one written while the
+/// UTS namespace is the host's is refused, as setting it would rename the host.
+fn hostname(
+    cx: &mut Cx,
+    ns: &raw::Namespaces,
+    hostname: Option<&Sp<String>>,
+    new_uts: bool,
+    name: &str,
+) -> Option<String> {
+    match (hostname, new_uts) {
         (Some(h), true) => valid_hostname(cx, h).then(|| h.value.clone()),
         (Some(h), false) => {
             let uts = ns.uts.as_ref().expect("uts is shared only when set");
@@ -57,17 +95,14 @@ pub(super) fn check(
         }
         (None, true) => Some(hostname_from(name)),
         (None, false) => Some(String::new()),
-    };
-    let dns = match &net.dns {
-        None => Some(None),
-        Some(OneOf::Scalar(DnsWord::Host)) => Some(Some(Dns::Host)),
-        Some(OneOf::Collection(servers)) => {
-            let parsed: Vec<Option<IpAddr>> = servers.iter().map(|s| address(cx, "DNS server", s)).collect();
-            parsed.into_iter().collect::<Option<Vec<_>>>().map(|s| Some(Dns::Servers(s)))
-        }
-    };
+    }
+}
+
+/// `network.hosts` entries; every bad one is reported before giving up.
+fn hosts(cx: &mut Cx, entries: &BTreeMap<String, Sp<String>>) -> Option<Vec<(String, IpAddr)>> {
     let mut hosts = Vec::new();
-    for (host, addr) in &net.hosts {
+    let mut ok = true;
+    for (host, addr) in entries {
         let name_ok = valid_hostname(cx, &Sp::new(host.clone(), addr.span));
         if let (true, Some(ip)) = (name_ok, address(cx, "host address", addr)) {
             hosts.push((host.clone(), ip));
@@ -75,11 +110,7 @@ pub(super) fn check(
             ok = false;
         }
     }
-    let network = match (ok, hostname, dns) {
-        (true, Some(hostname), Some(dns)) => Some(Network { mode, hostname, dns, hosts }),
-        _ => None,
-    };
-    (namespaces, network)
+    ok.then_some(hosts)
 }
 
 /// `network.mode` and `namespaces.net` say the same thing; when both are
