@@ -157,43 +157,43 @@ fn find_all<'a>(src: &'a Source, code: &'a str, words: &'a [&'a str]) -> impl It
     })
 }
 
-fn assert_none(what: &str, found: Vec<String>) {
+fn assert_none(what: &str, found: &[String]) {
     assert!(found.is_empty(), "{what}:\n  {}", found.join("\n  "));
 }
 
 #[test]
 fn the_back_half_never_imports_the_front_half() {
     let back = ["src/runtime/", "src/spec/", "src/linux/", "src/sys/", "src/fsroot.rs", "src/mountinfo.rs"];
-    let found = sources()
+    let found: Vec<String> = sources()
         .iter()
         .filter(|s| back.iter().any(|b| s.path.starts_with(b)))
         .flat_map(|s| find_all(s, &s.production, &["crate::profile", "crate::compile"]).collect::<Vec<_>>())
         .collect();
-    assert_none("runtime/, spec/, linux/ and sys/ must not use profile/ or compile/", found);
+    assert_none("runtime/, spec/, linux/ and sys/ must not use profile/ or compile/", &found);
 }
 
 #[test]
 fn compile_does_no_io() {
     let io = ["std::fs", "std::io", "std::env", "std::process", "std::net", "nix::", "libc::", "File::"];
-    let found = sources()
+    let found: Vec<String> = sources()
         .iter()
         .filter(|s| s.path.starts_with("src/compile/"))
         .flat_map(|s| find_all(s, &s.production, &io).collect::<Vec<_>>())
         .collect();
-    assert_none("compile/ is pure: host facts come in through HostContext", found);
+    assert_none("compile/ is pure: host facts come in through HostContext", &found);
 }
 
 #[test]
 fn only_the_cli_prints() {
     let printing = ["print!", "println!", "eprint!", "eprintln!", "dbg!", "stderr()"];
-    let found = sources()
+    let found: Vec<String> = sources()
         .iter()
         .filter(|s| !s.path.starts_with("src/cli/"))
         .flat_map(|s| find_all(s, &s.production, &printing).collect::<Vec<_>>())
         .collect();
     assert_none(
         "only cli/report.rs prints; the library returns values (runtime::exit::Note for notes)",
-        found,
+        &found,
     );
 }
 
@@ -214,7 +214,7 @@ fn unsafe_code_lives_in_sys() {
             }
         }
     }
-    assert_none("unsafe code belongs in src/sys/", found);
+    assert_none("unsafe code belongs in src/sys/", &found);
     callers.sort();
     callers.dedup();
     assert_eq!(callers, UNSAFE_CALLS, "the files calling sys's unsafe fns (see UNSAFE_CALLS)");
@@ -249,7 +249,7 @@ fn functions_stay_short() {
             at = start + 3;
         }
     }
-    assert_none(&format!("functions stay under {MAX_FN_LINES} lines; split these"), long);
+    assert_none(&format!("functions stay under {MAX_FN_LINES} lines; split these"), &long);
 }
 
 #[test]
