@@ -183,7 +183,7 @@ pub fn probe() -> &'static Path {
 /// What an attack must leave as it found it on the host: our mount table,
 /// and no `sandbox-*` cgroup below our own cgroups once its sandboxes have
 /// ended (other tests' sandboxes come and go meanwhile: the cgroups must
-/// drain, as in the lifecycle tests). Taken before a test and checked after
+/// drain, as in the teardown tests). Taken before a test and checked after
 /// it with [`HostState::assert_unchanged`].
 #[derive(Debug, PartialEq, Eq)]
 pub struct HostState {
