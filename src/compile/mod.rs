@@ -15,15 +15,12 @@ use oci_spec::runtime::{
 };
 
 use crate::spec::extension::{
-    Extension, LandlockRules, LayerSpec, NetMode as SpecNetMode, NetworkSpec, Terminal as SpecTerminal,
-    WritableSpec,
+    Extension, LayerSpec, NetMode as SpecNetMode, NetworkSpec, Terminal as SpecTerminal, WritableSpec,
 };
 use crate::spec::{Bundle, DEFAULT_PATH};
 
 use crate::profile::host::HostContext;
-use crate::profile::model::{
-    Dns, Landlock, Layer, Model, NetMode, Seccomp, Terminal, User, UserNamespace, Writable,
-};
+use crate::profile::model::{Dns, Layer, Model, NetMode, Seccomp, Terminal, User, UserNamespace, Writable};
 
 /// The host ids a root caller's sandbox runs as: ids 0 to 65535 inside are
 /// these, outside (as `systemd-nspawn -U` and `podman --userns=auto` map
@@ -281,7 +278,7 @@ fn extension(model: &Model) -> Extension {
             dns_from_host: net.dns == Some(Dns::Host),
             hosts: net.hosts.iter().map(|(name, ip)| (ip.to_string(), name.clone())).collect(),
         },
-        landlock: model.security.landlock.as_ref().map(landlock),
+        landlock: model.security.landlock.clone(),
         init: model.process.init,
         terminal: match model.process.terminal {
             Terminal::Auto => SpecTerminal::Auto,
@@ -306,18 +303,5 @@ fn writable(w: &Writable) -> WritableSpec {
         Writable::Tmpfs { size } => WritableSpec::Tmpfs { size: *size },
         Writable::ReadOnly => WritableSpec::Readonly,
         Writable::Dir(p) => WritableSpec::Dir { path: p.display().to_string() },
-    }
-}
-
-fn landlock(l: &Landlock) -> LandlockRules {
-    LandlockRules {
-        read: l.read.clone(),
-        execute: l.execute.clone(),
-        write: l.write.clone(),
-        tcp_bind: l.tcp_bind.clone(),
-        tcp_connect: l.tcp_connect.clone(),
-        scope_signal: l.scope_signal,
-        scope_abstract_unix_socket: l.scope_abstract_unix_socket,
-        best_effort: l.best_effort,
     }
 }

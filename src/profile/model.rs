@@ -244,15 +244,6 @@ pub enum SeccompAction {
     Log,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(clippy::struct_excessive_bools)] // one switch per Landlock feature
-pub struct Landlock {
-    pub read: Vec<PathBuf>,
-    pub execute: Vec<PathBuf>,
-    pub write: Vec<PathBuf>,
-    pub tcp_bind: Vec<u16>,
-    pub tcp_connect: Vec<u16>,
-    pub scope_signal: bool,
-    pub scope_abstract_unix_socket: bool,
-    pub best_effort: bool,
-}
+/// Landlock's rules: the validated profile's are exactly what the runtime
+/// applies, so the model uses the contract's type.
+pub use crate::spec::extension::LandlockRules as Landlock;

@@ -165,18 +165,7 @@ mod tests {
     use super::*;
 
     fn ours() -> HashMap<String, String> {
-        let ext = Extension {
-            layers: vec![LayerSpec::HostRoot],
-            writable: WritableSpec::Readonly,
-            network: NetworkSpec { mode: NetMode::None, dns: None, dns_from_host: false, hosts: Vec::new() },
-            landlock: None,
-            init: true,
-            terminal: Terminal::Never,
-            timeout_ms: None,
-            limits_required: true,
-            subids: false,
-        };
-        ext.to_annotations()
+        Extension { layers: vec![LayerSpec::HostRoot], ..Extension::for_tests() }.to_annotations()
     }
 
     #[test]
