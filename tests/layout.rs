@@ -2,8 +2,8 @@
 //! hold as the code grows: the back half never imports the front half,
 //! compile/ does no I/O, only cli/ prints, unsafe code lives in sys/ (and
 //! the few calls of its unsafe fns are listed here), functions stay short.
-//! Test code (`#[cfg(test)]` items, tests/ folders, `*_tests.rs`) is exempt
-//! from all but the length rule.
+//! Test code (`#[cfg(test)]` items, `tests.rs` files and `tests/` folders)
+//! is exempt from all but the length rule.
 
 use std::path::{Path, PathBuf};
 
@@ -40,7 +40,7 @@ fn sources() -> Vec<Source> {
             let text = std::fs::read_to_string(&file).unwrap();
             let path = file.strip_prefix(root).unwrap().display().to_string();
             let code = blank_literals(&text);
-            let is_test = path.contains("/tests/") || path.ends_with("_tests.rs");
+            let is_test = path.contains("/tests/") || path.ends_with("/tests.rs");
             let production = if is_test { String::new() } else { without_test_items(&code) };
             Source { path, code, production, text }
         })
@@ -221,6 +221,16 @@ fn unsafe_code_lives_in_sys() {
     let sys_allows: Vec<_> =
         sources().into_iter().filter(|s| s.text.contains("#![allow(unsafe_code)]")).map(|s| s.path).collect();
     assert_eq!(sys_allows, ["src/sys/mod.rs"], "unsafe is allowed for sys/ as a whole, in one place");
+}
+
+/// Unit tests are each module's child `tests`: inline at the end of its
+/// file, or where Rust looks for that child (`foo.rs` → `foo/tests.rs`,
+/// `foo/mod.rs` → `foo/tests.rs` or `foo/tests/`), never through `#[path]`.
+#[test]
+fn unit_tests_are_where_rust_looks_for_them() {
+    let found: Vec<String> =
+        sources().iter().flat_map(|s| find_all(s, &s.code, &["#[path"]).collect::<Vec<_>>()).collect();
+    assert_none("test modules need no #[path]", &found);
 }
 
 #[test]

@@ -457,5 +457,4 @@ pub fn allowed_names() -> Vec<&'static str> {
 }
 
 #[cfg(test)]
-#[path = "default_profile_tests.rs"]
 mod tests;

@@ -1,31 +1,50 @@
 //! cgroupfs access: control files, cgroup directories and member pids, each
 //! failure naming the operation and the path.
 //!
-//! Under `cfg(test)` a fake kernel may stand behind mkdir, rmdir and writes
-//! (see `tests/fake.rs`): a plain temporary directory cannot populate a new
-//! cgroup with control files or refuse a write with EBUSY, and the drivers'
-//! behaviour under those rules is what the unit tests check.
+//! The three operations whose effect cgroupfs makes its own (mkdir fills the
+//! directory with control files, rmdir and writes are refused by its rules)
+//! go through `kernel`: [`real`] in the program; in the unit tests, the fake
+//! kernel of `tests/fake.rs`, over a temporary directory, since a plain
+//! directory cannot populate a new cgroup or refuse a write with EBUSY, and
+//! the drivers' behaviour under those rules is what those tests check. The
+//! choice is made once, here, at compile time; no production function holds
+//! a test hook.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
 use super::limits::Write;
+#[cfg(test)]
+use super::tests::fake::hooked as kernel;
 use crate::error::{Result, SetupError};
+#[cfg(not(test))]
+use real as kernel;
+
+/// cgroupfs's operations on the real file system.
+pub mod real {
+    use std::io::Write as _;
+    use std::path::Path;
+
+    pub fn write(path: &Path, value: &str) -> std::io::Result<()> {
+        std::fs::OpenOptions::new().write(true).truncate(true).open(path)?.write_all(value.as_bytes())
+    }
+
+    pub fn mkdir(dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir(dir)
+    }
+
+    pub fn rmdir(dir: &Path) -> std::io::Result<()> {
+        std::fs::remove_dir(dir)
+    }
+}
 
 /// Write `value` to `dir/file` in one write(2), as cgroupfs expects.
 pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
     let path = dir.join(file);
-    let written = || {
-        #[cfg(test)]
-        if let Some(faked) = fake::with(|k| k.write(&path, value)) {
-            return faked;
-        }
-        std::fs::OpenOptions::new().write(true).truncate(true).open(&path)?.write_all(value.as_bytes())
-    };
-    written().map_err(|e| SetupError::io(format!("write {value:?} to {}", path.display()), &e))
+    kernel::write(&path, value)
+        .map_err(|e| SetupError::io(format!("write {value:?} to {}", path.display()), &e))
 }
 
 pub fn read(dir: &Path, file: &str) -> Result<String> {
@@ -50,25 +69,11 @@ pub fn exists(dir: &Path, file: &str) -> bool {
 }
 
 pub fn mkdir(dir: &Path) -> Result<()> {
-    let made = || {
-        #[cfg(test)]
-        if let Some(faked) = fake::with(|k| k.mkdir(dir)) {
-            return faked;
-        }
-        std::fs::create_dir(dir)
-    };
-    made().map_err(|e| SetupError::io(format!("create cgroup {}", dir.display()), &e))
+    kernel::mkdir(dir).map_err(|e| SetupError::io(format!("create cgroup {}", dir.display()), &e))
 }
 
 pub fn rmdir(dir: &Path) -> Result<()> {
-    let removed = || {
-        #[cfg(test)]
-        if let Some(faked) = fake::with(|k| k.rmdir(dir)) {
-            return faked;
-        }
-        std::fs::remove_dir(dir)
-    };
-    removed().map_err(|e| SetupError::io(format!("remove cgroup {}", dir.display()), &e))
+    kernel::rmdir(dir).map_err(|e| SetupError::io(format!("remove cgroup {}", dir.display()), &e))
 }
 
 /// Remove a cgroup directory, retrying while the kernel still counts exiting
@@ -177,44 +182,5 @@ fn absent_hint(file: &str) -> &'static str {
         "io.bfq.weight" | "blkio.weight" => "no I/O scheduler with weights: select bfq for the disks",
         "cpu.max" | "cpu.cfs_quota_us" => "the kernel lacks CFS bandwidth control",
         _ => "the kernel does not offer it",
-    }
-}
-
-#[cfg(test)]
-pub mod fake {
-    //! The hook a test's fake kernel plugs into, per thread (each test runs
-    //! on its own thread, so parallel tests do not see each other's fakes).
-
-    use std::cell::RefCell;
-    use std::path::Path;
-    use std::rc::Rc;
-
-    pub trait Kernel {
-        fn mkdir(&self, dir: &Path) -> std::io::Result<()>;
-        fn rmdir(&self, dir: &Path) -> std::io::Result<()>;
-        fn write(&self, file: &Path, value: &str) -> std::io::Result<()>;
-    }
-
-    thread_local! {
-        static KERNEL: RefCell<Option<Rc<dyn Kernel>>> = const { RefCell::new(None) };
-    }
-
-    /// Route this thread's cgroupfs operations to `kernel` until the guard drops.
-    pub fn install(kernel: Rc<dyn Kernel>) -> Installed {
-        KERNEL.with(|k| *k.borrow_mut() = Some(kernel));
-        Installed
-    }
-
-    pub struct Installed;
-
-    impl Drop for Installed {
-        fn drop(&mut self) {
-            KERNEL.with(|k| *k.borrow_mut() = None);
-        }
-    }
-
-    pub(super) fn with<T>(f: impl FnOnce(&dyn Kernel) -> T) -> Option<T> {
-        let kernel = KERNEL.with(|k| k.borrow().clone());
-        kernel.map(|k| f(&*k))
     }
 }

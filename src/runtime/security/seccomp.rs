@@ -355,5 +355,4 @@ fn guard(arch: Arch) -> BpfProgram {
 }
 
 #[cfg(test)]
-#[path = "seccomp_tests.rs"]
 mod tests;

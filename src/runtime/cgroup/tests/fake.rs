@@ -14,7 +14,59 @@ use std::rc::Rc;
 
 use nix::errno::Errno;
 
-use super::super::files::fake::{Installed, Kernel, install};
+use crate::runtime::cgroup::files::real;
+
+/// The operations of cgroupfs a fake kernel implements.
+pub trait Kernel {
+    fn mkdir(&self, dir: &Path) -> io::Result<()>;
+    fn rmdir(&self, dir: &Path) -> io::Result<()>;
+    fn write(&self, file: &Path, value: &str) -> io::Result<()>;
+}
+
+thread_local! {
+    /// Per thread: each test runs on its own, so parallel tests do not see
+    /// each other's fakes.
+    static KERNEL: RefCell<Option<Rc<dyn Kernel>>> = const { RefCell::new(None) };
+}
+
+/// Route this thread's cgroupfs operations to `kernel` until the guard drops.
+fn install(kernel: Rc<dyn Kernel>) -> Installed {
+    KERNEL.with(|k| *k.borrow_mut() = Some(kernel));
+    Installed
+}
+
+pub struct Installed;
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        KERNEL.with(|k| *k.borrow_mut() = None);
+    }
+}
+
+/// What `files` calls in the unit tests: the installed fake kernel, or the
+/// real file system when none is (the tests against this machine's cgroups).
+pub mod hooked {
+    use std::path::Path;
+
+    use super::{KERNEL, Kernel, real};
+
+    fn with<T>(f: impl FnOnce(&dyn Kernel) -> T) -> Option<T> {
+        let kernel = KERNEL.with(|k| k.borrow().clone());
+        kernel.map(|k| f(&*k))
+    }
+
+    pub fn write(path: &Path, value: &str) -> std::io::Result<()> {
+        with(|k| k.write(path, value)).unwrap_or_else(|| real::write(path, value))
+    }
+
+    pub fn mkdir(dir: &Path) -> std::io::Result<()> {
+        with(|k| k.mkdir(dir)).unwrap_or_else(|| real::mkdir(dir))
+    }
+
+    pub fn rmdir(dir: &Path) -> std::io::Result<()> {
+        with(|k| k.rmdir(dir)).unwrap_or_else(|| real::rmdir(dir))
+    }
+}
 
 /// What the fake kernel supports, as the tests vary it.
 #[derive(Clone, Copy, Debug)]

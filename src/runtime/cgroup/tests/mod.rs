@@ -2,7 +2,7 @@
 //! drivers against a fake cgroupfs in a temporary directory, and the v1
 //! driver for real on this machine (root).
 
-mod fake;
+pub(super) mod fake;
 mod parse;
 mod real;
 mod v1;
