@@ -281,6 +281,10 @@ fn a_bundle_is_refused_rather_than_weakened() {
         ("dev.sandbox.init", &|v| {
             v["annotations"].as_object_mut().unwrap().remove("dev.sandbox.init");
         }),
+        // The profile asked for no network; a spec edited to the host's is refused.
+        ("dev.sandbox.network", &|v| {
+            v["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "network");
+        }),
     ];
     let rootfs = bundle.join("rootfs");
     let run_bundle = || {

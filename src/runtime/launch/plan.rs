@@ -10,7 +10,7 @@ use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType, Spec};
 
 use crate::error::SetupError;
 use crate::runtime::cgroup::Cgroup;
-use crate::spec::extension::{Extension, Terminal};
+use crate::spec::extension::{Extension, NetMode, Terminal};
 
 /// The facts about the caller the plan depends on.
 #[derive(Clone, Copy, Debug)]
@@ -63,6 +63,13 @@ impl LaunchPlan {
             .ok_or_else(|| SetupError::new("read the spec").detail("no linux section"))?;
         let has = |t: LinuxNamespaceType| linux.namespaces().iter().flatten().any(|n| n.typ() == t);
         let userns = has(LinuxNamespaceType::User);
+        if ext.network.mode == NetMode::None && !has(LinuxNamespaceType::Network) {
+            // The extension says what the profile asked; a spec edited to
+            // share the host's network must not run as if it did not.
+            return Err(SetupError::new("check the bundle's network")
+                .detail("dev.sandbox.network asks for no network, but the spec has no network namespace")
+                .fix("add {\"type\": \"network\"} to linux.namespaces, or set the annotation's mode to \"host\""));
+        }
         Ok(LaunchPlan {
             clone_flags: clone_flags(linux),
             userns,
@@ -149,7 +156,9 @@ mod tests {
     }
 
     fn ext(init: bool, terminal: Terminal) -> Extension {
-        Extension { init, terminal, ..Extension::for_tests() }
+        let mut ext = Extension { init, terminal, ..Extension::for_tests() };
+        ext.network.mode = NetMode::Host;
+        ext
     }
 
     #[test]
@@ -226,6 +235,15 @@ mod tests {
         assert!(!term(Terminal::Never, USER));
         assert!(term(Terminal::Auto, USER));
         assert!(!term(Terminal::Auto, ROOT));
+    }
+
+    #[test]
+    fn no_network_asked_needs_a_network_namespace_in_the_spec() {
+        let isolated = Extension::for_tests();
+        let err = LaunchPlan::new(&spec(&[], |_| {}), &isolated, ROOT).unwrap_err();
+        assert!(err.to_string().contains("no network namespace"), "{err}");
+        let plan = LaunchPlan::new(&spec(&[LinuxNamespaceType::Network], |_| {}), &isolated, ROOT).unwrap();
+        assert!(plan.new_net_ns);
     }
 
     #[test]
