@@ -16,6 +16,7 @@
 //! or `compile/`; tests/layout.rs checks it.
 
 pub mod compile;
+pub mod container;
 pub mod error;
 pub mod fsroot;
 pub mod linux;

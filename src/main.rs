@@ -8,12 +8,17 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use cli::oci::{CreateArgs, ExecArgs, Global};
 use sandbox::profile::host::HostContext;
 
 /// Declarative Linux sandboxes: TOML/YAML profiles compiled to OCI runtime specs.
+/// Also an OCI runtime with runc's command line (create, start, state, kill,
+/// delete, exec, ...), for containerd and podman.
 #[derive(Parser)]
 #[command(name = "sandbox", version, about, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -26,17 +31,8 @@ enum Command {
         profiles: Vec<PathBuf>,
     },
     /// Run a profile's command in its sandbox, in the foreground; exit with its status.
-    #[command(group(clap::ArgGroup::new("what").required(true).args(["profile", "bundle"])))]
-    Run {
-        #[arg(value_name = "PROFILE")]
-        profile: Option<PathBuf>,
-        /// Run a plain OCI bundle (DIR/config.json and its rootfs) instead of a profile.
-        #[arg(long, value_name = "DIR", conflicts_with = "profile")]
-        bundle: Option<PathBuf>,
-        /// The command and arguments to run instead of the profile's.
-        #[arg(last = true, value_name = "CMD")]
-        command: Vec<String>,
-    },
+    /// With an ID (runc's form): create and start container ID from --bundle.
+    Run(cli::run::RunArgs),
     /// Write a runnable OCI bundle (config.json and rootfs/) for runc or crun.
     Bundle {
         #[arg(value_name = "PROFILE")]
@@ -56,24 +52,86 @@ enum Command {
     },
     /// Print the JSON Schema of the profile format.
     Schema,
+    /// Create container ID from a bundle, stopped before its command runs.
+    Create(CreateArgs),
+    /// Run the command of created container ID.
+    Start { id: String },
+    /// Print the OCI state of container ID.
+    State { id: String },
+    /// Send a signal (default TERM) to container ID.
+    Kill {
+        id: String,
+        #[arg(default_value = "TERM")]
+        signal: String,
+        /// Signal every process in the container.
+        #[arg(short, long)]
+        all: bool,
+    },
+    /// Remove container ID and everything it holds.
+    Delete {
+        id: String,
+        /// Also a running or paused container (it is killed).
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Run another process in container ID.
+    Exec(ExecArgs),
+    /// List the processes of container ID.
+    Ps {
+        id: String,
+        #[arg(short, long, default_value = "table")]
+        format: cli::ps::Format,
+        /// Arguments for ps(1) (table format).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Freeze every process of container ID.
+    Pause { id: String },
+    /// Thaw container ID.
+    Resume { id: String },
+    /// Change the cgroup limits of container ID.
+    Update {
+        id: String,
+        /// The new linux.resources as JSON ("-": standard input).
+        #[arg(short, long, value_name = "FILE")]
+        resources: PathBuf,
+    },
+    /// Print what this runtime supports (runtime-spec features.json).
+    Features,
+    /// List the containers of --root.
+    #[command(alias = "ls")]
+    List {
+        #[arg(short, long, default_value = "table")]
+        format: cli::ps::Format,
+        /// Ids only.
+        #[arg(short, long)]
+        quiet: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let host = HostContext::current();
+    let g = &cli.global;
+    g.start_log();
     match cli.command {
         Command::Check { profiles } => cli::check::run(&profiles, &host),
-        Command::Run { profile, bundle, command } => {
-            let source = match (profile, bundle) {
-                (_, Some(dir)) => cli::run::Source::Bundle(dir),
-                (Some(path), None) => cli::run::Source::Profile(path),
-                (None, None) => unreachable!("clap requires a profile or --bundle"),
-            };
-            cli::run::run(source, command, &host)
-        }
+        Command::Run(args) => cli::run::run(g, args, &host),
         Command::Bundle { profile, dir } => cli::bundle::run(&profile, &dir, &host),
         Command::Spec { profile } => cli::spec::run(&profile, &host),
         Command::Explain { profile } => cli::explain::run(&profile, &host),
         Command::Schema => cli::schema::run(),
+        Command::Create(args) => cli::create::run(g, &args),
+        Command::Start { id } => cli::start::run(g, &id),
+        Command::State { id } => cli::state::run(g, &id),
+        Command::Kill { id, signal, all } => cli::kill::run(g, &id, &signal, all),
+        Command::Delete { id, force } => cli::delete::run(g, &id, force),
+        Command::Exec(args) => cli::exec::run(g, &args),
+        Command::Ps { id, format, ps_args } => cli::ps::run(g, &id, format, &ps_args),
+        Command::Pause { id } => cli::pause::run(g, &id, true),
+        Command::Resume { id } => cli::pause::run(g, &id, false),
+        Command::Update { id, resources } => cli::update::run(g, &id, &resources),
+        Command::Features => cli::features::run(),
+        Command::List { format, quiet } => cli::list::run(g, format, quiet),
     }
 }

@@ -3,11 +3,23 @@
 
 pub mod bundle;
 pub mod check;
+pub mod create;
+pub mod delete;
+pub mod exec;
 pub mod explain;
+pub mod features;
+pub mod kill;
+pub mod list;
+pub mod oci;
+pub mod pause;
+pub mod ps;
 pub mod report;
 pub mod run;
 pub mod schema;
 pub mod spec;
+pub mod start;
+pub mod state;
+pub mod update;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -1,9 +1,13 @@
 //! The only code that prints: results to stdout, diagnostics, errors and
 //! notes to stderr, each prefixed `sandbox:` as a tool's messages are.
+//! With `--log FILE`, errors and notes also go to that file, as text or as
+//! runc's JSON lines (`{"level","msg","time"}`), which containerd's shim
+//! and podman read back to say why a runtime call failed.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use sandbox::profile::Loaded;
 use sandbox::profile::diag::render;
@@ -27,8 +31,43 @@ pub fn checked(path: &Path) {
     println!("{}: ok", path.display());
 }
 
+/// Where `--log` sends messages, and how.
+struct Log {
+    path: PathBuf,
+    json: bool,
+}
+
+static LOG: OnceLock<Log> = OnceLock::new();
+
+/// Send errors and notes to `path` too (`--log`, `--log-format`).
+pub fn log_to(path: PathBuf, json: bool) {
+    let _ = LOG.set(Log { path, json });
+}
+
+/// One line in the `--log` file, when there is one; a log that cannot be
+/// written is not a reason to fail.
+fn log(level: &str, msg: &str) {
+    let Some(log) = LOG.get() else { return };
+    let line = if log.json {
+        let time = sandbox::container::state::now_rfc3339();
+        serde_json::json!({ "level": level, "msg": msg, "time": time }).to_string()
+    } else {
+        format!("{level}: {msg}")
+    };
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(&log.path);
+    if let Ok(mut file) = file {
+        let _ = writeln!(file, "{line}");
+    }
+}
+
+/// A line for `--debug`, to the log only.
+pub fn debug(text: &str) {
+    log("debug", text);
+}
+
 /// Something the sandbox's launch noted while it ran.
 pub fn note(note: &Note) {
+    log("warning", &note.to_string());
     eprintln!("sandbox: {note}");
 }
 
@@ -46,14 +85,23 @@ pub fn exit(exit: Exit) -> ExitCode {
 
 /// A sandbox that did not run its command.
 pub fn failure(failure: &Failure) -> ExitCode {
+    log("error", &failure.error().to_string());
     eprintln!("sandbox: {}", failure.error());
     status(failure.code())
 }
 
-/// An error of the CLI's own (writing a bundle).
+/// An error of the CLI's own (writing a bundle), or of a lifecycle verb.
 pub fn error(text: &str) -> ExitCode {
+    log("error", text);
     eprintln!("sandbox: {text}");
     ExitCode::FAILURE
+}
+
+/// A JSON value on stdout, pretty, as runc prints `state`.
+pub fn json(value: &serde_json::Value) -> ExitCode {
+    let mut text = serde_json::to_string_pretty(value).expect("JSON values serialize");
+    text.push('\n');
+    out(&text)
 }
 
 /// Write a result to stdout; a closed pipe (`| head`) is not an error.

@@ -1,21 +1,53 @@
 //! `sandbox run PROFILE [-- CMD...]` and `sandbox run --bundle DIR`: run
 //! the sandbox in the foreground and exit with its command's status.
+//! `sandbox run [--bundle DIR] [-d] ID` is runc's: create and start
+//! container ID, then (without -d) wait for it and delete it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Args;
 use sandbox::profile::host::HostContext;
 use sandbox::runtime::exit::Failure;
 
+use crate::cli::oci::{CreateOpts, Global};
 use crate::cli::report;
 
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// A profile file, or (runc's form) the id of the container to make.
+    #[arg(value_name = "PROFILE|ID")]
+    target: Option<String>,
+    /// The command and arguments to run instead of the profile's.
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<String>,
+    /// runc's form: return once the container runs.
+    #[arg(short, long)]
+    detach: bool,
+    #[command(flatten)]
+    opts: CreateOpts,
+}
+
+pub fn run(g: &Global, args: RunArgs, host: &HostContext) -> ExitCode {
+    let profile =
+        args.target.as_ref().map(PathBuf::from).filter(|p| p.is_file() && args.opts.bundle.is_none());
+    match (profile, args.target.clone()) {
+        (Some(path), _) if !args.detach => foreground(Source::Profile(path), args.command, host),
+        (_, Some(id)) => super::create::create_and_start(g, &id, &args.opts, args.detach),
+        (_, None) => match args.opts.bundle {
+            Some(dir) => foreground(Source::Bundle(dir), args.command, host),
+            None => report::error("run: give a profile, --bundle DIR, or a container id"),
+        },
+    }
+}
+
 /// What to run: a profile, or a bundle directory another tool wrote.
-pub enum Source {
+enum Source {
     Profile(PathBuf),
     Bundle(PathBuf),
 }
 
-pub fn run(source: Source, command: Vec<String>, host: &HostContext) -> ExitCode {
+fn foreground(source: Source, command: Vec<String>, host: &HostContext) -> ExitCode {
     let bundle = match source {
         Source::Bundle(dir) => {
             sandbox::spec::dir::read(&dir).map_err(|e| report::failure(&Failure::Setup(e)))

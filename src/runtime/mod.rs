@@ -18,11 +18,12 @@
 
 pub mod cgroup;
 pub mod exit;
+pub mod join;
 pub mod launch;
 pub mod process;
 mod refuse;
 pub mod rootfs;
 pub mod security;
 mod supervise;
-mod sync;
+pub(crate) mod sync;
 mod terminal;

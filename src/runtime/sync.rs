@@ -30,6 +30,11 @@ pub enum Message {
     Terminal,
     /// Child → parent: setup failed; exit with `code`.
     Failed { code: i32, error: SetupError },
+    /// Child → parent (`create`): everything is set up; the child waits at
+    /// its start gate and no longer listens here.
+    Ready,
+    /// Joiner → launcher (`exec`): the new process's pid, as the launcher sees it.
+    Pid(i32),
 }
 
 pub fn pair() -> Result<(OwnedFd, OwnedFd), SetupError> {
@@ -43,6 +48,8 @@ fn encode(msg: &Message) -> Vec<u8> {
         Message::Idmapped(key) => vec!["I".into(), key.clone()],
         Message::Note(text) => vec!["N".into(), text.clone()],
         Message::Terminal => vec!["T".into()],
+        Message::Ready => vec!["R".into()],
+        Message::Pid(pid) => vec!["P".into(), pid.to_string()],
         Message::Failed { code, error } => vec![
             "F".into(),
             code.to_string(),
@@ -64,6 +71,8 @@ fn decode(bytes: &[u8]) -> Option<Message> {
         "I" => Message::Idmapped((*f.get(1)?).to_owned()),
         "N" => Message::Note((*f.get(1)?).to_owned()),
         "T" => Message::Terminal,
+        "R" => Message::Ready,
+        "P" => Message::Pid(f.get(1)?.parse().ok()?),
         "F" => Message::Failed {
             code: f.get(1)?.parse().ok()?,
             error: SetupError {
@@ -121,6 +130,8 @@ mod tests {
             Message::Idmapped("layer:/srv/root".into()),
             Message::Note("skipped x".into()),
             Message::Terminal,
+            Message::Ready,
+            Message::Pid(4242),
             Message::Failed { code: 125, error: err },
         ] {
             assert_eq!(decode(&encode(&msg)), Some(msg));

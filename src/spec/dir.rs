@@ -42,24 +42,29 @@ pub fn read(dir: &Path) -> Result<Bundle> {
         WritableSpec::Tmpfs { size: None }
     };
     relative_sources(&mut spec, dir);
-    let ours = match spec.annotations() {
-        Some(a) => Extension::from_annotations(a).map_err(|e| failed().detail(e))?,
-        None => None,
-    };
     let layer = if root_path == Path::new("/") {
         LayerSpec::HostRoot
     } else {
         LayerSpec::Dir(root_path.display().to_string())
     };
-    let ext = match ours {
-        Some(ext) => Extension { layers: vec![layer], writable, ..ext },
-        None => oci_meaning(&spec, layer, writable),
-    };
+    let ext =
+        Extension { layers: vec![layer], writable, ..extension_of(&spec).map_err(|e| failed().detail(e))? };
     let name = std::fs::canonicalize(dir)
         .ok()
         .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "bundle".into());
     Ok(Bundle { spec, ext, name })
+}
+
+/// What the spec says beyond OCI: its `dev.sandbox.*` annotations (all of
+/// them, well-formed), or else OCI's meaning. Its layers and writability
+/// come from the bundle's root and are left empty here.
+pub fn extension_of(spec: &Spec) -> std::result::Result<Extension, String> {
+    let ours = match spec.annotations() {
+        Some(a) => Extension::from_annotations(a)?,
+        None => None,
+    };
+    Ok(ours.unwrap_or_else(|| oci_meaning(spec, Vec::new(), WritableSpec::Readonly)))
 }
 
 /// Relative bind sources are relative to the bundle, as OCI says.
@@ -78,7 +83,7 @@ fn relative_sources(spec: &mut Spec, dir: &Path) {
 
 /// What a plain OCI bundle means where OCI has no words: its process is
 /// pid 1, no Landlock, no timeout, limits required, a terminal when it says.
-fn oci_meaning(spec: &Spec, layer: LayerSpec, writable: WritableSpec) -> Extension {
+fn oci_meaning(spec: &Spec, layers: Vec<LayerSpec>, writable: WritableSpec) -> Extension {
     let linux = spec.linux().iter();
     let has_net = linux
         .clone()
@@ -86,7 +91,7 @@ fn oci_meaning(spec: &Spec, layer: LayerSpec, writable: WritableSpec) -> Extensi
         .any(|n| n.typ() == LinuxNamespaceType::Network);
     let terminal = spec.process().as_ref().and_then(oci_spec::runtime::Process::terminal).unwrap_or(false);
     Extension {
-        layers: vec![layer],
+        layers,
         writable,
         network: NetworkSpec {
             mode: if has_net { NetMode::None } else { NetMode::Host },

@@ -50,3 +50,11 @@ pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> Result<(usize, Opti
     }
     Ok((msg.bytes, fd))
 }
+
+/// accept4(2) with `SOCK_CLOEXEC`: the connection, owned.
+pub fn accept(listener: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    let raw = nix::sys::socket::accept4(listener.as_raw_fd(), nix::sys::socket::SockFlag::SOCK_CLOEXEC)?;
+    // SAFETY: on success accept4 returned a new descriptor that nothing
+    // else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}

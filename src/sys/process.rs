@@ -35,8 +35,8 @@ pub enum Cloned {
     Child,
 }
 
-/// clone3 with `flags` (namespaces; `CLONE_PIDFD` is added), SIGCHLD as the
-/// exit signal, and the child placed into `cgroup` when given
+/// clone3 with `flags` (namespaces, or `CLONE_PARENT`; `CLONE_PIDFD` is
+/// added), SIGCHLD as the exit signal (the parent's with `CLONE_PARENT`), and the child placed into `cgroup` when given
 /// (`CLONE_INTO_CGROUP`). The child continues here with a copy of the
 /// address space, like fork.
 ///
@@ -53,6 +53,11 @@ pub unsafe fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Clone
         exit_signal: u64::try_from(libc::SIGCHLD).expect("signal numbers are positive"),
         ..CloneArgs::default()
     };
+    // A sibling's exit is signalled as ours is: clone3 refuses an exit
+    // signal with CLONE_PARENT.
+    if flags & libc::CLONE_PARENT as u64 != 0 {
+        args.exit_signal = 0;
+    }
     if let Some(fd) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = u64::try_from(fd.as_raw_fd()).expect("open descriptors are not negative");
@@ -92,4 +97,14 @@ pub unsafe fn fork() -> Result<Option<Pid>, Errno> {
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit takes any status and never returns.
     unsafe { libc::_exit(code) }
+}
+
+/// `pidfd_open(2)`: a descriptor that stays bound to `pid`'s process even if
+/// the number is reused after it exits.
+pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0u32) };
+    let raw = Errno::result(ret)?;
+    // SAFETY: on success the kernel returned a new descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(RawFd::try_from(raw).expect("descriptors fit in an int")) })
 }

@@ -68,3 +68,12 @@ pub fn pidfd_queue_signal(pidfd: BorrowedFd<'_>, sig: i32, value: i32) -> Result
         unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, &raw const info, 0u32) };
     Errno::result(ret).map(drop)
 }
+
+/// Send `sig` (0: only check) to the process behind `pidfd`.
+pub fn pidfd_signal(pidfd: BorrowedFd<'_>, sig: i32) -> Result<(), Errno> {
+    // SAFETY: no siginfo is passed (NULL); the descriptor is valid for the call.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<u8>(), 0u32)
+    };
+    Errno::result(ret).map(drop)
+}

@@ -185,3 +185,35 @@ fn best_mount<'a>(mounts: impl Iterator<Item = &'a Mount>, current: &Path) -> Op
         .or_else(|| all.first())
         .copied()
 }
+
+/// The cgroupfs path systemd gives a `SLICE:PREFIX:NAME` cgroupsPath (runc's
+/// `--systemd-cgroup` form): each slice's parents spelled out
+/// (`a-b.slice` is `a.slice/a-b.slice`), then `PREFIX-NAME.scope`.
+pub fn systemd_path(path: &str) -> Result<String> {
+    let bad = |why: &str| {
+        SetupError::new("read linux.cgroupsPath")
+            .detail(format!("{path:?} {why}"))
+            .fix("with --systemd-cgroup, give SLICE:PREFIX:NAME (e.g. machine.slice:libpod:ID)")
+    };
+    let parts: Vec<&str> = path.split(':').collect();
+    let [slice, prefix, name] = parts[..] else { return Err(bad("is not SLICE:PREFIX:NAME")) };
+    if name.is_empty() || name.contains('/') || prefix.contains('/') || slice.contains('/') {
+        return Err(bad("has an empty name or a '/'"));
+    }
+    let slice = if slice.is_empty() { "system.slice" } else { slice };
+    let stem = slice.strip_suffix(".slice").ok_or_else(|| bad("names a slice without .slice"))?;
+    let mut out = String::new();
+    if stem != "-" {
+        let words: Vec<&str> = stem.split('-').collect();
+        if words.iter().any(|w| w.is_empty()) {
+            return Err(bad("has an empty slice name"));
+        }
+        for i in 1..=words.len() {
+            out.push('/');
+            out.push_str(&words[..i].join("-"));
+            out.push_str(".slice");
+        }
+    }
+    let scope = if prefix.is_empty() { format!("{name}.scope") } else { format!("{prefix}-{name}.scope") };
+    Ok(format!("{out}/{scope}"))
+}

@@ -68,6 +68,7 @@ mod files;
 mod hierarchy;
 mod kill;
 mod limits;
+pub mod reopen;
 mod v1;
 mod v2;
 
@@ -111,7 +112,7 @@ use std::time::{Duration, Instant};
 
 use oci_spec::runtime::LinuxResources;
 
-pub use hierarchy::{Hierarchies, Hierarchy};
+pub use hierarchy::{Hierarchies, Hierarchy, systemd_path};
 pub use limits::{blkio_to_io_weight, shares_to_weight};
 pub use v2::SelfMove;
 
@@ -263,6 +264,14 @@ impl Cgroup {
             .filter(|x| !x.controllers.iter().any(|c| c.starts_with("name=")))
             .filter_map(|x| x.dir_of(&x.current.join(&leaf)))
             .collect()
+    }
+
+    /// Leave the cgroups in place for a container that outlives its
+    /// launcher; their directories, for whoever removes them later
+    /// ([`destroy_dirs`]).
+    pub fn keep(mut self) -> Vec<PathBuf> {
+        self.removed = true;
+        self.dirs()
     }
 
     /// Kill what is left and remove the directories (retrying rmdir briefly

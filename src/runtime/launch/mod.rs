@@ -9,6 +9,7 @@ mod prepare;
 mod start;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
@@ -59,7 +60,7 @@ fn launch(
     upper_dir: Option<BorrowedFd<'_>>,
     notes: Notes,
 ) -> Result<Exit, Failure> {
-    let child = child_plan(bundle, plan, upper_dir)?;
+    let child = child_plan(bundle, plan, upper_dir, None)?;
     // Without a pty the command shares the caller's terminal, and may change
     // its settings on its way out (`stty -echo`): they are put back when we
     // return. Saved before the command can run.
@@ -69,23 +70,125 @@ fn launch(
     // resets its mask first thing.
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&process::init::signal_set()), None)
         .map_err(|e| SetupError::sys("block signals", e))?;
-    let (ours, theirs) = sync::pair()?;
     // Only we hold the write end: the sandbox's init sees EOF when we are gone.
     let (lifeline, held) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SetupError::sys("create the lifeline pipe", e))?;
-    let (pid, pidfd) = clone(plan, cgroup.as_ref(), theirs, &lifeline, &child)?;
+    let (sandbox, started) = spawn(plan, cgroup, watcher, &child, Some(lifeline), notes)?;
+    let result = started.and_then(|started| {
+        let deadline = bundle.ext.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+        let running =
+            Running { pid: sandbox.pid, pidfd: sandbox.pidfd.as_fd(), command_is_pid_1: !plan.init };
+        supervise::wait(&running, started.terminal, deadline)
+    });
+    drop(held);
+    sandbox.finish(result, notes)
+}
+
+/// A created container: set up, waiting at its start gate; its launcher
+/// may exit. Its cgroups are no longer removed by anyone but `delete`.
+pub struct Created {
+    pub pid: Pid,
+    pub pidfd: OwnedFd,
+    pub cgroup_dirs: Vec<PathBuf>,
+    /// The terminal's master side, for the console socket.
+    pub terminal: Option<OwnedFd>,
+}
+
+/// Create the bundle's sandbox (`sandbox create`): everything `run` does up
+/// to the command's exec, which waits for a `start` on `gate`, a listening
+/// `SOCK_SEQPACKET` socket (see `process/gate.rs`). `ready` records it
+/// before the watcher lets go, so a launcher killed at any moment leaves a
+/// record or nothing. Descriptors 3 .. 3+`preserve_fds` cross into it. On
+/// failure (`ready`'s too) nothing is left: the sandbox is killed and its
+/// cgroups removed.
+pub fn create(
+    bundle: &Bundle,
+    gate: BorrowedFd<'_>,
+    preserve_fds: u32,
+    notes: Notes,
+    ready: &mut dyn FnMut(&Created) -> Result<(), SetupError>,
+) -> Result<Created, Failure> {
+    single_threaded()?;
+    crate::runtime::refuse::check(&bundle.spec)?;
+    let plan = LaunchPlan::new(&bundle.spec, &bundle.ext, Caller::current())?;
+    let upper = prepare::lock_upper(&bundle.ext)?;
+    let (cgroup, mut watcher) = if plan.cgroup {
+        prepare::cgroup(&bundle.spec, &bundle.ext, &bundle.name, notes)?
+    } else {
+        (None, None)
+    };
+    let mut child = child_plan(bundle, &plan, upper.as_deref().map(AsFd::as_fd), Some(gate))?;
+    child.preserve_fds = preserve_fds;
+    let spawned = spawn(&plan, cgroup, &mut watcher, &child, None, notes);
+    let (sandbox, started) = match spawned {
+        Ok(spawned) => spawned,
+        Err(failure) => {
+            if let Some(w) = watcher {
+                w.dismiss();
+            }
+            return Err(failure);
+        }
+    };
+    let failure = match started {
+        Ok(started) if started.ready => {
+            let created = sandbox.keep(started.terminal);
+            match ready(&created) {
+                Ok(()) => {
+                    // From here the container lives on its own: the
+                    // watcher must not undo it when we exit.
+                    if let Some(w) = watcher {
+                        w.release();
+                    }
+                    return Ok(created);
+                }
+                Err(e) => {
+                    created.destroy();
+                    e.into()
+                }
+            }
+        }
+        Ok(_) => {
+            sandbox.end(notes);
+            SetupError::new("create the container").detail("its process ended during setup").into()
+        }
+        Err(failure) => {
+            sandbox.end(notes);
+            failure
+        }
+    };
+    if let Some(w) = watcher {
+        w.dismiss();
+    }
+    Err(failure)
+}
+
+impl Created {
+    /// Undo it: kill its process and remove its cgroups.
+    fn destroy(self) {
+        let _ = sys::signal::pidfd_kill(self.pidfd.as_fd());
+        let _ = waitid(Id::PIDFd(self.pidfd.as_fd()), WaitPidFlag::WEXITED);
+        let _ = crate::runtime::cgroup::reopen::destroy(&self.cgroup_dirs);
+    }
+}
+
+/// clone3 the sandbox and take it through the launcher's side of its setup
+/// (`start::start`): to the command's exec, or to its start gate.
+fn spawn(
+    plan: &LaunchPlan,
+    cgroup: Option<Cgroup>,
+    watcher: &mut Option<Watcher>,
+    child: &ChildPlan,
+    lifeline: Option<OwnedFd>,
+    notes: Notes,
+) -> Result<(Sandbox, Result<start::Started, Failure>), Failure> {
+    let (ours, theirs) = sync::pair()?;
+    let (pid, pidfd) = clone(plan, cgroup.as_ref(), theirs, lifeline.as_ref(), child)?;
     drop(lifeline);
     let sandbox = Sandbox { pid, pidfd, cgroup };
     let cloned = start::Cloned { pid, cgroup: sandbox.cgroup.as_ref(), sock: &ours };
     let guarded = if plan.init { Ok(()) } else { prepare::guard_pid_1(watcher, &sandbox.pidfd) };
-    let result = guarded.map_err(Failure::from).and_then(|()| start::start(&cloned, plan, &child, notes));
-    let result = result.and_then(|master| {
-        let deadline = bundle.ext.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
-        let running = Running { pid, pidfd: sandbox.pidfd.as_fd(), command_is_pid_1: !plan.init };
-        supervise::wait(&running, master, deadline)
-    });
-    drop(held);
-    sandbox.finish(result, notes)
+    let started = guarded.map_err(Failure::from).and_then(|()| start::start(&cloned, plan, child, notes));
+    Ok((sandbox, started))
 }
 
 /// What the child needs beyond the plan: the root plan and the seccomp
@@ -95,6 +198,7 @@ fn child_plan<'a>(
     bundle: &'a Bundle,
     plan: &'a LaunchPlan,
     upper_dir: Option<BorrowedFd<'a>>,
+    gate: Option<BorrowedFd<'a>>,
 ) -> Result<ChildPlan<'a>, SetupError> {
     let (spec, ext) = (&bundle.spec, &bundle.ext);
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
@@ -107,6 +211,8 @@ fn child_plan<'a>(
         user_limits: if plan.userns { security::ucounts::halves(seccomp) } else { Vec::new() },
         args: ext.init.then(sys::memory::ArgsRegion::of_self).flatten(),
         upper_dir,
+        gate,
+        preserve_fds: 0,
     })
 }
 
@@ -116,7 +222,7 @@ fn clone(
     plan: &LaunchPlan,
     cgroup: Option<&Cgroup>,
     theirs: OwnedFd,
-    lifeline: &OwnedFd,
+    lifeline: Option<&OwnedFd>,
     child: &ChildPlan,
 ) -> Result<(Pid, OwnedFd), SetupError> {
     // A new user namespace is bounded, in the caller's accounting, by the
@@ -140,7 +246,7 @@ fn clone(
 /// clone3 and fork copy only the calling thread: a lock another thread held
 /// (the allocator's) would never be released in the copy. /proc/self/stat's
 /// 20th field is the thread count.
-fn single_threaded() -> Result<(), SetupError> {
+pub(crate) fn single_threaded() -> Result<(), SetupError> {
     let step = "check that the launcher is single-threaded";
     let stat = std::fs::read_to_string("/proc/self/stat").map_err(|e| SetupError::io(step, &e))?;
     let threads = stat
@@ -165,6 +271,15 @@ struct Sandbox {
 
 impl Sandbox {
     fn finish(self, result: Result<Exit, Failure>, notes: Notes) -> Result<Exit, Failure> {
+        let oom = self.end(notes);
+        match result {
+            Ok(Exit::Code(code)) if oom => Ok(Exit::OutOfMemory(code)),
+            other => other,
+        }
+    }
+
+    /// Kill it, wait for it, remove its cgroup; whether it ran out of memory.
+    fn end(self, notes: Notes) -> bool {
         let _ = kill(self.pid, Signal::SIGKILL);
         let _ = waitid(Id::PIDFd(self.pidfd.as_fd()), WaitPidFlag::WEXITED);
         let oom = self.cgroup.as_ref().is_some_and(Cgroup::oom_killed);
@@ -173,10 +288,13 @@ impl Sandbox {
                 notes(Note::Cleanup(e));
             }
         }
-        match result {
-            Ok(Exit::Code(code)) if oom => Ok(Exit::OutOfMemory(code)),
-            other => other,
-        }
+        oom
+    }
+
+    /// Leave it running, its cgroups in place.
+    fn keep(self, terminal: Option<OwnedFd>) -> Created {
+        let cgroup_dirs = self.cgroup.map(Cgroup::keep).unwrap_or_default();
+        Created { pid: self.pid, pidfd: self.pidfd, cgroup_dirs, terminal }
     }
 }
 

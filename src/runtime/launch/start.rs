@@ -21,13 +21,14 @@ pub struct Cloned<'a> {
     pub sock: &'a OwnedFd,
 }
 
-/// Returns the terminal's master side when the sandbox has one.
-pub fn start(
-    sb: &Cloned,
-    plan: &LaunchPlan,
-    child: &ChildPlan,
-    notes: Notes,
-) -> Result<Option<OwnedFd>, Failure> {
+/// How far the child got: it executed the command (or, created, waits at
+/// its start gate: `ready`), with the terminal's master side when it has one.
+pub struct Started {
+    pub terminal: Option<OwnedFd>,
+    pub ready: bool,
+}
+
+pub fn start(sb: &Cloned, plan: &LaunchPlan, child: &ChildPlan, notes: Notes) -> Result<Started, Failure> {
     if plan.userns {
         crate::runtime::security::idmap::write(sb.pid, child.spec, child.ext.subids)
             .map_err(|e| if apparmor_restricts_userns() { e.fix(APPARMOR_FIX) } else { e })?;
@@ -71,17 +72,21 @@ fn idmapped_mounts(sb: &Cloned, child: &ChildPlan, notes: Notes) -> Result<(), S
     Ok(())
 }
 
-/// The child's notes, its terminal, or its failure, until EOF: the command
-/// was executed. A child never sends Go or mounts; and if it died before
-/// saying anything, its status tells.
-fn reports(sock: &OwnedFd, notes: Notes) -> Result<Option<OwnedFd>, Failure> {
-    let mut master = None;
+/// The child's notes, its terminal, or its failure, until EOF (the command
+/// was executed) or "ready" (it waits at its start gate). A child never
+/// sends Go or mounts; and if it died before saying anything, its status
+/// tells.
+fn reports(sock: &OwnedFd, notes: Notes) -> Result<Started, Failure> {
+    let mut terminal = None;
     loop {
         match sync::recv(sock.as_fd()) {
             Ok(Some((Message::Note(text), _))) => notes(Note::Setup(text)),
-            Ok(Some((Message::Terminal, fd))) => master = fd,
+            Ok(Some((Message::Terminal, fd))) => terminal = fd,
             Ok(Some((Message::Failed { code, error }, _))) => return Err(Failure::from_code(code, error)),
-            Ok(None | Some((Message::Go | Message::Idmapped(_), _))) | Err(_) => return Ok(master),
+            Ok(Some((Message::Ready, _))) => return Ok(Started { terminal, ready: true }),
+            Ok(None | Some((Message::Go | Message::Idmapped(_) | Message::Pid(_), _))) | Err(_) => {
+                return Ok(Started { terminal, ready: false });
+            }
         }
     }
 }

@@ -37,21 +37,32 @@ pub struct ChildPlan<'a> {
     pub user_limits: Vec<(&'static str, u64)>,
     /// The persistent upper directory, opened and locked by the launcher.
     pub upper_dir: Option<BorrowedFd<'a>>,
+    /// `create`: the listening socket of the start gate (see `gate.rs`);
+    /// `None`: the command starts as soon as it is set up.
+    pub gate: Option<BorrowedFd<'a>>,
+    /// Descriptors 3 .. 3+N of the launcher cross into the sandbox (runc's
+    /// `--preserve-fds`, for socket activation).
+    pub preserve_fds: u32,
 }
 
-/// Never returns: execs the command (or becomes its init), or reports and exits.
-pub fn main(sock: OwnedFd, lifeline: &OwnedFd, plan: &ChildPlan) -> ! {
+/// Never returns: execs the command (or becomes its init), or reports and
+/// exits. `lifeline`: see `init::run`.
+pub fn main(sock: OwnedFd, lifeline: Option<&OwnedFd>, plan: &ChildPlan) -> ! {
     // Only what the sandbox needs crosses: the caller's other descriptors
     // (a directory is a way back to the host root) and every one the
     // launcher holds are closed before anything else.
     let upper = plan.upper_dir.map(|fd| fd.as_raw_fd());
-    let keep = [Some(sock.as_raw_fd()), Some(lifeline.as_raw_fd()), upper];
-    if let Err(e) = sys::fd::close_all_but(&keep.into_iter().flatten().collect::<Vec<_>>()) {
+    let gate = plan.gate.map(|fd| fd.as_raw_fd());
+    let keep = [Some(sock.as_raw_fd()), lifeline.map(AsRawFd::as_raw_fd), upper, gate];
+    let preserved = (3..3 + i32::try_from(plan.preserve_fds).unwrap_or(0)).map(Some);
+    if let Err(e) = sys::fd::close_all_but(&keep.into_iter().chain(preserved).flatten().collect::<Vec<_>>()) {
         let error = SetupError::sys("close the launcher's descriptors (close_range)", e);
         let _ = sync::send(sock.as_fd(), &Message::Failed { code: EXIT_SETUP, error }, None);
         sys::process::exit_now(EXIT_SETUP);
     }
-    match setup(&sock, plan) {
+    // After the start gate, reports go to the `start` that opened it.
+    let mut sock = sock;
+    match setup(&mut sock, plan) {
         Ok(command) => {
             // Init keeps no copy of the socket: its EOF tells the launcher
             // that the command was executed.
@@ -69,15 +80,23 @@ pub fn main(sock: OwnedFd, lifeline: &OwnedFd, plan: &ChildPlan) -> ! {
 
 /// The child's script, in three acts. `Ok(pid)`: this process is init and
 /// `pid` the command; otherwise it never returns (the command runs in its
-/// place) or fails.
-fn setup(sock: &OwnedFd, plan: &ChildPlan) -> std::result::Result<Pid, Failure> {
+/// place) or fails. A created container stops at its start gate between
+/// acts two and three, before Landlock and seccomp (which could refuse the
+/// gate's system calls).
+fn setup(sock: &mut OwnedFd, plan: &ChildPlan) -> std::result::Result<Pid, Failure> {
     build(sock, plan)?;
     // The second "go": we are in all our cgroups now (see the launcher's
     // `start`). Still privileged: the cgroup namespace needs it.
-    if !sync::wait_go(sock, &mut Vec::new()) {
+    if !sync::wait_go(&*sock, &mut Vec::new()) {
         sys::process::exit_now(EXIT_SETUP);
     }
     let terminal = become_sandboxed(sock, plan)?;
+    if let Some(listener) = plan.gate {
+        let process = plan.spec.process().as_ref().expect("checked by the launcher");
+        program_path(process)?;
+        *sock = super::gate::wait(sock, listener)?;
+    }
+    restrict(sock, plan)?;
     if plan.ext.init {
         if let Some(command) = fork_command()? {
             return Ok(command);
@@ -111,18 +130,19 @@ fn build(sock: &OwnedFd, plan: &ChildPlan) -> Result<()> {
 }
 
 /// Act two: the cgroup namespace, the ids and capabilities, the terminal
-/// (returned: the command's), init's disguise, Landlock and seccomp.
+/// (returned: the command's), init's disguise. Landlock and seccomp follow.
 fn become_sandboxed(sock: &OwnedFd, plan: &ChildPlan) -> Result<Option<OwnedFd>> {
     if !plan.launch.cgroups_first {
         cgroup_namespace(plan)?;
     }
     identity::hostname(plan.spec)?;
-    identity::apply(plan.spec, plan.launch.single_map)?;
+    if let Some(note) = identity::apply(plan.spec, plan.launch.single_map)? {
+        let _ = sync::send(sock.as_fd(), &Message::Note(note), None);
+    }
     let terminal = if plan.launch.terminal { Some(open_terminal(sock)?) } else { None };
     if plan.ext.init {
         init::conceal(plan.args)?;
     }
-    restrict(sock, plan)?;
     Ok(terminal)
 }
 
@@ -173,7 +193,7 @@ fn prepare_root(plan: &ChildPlan, idmapped: Vec<(String, OwnedFd)>) -> Result<()
     nix::unistd::chdir(&cwd).map_err(|e| SetupError::sys(format!("chdir {}", cwd.display()), e))
 }
 
-fn open_terminal(sock: &OwnedFd) -> Result<OwnedFd> {
+pub fn open_terminal(sock: &OwnedFd) -> Result<OwnedFd> {
     let (master, slave) = terminal::open_pty()?;
     sync::send(sock.as_fd(), &Message::Terminal, Some(master.as_fd()))
         .map_err(|e| SetupError::sys("hand the terminal to the launcher", e))?;
@@ -182,7 +202,16 @@ fn open_terminal(sock: &OwnedFd) -> Result<OwnedFd> {
 
 /// Landlock, then seccomp: the last steps before execve.
 fn restrict(sock: &OwnedFd, plan: &ChildPlan) -> Result<()> {
-    if let Some(rules) = &plan.ext.landlock {
+    confine(sock, plan.ext.landlock.as_ref(), &plan.seccomp)
+}
+
+/// Landlock's rules, then the seccomp filters.
+pub fn confine(
+    sock: &OwnedFd,
+    landlock: Option<&crate::spec::extension::LandlockRules>,
+    seccomp: &[seccompiler::BpfProgram],
+) -> Result<()> {
+    if let Some(rules) = landlock {
         let report = crate::runtime::security::landlock::apply(rules)?;
         if !report.skipped.is_empty() {
             let note =
@@ -190,13 +219,13 @@ fn restrict(sock: &OwnedFd, plan: &ChildPlan) -> Result<()> {
             let _ = sync::send(sock.as_fd(), &Message::Note(note), None);
         }
     }
-    crate::runtime::security::seccomp::install(&plan.seccomp)
+    crate::runtime::security::seccomp::install(seccomp)
 }
 
 /// The command's terminal (or a session of its own), default signal
 /// dispositions, then execve with the spec's environment; returns only on
 /// failure.
-fn exec(process: &oci_spec::runtime::Process, terminal: Option<OwnedFd>) -> Failure {
+pub fn exec(process: &oci_spec::runtime::Process, terminal: Option<OwnedFd>) -> Failure {
     match &terminal {
         Some(slave) => {
             if let Err(e) = terminal::attach(slave) {
@@ -210,24 +239,41 @@ fn exec(process: &oci_spec::runtime::Process, terminal: Option<OwnedFd>) -> Fail
     }
     drop(terminal);
     sys::signal::default_signal_dispositions();
-    let (args, env) = match c_strings("args", process.args().as_deref())
-        .and_then(|a| Ok((a, c_strings("env", process.env().as_deref())?)))
-    {
-        Ok(strings) => strings,
-        Err(e) => return e.into(),
+    let (full, args, env) = match program_path(process) {
+        Ok(found) => found,
+        Err(failure) => return failure,
     };
+    let errno = nix::unistd::execve(&full, &args, &env).unwrap_err();
+    exec_failure(&args[0], errno)
+}
+
+/// The command's program, found in the sandbox's PATH, with its arguments
+/// and environment as C strings. Also checked by a created container
+/// before it waits at its gate, so a missing program fails `create`, as
+/// runc's does (clients map that error to 127).
+fn program_path(
+    process: &oci_spec::runtime::Process,
+) -> std::result::Result<(CString, Vec<CString>, Vec<CString>), Failure> {
+    let args = c_strings("args", process.args().as_deref())?;
+    let env = c_strings("env", process.env().as_deref())?;
     let Some(program) = args.first() else {
-        return SetupError::new("execute the command").detail("the spec has no args").into();
+        return Err(SetupError::new("execute the command").detail("the spec has no args").into());
     };
     // The command's PATH is the sandbox's, not the launcher's.
     let path = env.iter().find_map(|e| e.to_str().ok()?.strip_prefix("PATH=").map(str::to_owned));
-    let errno = match resolve_program(program, path.as_deref()) {
-        Ok(full) => nix::unistd::execve(&full, &args, &env).unwrap_err(),
-        Err(e) => e,
-    };
+    match resolve_program(program, path.as_deref()) {
+        Ok(full) => Ok((full, args, env)),
+        Err(errno) => Err(exec_failure(program, errno)),
+    }
+}
+
+fn exec_failure(program: &CString, errno: Errno) -> Failure {
     let error = SetupError::sys(format!("execute {}", program.to_string_lossy()), errno);
     match errno {
-        Errno::ENOENT => Failure::NotFound(error.fix("command not found in the sandbox")),
+        // runc's words, which podman and containerd recognise.
+        Errno::ENOENT => Failure::NotFound(
+            error.detail("executable file not found in $PATH").fix("command not found in the sandbox"),
+        ),
         _ => Failure::CannotExecute(error),
     }
 }

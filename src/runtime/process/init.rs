@@ -73,19 +73,19 @@ pub fn conceal(args: Option<ArgsRegion>) -> Result<()> {
 /// `lifeline` is the read end of a pipe only the launcher writes to: when it
 /// reads EOF the launcher is gone, however it died, and the command is
 /// killed (PDEATHSIG alone is not enough: the kernel clears it on some
-/// credential changes, and the command may clear it itself).
-pub fn run(command: Pid, lifeline: &OwnedFd) -> i32 {
+/// credential changes, and the command may clear it itself). A created
+/// container (`sandbox create`) has none: its launcher exits by design.
+pub fn run(command: Pid, lifeline: Option<&OwnedFd>) -> i32 {
     let Ok(sfd) = SignalFd::with_flags(&signal_set(), SfdFlags::SFD_CLOEXEC) else { return 125 };
-    let mut launcher_alive = true;
+    let mut watched = lifeline;
     loop {
-        let mut fds =
-            [PollFd::new(sfd.as_fd(), PollFlags::POLLIN), PollFd::new(lifeline.as_fd(), PollFlags::POLLIN)];
-        let nfds = if launcher_alive { 2 } else { 1 };
-        if poll(&mut fds[..nfds], PollTimeout::NONE).is_err() {
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        fds.extend(watched.map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN)));
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
             continue;
         }
-        if launcher_alive && fds[1].revents().is_some_and(|r| !r.is_empty()) {
-            launcher_alive = false;
+        if fds.get(1).and_then(PollFd::revents).is_some_and(|r| !r.is_empty()) {
+            watched = None;
             let _ = kill(command, Signal::SIGKILL);
         }
         if !fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {

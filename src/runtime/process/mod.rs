@@ -2,5 +2,6 @@
 //! init it becomes, and the watcher beside the launcher.
 
 pub mod child;
+pub mod gate;
 pub mod init;
 pub mod watcher;

@@ -35,6 +35,7 @@ pub struct Watcher {
 
 const MOVED: u8 = b'M';
 const PIDFD: u8 = b'K';
+const RELEASE: u8 = b'R';
 
 impl Watcher {
     pub fn pid(&self) -> Pid {
@@ -56,6 +57,19 @@ impl Watcher {
         sendmsg::<()>(self.sock.as_raw_fd(), &[IoSlice::new(&[PIDFD])], &cmsg, MsgFlags::MSG_NOSIGNAL, None)
             .map(drop)
             .map_err(|e| SetupError::sys("hand the sandbox's pidfd to the watcher", e))
+    }
+
+    /// The sandbox now lives without us (a created container): the watcher
+    /// exits without touching it. Reaps it.
+    pub fn release(self) {
+        let _ = sendmsg::<()>(
+            self.sock.as_raw_fd(),
+            &[IoSlice::new(&[RELEASE])],
+            &[],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        );
+        self.dismiss();
     }
 
     /// Set the watcher off (it finds nothing left after a normal exit) and
@@ -89,7 +103,7 @@ pub fn spawn(dirs: &[PathBuf]) -> Result<Watcher> {
         let _ = nix::unistd::dup2_stdout(&null);
         let _ = nix::unistd::dup2_stderr(&null);
     }
-    let (moved, pidfd) = listen(theirs.as_fd());
+    let Some((moved, pidfd)) = listen(theirs.as_fd()) else { sys::process::exit_now(0) };
     if let Some(pidfd) = &pidfd {
         let _ = sys::signal::pidfd_kill(pidfd.as_fd());
     }
@@ -102,8 +116,9 @@ pub fn spawn(dirs: &[PathBuf]) -> Result<Watcher> {
     sys::process::exit_now(0)
 }
 
-/// Read the launcher's messages until it closes its end.
-fn listen(sock: BorrowedFd<'_>) -> (Option<SelfMove>, Option<OwnedFd>) {
+/// Read the launcher's messages until it closes its end; `None` when it
+/// released the sandbox.
+fn listen(sock: BorrowedFd<'_>) -> Option<(Option<SelfMove>, Option<OwnedFd>)> {
     let (mut moved, mut pidfd) = (None, None);
     let mut buf = vec![0u8; 64 << 10];
     loop {
@@ -116,8 +131,9 @@ fn listen(sock: BorrowedFd<'_>) -> (Option<SelfMove>, Option<OwnedFd>) {
         match buf.first() {
             _ if n == 0 => break,
             Some(&MOVED) => moved = SelfMove::decode(&buf[1..n]).or(moved),
+            Some(&RELEASE) => return None,
             _ => {}
         }
     }
-    (moved, pidfd)
+    Some((moved, pidfd))
 }

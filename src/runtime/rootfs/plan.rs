@@ -149,7 +149,13 @@ fn ops(spec: &Spec) -> Result<Vec<Op>> {
         } else {
             let source = m.source().as_ref().map_or_else(|| typ.to_owned(), |s| s.display().to_string());
             let is_dev = target == std::path::Path::new("/dev");
-            ops.push(Op::Mount { fstype: typ.to_owned(), source, target, flags, data });
+            // OCI's "cgroup" means "the container's cgroups", whatever the
+            // host's layout (runc decides per host): the v2 hierarchy, which
+            // every kernel we run on has, rooted at the container's cgroup
+            // namespace. A v1 mount of all controllers would be refused
+            // (EBUSY) where they are mounted apart, as on a hybrid host.
+            let fstype = if typ == "cgroup" { "cgroup2" } else { typ };
+            ops.push(Op::Mount { fstype: fstype.to_owned(), source, target, flags, data });
             if is_dev {
                 ops.push(Op::DevNodes);
             }

@@ -73,8 +73,9 @@ pub fn become_root() -> Result<()> {
 }
 
 /// Switch to the spec's user, apply rlimits, reduce the capability sets
-/// and set `no_new_privs`.
-pub fn apply(spec: &Spec, userns_single_map: bool) -> Result<()> {
+/// and set `no_new_privs`. Returns a note when an ambient capability could
+/// not be raised (see `capabilities`).
+pub fn apply(spec: &Spec, userns_single_map: bool) -> Result<Option<String>> {
     let process =
         spec.process().as_ref().ok_or_else(|| SetupError::new("read the spec").detail("no process"))?;
     let user = process.user();
@@ -101,11 +102,11 @@ pub fn apply(spec: &Spec, userns_single_map: bool) -> Result<()> {
     caps::set(None, CapSet::Effective, &permitted)
         .map_err(|e| SetupError::new("raise effective capabilities").detail(e.to_string()))?;
     rlimits(process)?;
-    capabilities(&keep, &permitted)?;
+    let note = capabilities(&keep, &permitted)?;
     if process.no_new_privileges().unwrap_or(false) {
         nix::sys::prctl::set_no_new_privs().map_err(|e| SetupError::sys("prctl(PR_SET_NO_NEW_PRIVS)", e))?;
     }
-    Ok(())
+    Ok(note)
 }
 
 fn rlimits(process: &Process) -> Result<()> {
@@ -136,7 +137,12 @@ fn rlimits(process: &Process) -> Result<()> {
     Ok(())
 }
 
-fn capabilities(keep: &Sets, held: &CapsHashSet) -> Result<()> {
+/// Set the five sets. The kernel raises an ambient capability only when it
+/// is permitted and inheritable; a spec asking for others (`runc spec`
+/// writes one since inheritable was emptied for CVE-2022-29162) gets them
+/// skipped with a note, as runc warns: the process holds less than asked,
+/// never more.
+fn capabilities(keep: &Sets, held: &CapsHashSet) -> Result<Option<String>> {
     let wanted = keep.permitted.iter().chain(&keep.bounding).chain(&keep.effective);
     if let Some(missing) = wanted.clone().find(|c| !held.contains(c)) {
         return Err(SetupError::new(format!("keep capability {missing}"))
@@ -156,8 +162,18 @@ fn capabilities(keep: &Sets, held: &CapsHashSet) -> Result<()> {
     caps::set(None, CapSet::Inheritable, &keep.inheritable).map_err(|e| fail("set inheritable", e))?;
     caps::set(None, CapSet::Effective, &keep.effective).map_err(|e| fail("set effective", e))?;
     caps::set(None, CapSet::Permitted, &keep.permitted).map_err(|e| fail("set permitted", e))?;
+    let mut skipped = Vec::new();
     for cap in &keep.ambient {
+        if !keep.inheritable.contains(cap) || !keep.permitted.contains(cap) {
+            skipped.push(cap.to_string());
+            continue;
+        }
         caps::raise(None, CapSet::Ambient, *cap).map_err(|e| fail(&format!("raise ambient {cap} in"), e))?;
     }
-    Ok(())
+    Ok((!skipped.is_empty()).then(|| {
+        format!(
+            "ambient capabilities not raised (not both permitted and inheritable): {}",
+            skipped.join(", ")
+        )
+    }))
 }

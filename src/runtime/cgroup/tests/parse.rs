@@ -164,3 +164,15 @@ fn reads_the_oci_resources() {
     }
     assert_eq!(request(None).unwrap().settings, []);
 }
+
+#[test]
+fn a_systemd_cgroups_path_is_where_systemd_would_put_it() {
+    use super::super::hierarchy::systemd_path;
+    assert_eq!(systemd_path("machine.slice:libpod:abc").unwrap(), "/machine.slice/libpod-abc.scope");
+    assert_eq!(systemd_path("user-1000.slice:cri:x").unwrap(), "/user.slice/user-1000.slice/cri-x.scope");
+    assert_eq!(systemd_path(":p:n").unwrap(), "/system.slice/p-n.scope");
+    assert_eq!(systemd_path("-.slice::n").unwrap(), "/n.scope");
+    for bad in ["/default/x", "a:b", "a.slice:b:", "a.slice:b:../x", "a--b.slice:p:n", "notaslice:p:n"] {
+        assert!(systemd_path(bad).is_err(), "{bad}");
+    }
+}
