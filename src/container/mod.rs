@@ -94,7 +94,13 @@ impl Root {
                 .fix("`sandbox list` shows the containers of this --root"),
             _ => e,
         })?;
-        let record = Record::read(&dir)?;
+        // A create holds the lock from mkdir to its last write: a directory
+        // we could lock without a record is what a create killed before
+        // its first write left, a container as stopped as can be.
+        let record = match Record::read(&dir) {
+            Err(_) if !dir.join("state.json").exists() => Record::orphan(id),
+            read => read?,
+        };
         Ok(Container { dir, record, _lock: lock })
     }
 

@@ -117,6 +117,23 @@ impl Record {
         })
     }
 
+    /// The record of a directory a killed create left before writing one.
+    pub fn orphan(id: &str) -> Record {
+        Record {
+            id: id.to_owned(),
+            oci_version: "1.0.2".to_owned(),
+            status: Status::Stopped,
+            process: Proc::default(),
+            creator: Proc::default(),
+            bundle: PathBuf::new(),
+            rootfs: PathBuf::new(),
+            annotations: BTreeMap::new(),
+            created: String::new(),
+            owner: String::new(),
+            cgroup_dirs: Vec::new(),
+        }
+    }
+
     pub fn read(dir: &Path) -> Result<Record> {
         let path = dir.join("state.json");
         let text = std::fs::read_to_string(&path)

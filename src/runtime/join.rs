@@ -52,7 +52,7 @@ pub struct Joined {
 
 pub fn spawn(t: &Target, notes: Notes) -> Result<Joined, Failure> {
     crate::runtime::launch::single_threaded()?;
-    crate::runtime::refuse::check(t.spec)?;
+    crate::runtime::refuse::check(t.spec, crate::runtime::refuse::Runner::Container)?;
     let plan = LaunchPlan::new(t.spec, t.ext, Caller::current())?;
     let seccomp = t.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let filters = seccomp.map(crate::runtime::security::seccomp::compile).transpose()?.unwrap_or_default();

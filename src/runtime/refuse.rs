@@ -1,16 +1,25 @@
 //! What the runtime does not apply is refused, by name, before anything
 //! starts: a spec (a bundle from anywhere, or one of our own) that asks for
-//! hooks, sysctls, device nodes, an LSM label or a namespace to join would
-//! otherwise run without them, weaker than it says. The cgroup resources
+//! hooks it does not run, sysctls, device nodes, an LSM label or a
+//! namespace to join would otherwise run without them, weaker than it says. The cgroup resources
 //! have their own list (`cgroup::limits`), which best effort may skip.
 
 use oci_spec::runtime::Spec;
 
 use crate::error::{Result, SetupError};
 
+/// Who runs the spec: `sandbox run` in the foreground runs no hooks; a
+/// container (`create`, `start`, `delete`) runs those that belong in the
+/// runtime's namespaces (`container/hooks.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runner {
+    Foreground,
+    Container,
+}
+
 /// The fields of `spec` that are set and that this runtime does not apply,
 /// by their place in config.json.
-pub fn unsupported(spec: &Spec) -> Vec<&'static str> {
+pub fn unsupported(spec: &Spec, runner: Runner) -> Vec<&'static str> {
     let mut found = Vec::new();
     let mut check = |set: bool, name: &'static str| {
         if set {
@@ -19,31 +28,24 @@ pub fn unsupported(spec: &Spec) -> Vec<&'static str> {
     };
     let non_empty = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
     if let Some(h) = spec.hooks() {
-        let lists = [
-            h.prestart(),
-            h.create_runtime(),
-            h.create_container(),
-            h.start_container(),
-            h.poststart(),
-            h.poststop(),
-        ];
-        check(lists.iter().any(|l| l.as_ref().is_some_and(|l| !l.is_empty())), "hooks");
+        let set = |l: &Option<Vec<oci_spec::runtime::Hook>>| l.as_ref().is_some_and(|l| !l.is_empty());
+        let ours = [h.prestart(), h.create_runtime(), h.poststart(), h.poststop()];
+        check(runner == Runner::Foreground && ours.iter().any(|l| set(l)), "hooks");
+        check(set(h.create_container()), "hooks.createContainer");
+        check(set(h.start_container()), "hooks.startContainer");
     }
     check(spec.solaris().is_some() || spec.windows().is_some(), "solaris/windows");
     check(spec.vm().is_some() || spec.zos().is_some(), "vm/zos");
     if let Some(p) = spec.process() {
         check(non_empty(p.apparmor_profile()), "process.apparmorProfile");
         check(non_empty(p.selinux_label()), "process.selinuxLabel");
-        check(p.oom_score_adj().is_some(), "process.oomScoreAdj");
         check(p.io_priority().is_some(), "process.ioPriority");
         check(p.scheduler().is_some(), "process.scheduler");
         check(p.exec_cpu_affinity().is_some(), "process.execCPUAffinity");
         check(p.command_line().is_some(), "process.commandLine");
         check(p.console_size().is_some(), "process.consoleSize");
-        check(p.user().umask().is_some(), "process.user.umask");
     }
     if let Some(l) = spec.linux() {
-        check(l.sysctl().as_ref().is_some_and(|s| !s.is_empty()), "linux.sysctl");
         check(l.devices().as_ref().is_some_and(|d| !d.is_empty()), "linux.devices");
         check(l.namespaces().iter().flatten().any(|n| n.path().is_some()), "linux.namespaces[].path");
         let propagation = l.rootfs_propagation().as_deref().unwrap_or("private");
@@ -59,8 +61,8 @@ pub fn unsupported(spec: &Spec) -> Vec<&'static str> {
 }
 
 /// Refuse a spec with any field [`unsupported`] lists.
-pub fn check(spec: &Spec) -> Result<()> {
-    let found = unsupported(spec);
+pub fn check(spec: &Spec, runner: Runner) -> Result<()> {
+    let found = unsupported(spec, runner);
     if found.is_empty() {
         return Ok(());
     }
@@ -101,18 +103,19 @@ mod tests {
 
     #[test]
     fn a_plain_spec_has_nothing_to_refuse() {
-        assert!(unsupported(&spec(serde_json::json!({}))).is_empty());
+        assert!(unsupported(&spec(serde_json::json!({})), Runner::Foreground).is_empty());
         let ours = spec(
             serde_json::json!({ "linux": { "rootfsPropagation": "private", "sysctl": {}, "devices": [] } }),
         );
-        assert!(unsupported(&ours).is_empty());
+        assert!(unsupported(&ours, Runner::Foreground).is_empty());
+        let hooks = spec(serde_json::json!({ "hooks": { "prestart": [{ "path": "/bin/true" }] } }));
+        assert!(unsupported(&hooks, Runner::Container).is_empty(), "a container runs prestart");
     }
 
     #[test]
     fn every_unapplied_field_is_named() {
         let cases = [
             (serde_json::json!({ "hooks": { "prestart": [{ "path": "/bin/true" }] } }), "hooks"),
-            (serde_json::json!({ "linux": { "sysctl": { "net.ipv4.ip_forward": "1" } } }), "linux.sysctl"),
             (
                 serde_json::json!({ "linux": { "devices": [{ "path": "/dev/fuse", "type": "c", "major": 10, "minor": 229 }] } }),
                 "linux.devices",
@@ -130,17 +133,16 @@ mod tests {
                 serde_json::json!({ "process": { "selinuxLabel": "system_u:system_r:container_t" } }),
                 "process.selinuxLabel",
             ),
-            (serde_json::json!({ "process": { "oomScoreAdj": 100 } }), "process.oomScoreAdj"),
             (
-                serde_json::json!({ "process": { "user": { "uid": 0, "gid": 0, "umask": 18 } } }),
-                "process.user.umask",
+                serde_json::json!({ "hooks": { "startContainer": [{ "path": "/bin/true" }] } }),
+                "hooks.startContainer",
             ),
             (serde_json::json!({ "linux": { "personality": { "domain": "LINUX32" } } }), "linux.personality"),
         ];
         for (json, name) in cases {
-            let found = unsupported(&spec(json.clone()));
+            let found = unsupported(&spec(json.clone()), Runner::Foreground);
             assert_eq!(found, [name], "{json}");
-            let err = check(&spec(json)).unwrap_err().to_string();
+            let err = check(&spec(json), Runner::Foreground).unwrap_err().to_string();
             assert!(err.contains(name), "{err}");
         }
     }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use super::extension::{Extension, LayerSpec, NetMode, NetworkSpec, Terminal, WritableSpec};
+use super::extension::{Extension, LayerSpec, NetMode, NetworkSpec, PREFIX, Terminal, WritableSpec};
 use super::{Bundle, to_json};
 use crate::error::{Result, SetupError};
 
@@ -36,16 +36,22 @@ pub fn read(dir: &Path) -> Result<Bundle> {
         .map_err(|e| SetupError::new(format!("parse {}", config.display())).detail(e.to_string()))?;
     let root = spec.root().as_ref().ok_or_else(|| failed().detail("no root"))?;
     let root_path = absolute(dir, root.path());
-    let writable = if root.readonly().unwrap_or(false) {
-        WritableSpec::Readonly
-    } else {
-        WritableSpec::Tmpfs { size: None }
-    };
+    let readonly = root.readonly().unwrap_or(false);
     relative_sources(&mut spec, dir);
     let layer = if root_path == Path::new("/") {
         LayerSpec::HostRoot
     } else {
         LayerSpec::Dir(root_path.display().to_string())
+    };
+    let ours = spec.annotations().as_ref().is_some_and(|a| a.keys().any(|k| k.starts_with(PREFIX)));
+    // A plain OCI bundle's writable root is written in place, as OCI says
+    // (its maker prepared it for this container); our own bundles keep
+    // their copied layers clean under a tmpfs upper, and the host's root
+    // is never written.
+    let writable = match (readonly, &layer) {
+        (true, _) => WritableSpec::Readonly,
+        (false, LayerSpec::Dir(_)) if !ours => WritableSpec::InPlace,
+        (false, _) => WritableSpec::Tmpfs { size: None },
     };
     let ext =
         Extension { layers: vec![layer], writable, ..extension_of(&spec).map_err(|e| failed().detail(e))? };

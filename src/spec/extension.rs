@@ -61,9 +61,17 @@ pub enum LayerSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "type")]
 pub enum WritableSpec {
-    Tmpfs { size: Option<u64> },
+    Tmpfs {
+        size: Option<u64>,
+    },
     Readonly,
-    Dir { path: String },
+    Dir {
+        path: String,
+    },
+    /// The single layer is the root and takes the writes itself: OCI's
+    /// `root.readonly = false` for a bundle another tool prepared (the
+    /// snapshot containerd or podman mounted for this container).
+    InPlace,
 }
 
 /// Whether the command gets a pty.

@@ -70,30 +70,46 @@ oci_umount_under() {
 
 # oci_rm_cgroup REL: remove cgroup REL (e.g. "ocitest" or "machine.slice/x")
 # and everything below it, in every v1 hierarchy and the v2 (unified) one.
-# Frozen cgroups are thawed and remaining tasks killed first.
+# Frozen cgroups are thawed first, then every task is SIGKILLed and waited
+# for (in all hierarchies) before any rmdir.
 oci_rm_cgroup() {
-    local rel=${1#/} base d
+    local rel=${1#/} base dirs=() c i busy pids
     [ -n "$rel" ] || return 0
-    for base in /sys/fs/cgroup /sys/fs/cgroup/*/; do
-        base=${base%/}
-        d=$base/$rel
-        [ -d "$d" ] || continue
-        [ -f "$base/cgroup.procs" ] || continue       # not a hierarchy root
-        # thaw (v1 freezer / v2 cgroup.freeze) and kill leftovers
-        find "$d" -depth -type d 2>/dev/null | while read -r c; do
-            [ -w "$c/freezer.state" ] && echo THAWED >"$c/freezer.state" 2>/dev/null
-            [ -w "$c/cgroup.freeze" ] && echo 0 >"$c/cgroup.freeze" 2>/dev/null
-            [ -r "$c/cgroup.procs" ] && xargs -r kill -9 <"$c/cgroup.procs" 2>/dev/null
-        done
-        find "$d" -depth -type d 2>/dev/null | while read -r c; do
-            for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$c" 2>/dev/null && break; [ -d "$c" ] || break; sleep 0.1; done
-        done
+    for base in /sys/fs/cgroup /sys/fs/cgroup/*; do
+        [ -f "$base/cgroup.procs" ] && [ -d "$base/$rel" ] || continue   # hierarchy root with REL
+        while read -r c; do dirs+=("$c"); done < <(find "$base/$rel" -depth -type d 2>/dev/null)
     done
+    [ ${#dirs[@]} -gt 0 ] || return 0
+    for c in "${dirs[@]}"; do
+        [ -w "$c/freezer.state" ] && echo THAWED >"$c/freezer.state" 2>/dev/null
+        [ -w "$c/cgroup.freeze" ] && echo 0 >"$c/cgroup.freeze" 2>/dev/null
+    done
+    for ((i = 0; i < 50; i++)); do
+        busy=0
+        for c in "${dirs[@]}"; do
+            # (cgroupfs files report size 0: read them, don't test -s)
+            pids=$(cat "$c/cgroup.procs" 2>/dev/null)
+            if [ -n "$pids" ]; then
+                busy=1; kill -9 $pids 2>/dev/null
+            fi
+        done
+        [ $busy = 0 ] && break
+        sleep 0.1
+    done
+    for ((i = 0; i < 20; i++)); do
+        busy=0
+        for c in "${dirs[@]}"; do
+            [ -d "$c" ] || continue
+            rmdir "$c" 2>/dev/null || busy=1
+        done
+        [ $busy = 0 ] && break
+        sleep 0.1
+    done
+    [ $busy = 0 ] || oci_log "could not remove all of cgroup $rel"
     return 0
 }
 
-# oci_kill_tree_under DIR: SIGKILL every process whose cmdline or cwd/exe
-# mentions DIR (shims, conmon, runtime leftovers started for this harness).
+# oci_pids_mentioning NEEDLE: pids (not this shell) whose cmdline contains NEEDLE.
 oci_pids_mentioning() {
     local needle=$1 p
     for p in /proc/[0-9]*; do
@@ -171,12 +187,23 @@ oci_close_fds() {
     return 0
 }
 
-# oci_find_pid COMM NEEDLE: pids whose comm is COMM and whose cmdline
-# contains NEEDLE.
+# oci_find_pid COMM NEEDLE: pids whose comm is COMM (a bash glob, e.g.
+# 'containerd*') and whose cmdline contains NEEDLE.
 oci_find_pid() {
-    local p
+    local p c
     for p in $(oci_pids_mentioning "$2"); do
-        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$1" ] && echo "$p"
+        c=$(cat "/proc/$p/comm" 2>/dev/null)
+        # shellcheck disable=SC2053
+        [[ $c == $1 ]] && echo "$p"
+    done
+}
+
+# oci_kill_daemons NEEDLE COMM...: SIGKILL the processes named COMM... whose
+# cmdline contains NEEDLE (never the test's own shells or runners).
+oci_kill_daemons() {
+    local needle=$1 c p; shift
+    for c in "$@"; do
+        for p in $(oci_find_pid "$c" "$needle"); do kill -KILL "$p" 2>/dev/null; done
     done
 }
 

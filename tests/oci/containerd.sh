@@ -160,9 +160,26 @@ oci_cd_clean_tasks() {
     done
 }
 
+# Shim sockets (/run/containerd/s/<sha256>) and ctr's fifo dirs
+# (/run/containerd/fifo/<n>/<id>-stdout ...) outlive killed shims/clients:
+# remove the ones that belong to the bundles under DIR.
+oci_cd_rm_host_leftovers() {
+    local d=$1 b a id f
+    for b in "$d"/state/io.containerd.runtime.v2.task/*/*/; do
+        [ -d "$b" ] || continue
+        id=$(basename "$b")
+        a=$(cat "$b/address" 2>/dev/null); a=${a#unix://}
+        case "$a" in /run/containerd/s/*) rm -f -- "$a";; esac
+        for f in /run/containerd/fifo/*/"$id"-stdin /run/containerd/fifo/*/"$id"-stdout /run/containerd/fifo/*/"$id"-stderr; do
+            [ -p "$f" ] && rm -f -- "$f" && rmdir "$(dirname "$f")" 2>/dev/null
+        done
+    done
+    return 0
+}
+
 oci_cd_stop() {
     [ -n "${OCI_WORK:-}" ] || return 0
-    local d=${OCI_CD_DIR:-$OCI_WORK/containerd} p pid
+    local d=${OCI_CD_DIR:-$OCI_WORK/containerd} pid
     OCI_CD_SOCK=${OCI_CD_SOCK:-$d/containerd.sock}
     oci_cd_clean_tasks
     pid=${OCI_CD_PID:-$(cat "$d/pid" 2>/dev/null)}
@@ -172,9 +189,10 @@ oci_cd_stop() {
         oci_wait_gone "$pid" 30
     fi
     # shims started by our daemon carry "-address $d/containerd.sock"
-    for p in $(oci_pids_mentioning "$d/containerd.sock"); do kill -KILL "$p" 2>/dev/null; done
-    for p in $(oci_pids_mentioning "$d/"); do kill -KILL "$p" 2>/dev/null; done
+    # (comm is cut to 15 chars: "containerd-shim"); ctr clients still attached
+    oci_kill_daemons "$d/" 'containerd*' ctr
     oci_rm_cgroup "$OCI_CD_NS"          # default cgroupsPath /<ns>/<id> (kills leftovers)
+    oci_cd_rm_host_leftovers "$d"
     oci_umount_under "$d"
     rm -rf "/run/containerd/runc/$OCI_CD_NS" 2>/dev/null
     rmdir /run/containerd/runc /run/containerd/fifo /run/containerd/s 2>/dev/null

@@ -228,13 +228,13 @@ oci_podman pod rm -af -t 0; oci_podman rm -af -t 0" >/dev/null 2>&1
     # two passes, since a dying conmon may still spawn its exit command
     local pass
     for pass in 1 2; do
-        for p in $(oci_pids_mentioning "$OCI_PM_DIR/"); do kill -KILL "$p" 2>/dev/null; done
+        oci_kill_daemons "$OCI_PM_DIR/" conmon podman
         oci_rm_cgroup "$OCI_PM_CGROUP_PARENT"
         # podman's default parent, if a test used it and it was not there before
         [ -f "$OCI_WORK/.pm-created-libpod-parent" ] && oci_rm_cgroup libpod_parent
         oci_umount_under "$OCI_PM_DIR"
         rm -rf "$OCI_PM_DIR" 2>/dev/null
-        [ -z "$(oci_pids_mentioning "$OCI_PM_DIR/")" ] && [ ! -e "$OCI_PM_DIR" ] && break
+        [ -z "$(oci_find_pid conmon "$OCI_PM_DIR/")$(oci_find_pid podman "$OCI_PM_DIR/")" ] && [ ! -e "$OCI_PM_DIR" ] && break
         sleep 0.5
     done
     if [ -f "$OCI_WORK/.pm-created-host-paths" ]; then

@@ -23,6 +23,7 @@ use crate::runtime::cgroup::Cgroup;
 use crate::runtime::exit::{Exit, Failure, Note, Notes};
 use crate::runtime::process::child::{self, ChildPlan};
 use crate::runtime::process::watcher::Watcher;
+use crate::runtime::refuse::Runner;
 use crate::runtime::rootfs::plan::RootPlan;
 use crate::runtime::supervise::{self, Running};
 use crate::runtime::{process, security, sync};
@@ -36,7 +37,7 @@ use crate::sys::{self, process::Cloned};
 /// are forked from it); a library caller with threads gets an error.
 pub fn run(bundle: &Bundle, notes: Notes) -> Result<Exit, Failure> {
     single_threaded()?;
-    crate::runtime::refuse::check(&bundle.spec)?;
+    crate::runtime::refuse::check(&bundle.spec, Runner::Foreground)?;
     let plan = LaunchPlan::new(&bundle.spec, &bundle.ext, Caller::current())?;
     let upper = prepare::lock_upper(&bundle.ext)?;
     let (cgroup, mut watcher) = if plan.cgroup {
@@ -109,7 +110,7 @@ pub fn create(
     ready: &mut dyn FnMut(&Created) -> Result<(), SetupError>,
 ) -> Result<Created, Failure> {
     single_threaded()?;
-    crate::runtime::refuse::check(&bundle.spec)?;
+    crate::runtime::refuse::check(&bundle.spec, Runner::Container)?;
     let plan = LaunchPlan::new(&bundle.spec, &bundle.ext, Caller::current())?;
     let upper = prepare::lock_upper(&bundle.ext)?;
     let (cgroup, mut watcher) = if plan.cgroup {
@@ -213,6 +214,7 @@ fn child_plan<'a>(
         upper_dir,
         gate,
         preserve_fds: 0,
+        sysctl: security::sysctl::plan(spec)?,
     })
 }
 

@@ -43,6 +43,8 @@ pub struct ChildPlan<'a> {
     /// Descriptors 3 .. 3+N of the launcher cross into the sandbox (runc's
     /// `--preserve-fds`, for socket activation).
     pub preserve_fds: u32,
+    /// `linux.sysctl`, checked: (/proc/sys path, value).
+    pub sysctl: Vec<(String, String)>,
 }
 
 /// Never returns: execs the command (or becomes its init), or reports and
@@ -126,6 +128,7 @@ fn build(sock: &OwnedFd, plan: &ChildPlan) -> Result<()> {
         let note = format!("{e}: the sandbox can use all of its caller's per-user budgets");
         let _ = sync::send(sock.as_fd(), &Message::Note(note), None);
     }
+    crate::runtime::security::sysctl::apply(&plan.sysctl)?;
     prepare_root(plan, idmapped)
 }
 

@@ -240,7 +240,9 @@ pub fn build(
     let root_s = root.display().to_string();
     let layer = if may_remount { None } else { plain_layer(prep, plan, ext, cwd)? };
     let layer_only = layer.is_some_and(|(layer, kept)| bind_readonly(layer, &root_s, kept));
-    if !layer_only {
+    if ext.writable == WritableSpec::InPlace {
+        in_place(prep, &root_s)?;
+    } else if !layer_only {
         base(prep, ext, &root, rootless)?;
     }
     let root_fd = File::open(&root).map_err(|e| SetupError::io(format!("open new root {root_s}"), &e))?;
@@ -264,6 +266,18 @@ fn base(prep: &Prepared, ext: &Extension, root: &Path, rootless: bool) -> Result
         let readonly = ext.writable == WritableSpec::Readonly;
         hostroot::assemble(&prep.host_parts, &prep.scratch, root, readonly)
     }
+}
+
+/// The single layer itself as the root, writable (`WritableSpec::InPlace`).
+fn in_place(prep: &Prepared, root: &str) -> Result<()> {
+    let [Some(layer)] = prep.layers.as_slice() else {
+        return Err(
+            SetupError::new("mount the root in place").detail("an in-place root is one directory layer")
+        );
+    };
+    let source = crate::fsroot::fd_path(layer);
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+    do_mount(Some(&source), root, None, flags, None, &format!("bind the root file system on {root}"))
 }
 
 /// What is mounted inside the root: `host:/`'s submounts, the planned

@@ -81,6 +81,14 @@ pub fn apply(spec: &Spec, userns_single_map: bool) -> Result<Option<String>> {
     let user = process.user();
     let (uid, gid) = (Uid::from_raw(user.uid()), Gid::from_raw(user.gid()));
     let keep = sets(process)?;
+    if let Some(adj) = process.oom_score_adj() {
+        // Before the ids change: lowering it needs CAP_SYS_RESOURCE.
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| SetupError::io(format!("set oom_score_adj {adj}"), &e))?;
+    }
+    if let Some(mask) = user.umask() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
     // Capabilities survive the uid change only with keepcaps.
     nix::sys::prctl::set_keepcaps(true).map_err(|e| SetupError::sys("prctl(PR_SET_KEEPCAPS)", e))?;
     let groups: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
