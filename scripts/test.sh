@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # What the end-to-end tiers use: busybox-static (the test rootfs), runc (the
-# OCI cross-check), tmux (the terminal tests), perl (raw syscalls in the
+# OCI cross-check), containerd and podman (clients of our OCI runtime), tmux (the terminal tests), perl (raw syscalls in the
 # seccomp probes), uidmap (newuidmap for subordinate ids), gcc for crates
 # that build C and for the static attack probe (tests/probe/probe.c; libc6-dev
 # holds the static libc), util-linux (unshare, setpriv).
@@ -19,6 +19,9 @@ command -v runc >/dev/null || need_apt+=(runc)
 command -v tmux >/dev/null || need_apt+=(tmux)
 command -v perl >/dev/null || need_apt+=(perl)
 command -v newuidmap >/dev/null || need_apt+=(uidmap)
+# The OCI clients that drive `sandbox` as their runtime (tests/e2e_clients.rs).
+command -v containerd >/dev/null || need_apt+=(containerd)
+command -v podman >/dev/null || need_apt+=(podman)
 if ((${#need_apt[@]})); then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"

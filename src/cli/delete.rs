@@ -13,6 +13,11 @@ pub fn run(g: &Global, id: &str, force: bool) -> ExitCode {
 }
 
 pub fn remove(g: &Global, id: &str, force: bool) -> Result<(), ExitCode> {
+    // runc's rule, which clients rely on after a failed create: with
+    // --force, a container that is not there is deleted already.
+    if force && !g.root().exists(id) && sandbox::container::check_id(id).is_ok() {
+        return Ok(());
+    }
     let c = open(g, id)?;
     sandbox::container::delete::delete(c, force, &mut |n| report::note(&n)).map_err(|f| report::failure(&f))
 }

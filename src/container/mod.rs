@@ -84,6 +84,11 @@ impl Root {
         Ok((dir, lock))
     }
 
+    /// Whether container `id` has a directory here.
+    pub fn exists(&self, id: &str) -> bool {
+        check_id(id).is_ok() && self.dir.join(id).is_dir()
+    }
+
     /// Open and lock container `id`.
     pub fn open(&self, id: &str) -> Result<Container> {
         check_id(id)?;

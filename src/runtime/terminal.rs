@@ -31,6 +31,11 @@ pub fn open_pty() -> Result<(PtyMaster, OwnedFd)> {
 pub fn attach(slave: &OwnedFd) -> Result<()> {
     nix::unistd::setsid().map_err(|e| SetupError::sys("setsid", e))?;
     sys::term::set_controlling_tty(slave.as_fd()).map_err(|e| SetupError::sys("ioctl(TIOCSCTTY)", e))?;
+    take_streams(slave)
+}
+
+/// Make `slave` the standard streams, closing what they were.
+pub fn take_streams(slave: &OwnedFd) -> Result<()> {
     nix::unistd::dup2_stdin(slave).map_err(|e| SetupError::sys("dup2 the terminal to stdin", e))?;
     nix::unistd::dup2_stdout(slave).map_err(|e| SetupError::sys("dup2 the terminal to stdout", e))?;
     nix::unistd::dup2_stderr(slave).map_err(|e| SetupError::sys("dup2 the terminal to stderr", e))?;

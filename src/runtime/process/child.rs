@@ -96,6 +96,11 @@ fn setup(sock: &mut OwnedFd, plan: &ChildPlan) -> std::result::Result<Pid, Failu
     if let Some(listener) = plan.gate {
         let process = plan.spec.process().as_ref().expect("checked by the launcher");
         program_path(process)?;
+        if let Some(slave) = &terminal {
+            // The command's streams are its terminal: let go of create's
+            // own (a caller reading them to EOF waits for us otherwise).
+            terminal::take_streams(slave)?;
+        }
         *sock = super::gate::wait(sock, listener)?;
     }
     restrict(sock, plan)?;
