@@ -267,11 +267,13 @@ fn a_bundle_is_refused_rather_than_weakened() {
     let original: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     let edits: &[Edit] = &[
-        ("linux.sysctl", &|v| v["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"})),
+        // A key of the host's, not of a namespace the sandbox has.
+        ("linux.sysctl", &|v| v["linux"]["sysctl"] = serde_json::json!({"kernel.pid_max": "4096"})),
+        // `sandbox run` in the foreground runs no hooks (a container does).
         ("hooks", &|v| v["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/true"}]})),
         ("linux.devices", &|v| {
             v["linux"]["devices"] =
-                serde_json::json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
+                serde_json::json!([{"path": "/dev/../etc/fuse", "type": "c", "major": 10, "minor": 229}]);
         }),
         ("dev.sandbox.landlock", &|v| v["annotations"]["dev.sandbox.landlock"] = "{not json".into()),
         ("dev.sandbox.landlok", &|v| v["annotations"]["dev.sandbox.landlok"] = "null".into()),

@@ -1,7 +1,7 @@
 //! Tier 3: the OCI runtime command line (runc's create / start / state /
 //! kill / delete / exec / ps / pause / resume / update / list), driven
 //! directly, looking from inside the container and checking the host
-//! afterwards. containerd and podman drive the same verbs in e2e_clients.rs.
+//! afterwards. containerd and podman drive the same verbs in `e2e_clients.rs`.
 
 mod common;
 
@@ -450,4 +450,35 @@ fn hostile_ids_and_bundles_are_refused() {
     assert!(out.stderr.contains("does not exist"), "{out}");
     let out = b.sandbox(&["kill", "nosuch", "NOTASIGNAL"]);
     assert!(out.stderr.contains("not a signal"), "{out}");
+}
+
+#[test]
+fn namespaced_sysctls_and_devices_are_applied_and_host_keys_refused() {
+    if skip_unless_root() {
+        return;
+    }
+    let _serial = serial();
+    let b = Bundle::new(
+        &["sh", "-c", "cat /proc/sys/net/ipv4/ping_group_range /proc/sys/kernel/shmmni; ls -l /dev/fuse"],
+        |c| {
+            c["linux"]["sysctl"] =
+                serde_json::json!({ "net.ipv4.ping_group_range": "0 0", "kernel.shmmni": "1234" });
+            c["linux"]["devices"] = serde_json::json!([{ "path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 8630 }]);
+        },
+    );
+    let out = b.sandbox(&["run", "--bundle", b.path().to_str().unwrap(), "sc"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["0", "0"], "{out}");
+    assert_eq!(lines[1], "1234", "{out}");
+    assert!(
+        lines[2].starts_with("crw-rw-rw-") && lines[2].contains("10,") && lines[2].contains("229"),
+        "{out}"
+    );
+    let host_shmmni = std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap();
+    assert_ne!(host_shmmni.trim(), "1234", "the host's own value is untouched");
+    let host =
+        Bundle::new(&["true"], |c| c["linux"]["sysctl"] = serde_json::json!({ "kernel.pid_max": "4096" }));
+    let out = host.create("hs", &[]);
+    assert!(out.code != Some(0) && out.stderr.contains("kernel.pid_max"), "a host key is refused: {out}");
 }

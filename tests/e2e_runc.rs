@@ -118,3 +118,48 @@ fn run_bundle_sees_what_run_profile_sees() {
     assert!(out.status.success());
     assert_eq!(std::fs::read_to_string(bundle.path().join("rootfs/etc/marker")).unwrap(), "lower layer\n");
 }
+
+#[test]
+fn a_host_root_bundle_runs_under_runc_and_sandbox() {
+    if skip_unless_root()
+        || skip_unless(Command::new("runc").arg("--version").output().is_ok(), "runc is not installed")
+    {
+        return;
+    }
+    let p = common::e2e::profile(
+        "[rootfs]\nlayers = [\"host:/\"]\nwritable = \"readonly\"\n[process]\nterminal = \"never\"\ninit = false\n",
+    );
+    let bundle = export(&p);
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(spec["root"]["path"], "rootfs", "never the host's / (runc: pivot_root: EBUSY)");
+    // The host's files, read-only, under a fresh /proc.
+    let check = "test -x /bin/sh && grep -q . /etc/os-release && ! touch /usr/sandbox-write 2>/dev/null \
+                 && ! touch /etc/sandbox-write 2>/dev/null && echo pid1=$$";
+    let id = format!("sandbox-host-{}", std::process::id());
+    let config = bundle.path().join("config.json");
+    let mut edited = spec.clone();
+    edited["process"]["args"] = serde_json::json!(["/bin/sh", "-c", check]);
+    std::fs::write(&config, edited.to_string()).unwrap();
+    let theirs = Command::new("runc")
+        .args(["run", "--bundle"])
+        .arg(bundle.path())
+        .arg(&id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&theirs.stdout);
+    assert!(text.contains("pid1=1"), "runc: {text}\n{}", String::from_utf8_lossy(&theirs.stderr));
+    let ours = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .args(["run", "--bundle"])
+        .arg(bundle.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&ours.stdout);
+    assert!(text.contains("pid1=1"), "sandbox: {text}\n{}", String::from_utf8_lossy(&ours.stderr));
+    assert!(
+        !std::path::Path::new("/usr/sandbox-write").exists()
+            && !std::path::Path::new("/etc/sandbox-write").exists()
+    );
+}

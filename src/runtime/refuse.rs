@@ -46,7 +46,6 @@ pub fn unsupported(spec: &Spec, runner: Runner) -> Vec<&'static str> {
         check(p.console_size().is_some(), "process.consoleSize");
     }
     if let Some(l) = spec.linux() {
-        check(l.devices().as_ref().is_some_and(|d| !d.is_empty()), "linux.devices");
         check(l.namespaces().iter().flatten().any(|n| n.path().is_some()), "linux.namespaces[].path");
         let propagation = l.rootfs_propagation().as_deref().unwrap_or("private");
         check(!matches!(propagation, "private" | "rprivate" | ""), "linux.rootfsPropagation");
@@ -116,10 +115,6 @@ mod tests {
     fn every_unapplied_field_is_named() {
         let cases = [
             (serde_json::json!({ "hooks": { "prestart": [{ "path": "/bin/true" }] } }), "hooks"),
-            (
-                serde_json::json!({ "linux": { "devices": [{ "path": "/dev/fuse", "type": "c", "major": 10, "minor": 229 }] } }),
-                "linux.devices",
-            ),
             (
                 serde_json::json!({ "linux": { "namespaces": [{ "type": "network", "path": "/proc/1/ns/net" }] } }),
                 "linux.namespaces[].path",

@@ -119,6 +119,51 @@ fn oci_meaning(spec: &Spec, layers: Vec<LayerSpec>, writable: WritableSpec) -> E
     }
 }
 
+/// The host's pseudo file systems: only mount points in an exported root
+/// (the spec mounts fresh ones; the host's would show its processes).
+const PSEUDO: &[&str] = &["proc", "sys", "dev"];
+
+/// A `host:/` root that runc and crun can run (they cannot `pivot_root` to
+/// the host's `/`: EBUSY): an empty `rootfs/` holding the host's top-level
+/// entries, as the rootless `host:/` root is assembled: each directory or
+/// file bound recursively read-only (`rro`) ahead of the spec's mounts,
+/// each symlink copied.
+fn host_root_parts(rootfs: &Path, spec: &mut Spec) -> Result<()> {
+    let entries = std::fs::read_dir("/").map_err(|e| SetupError::io("list /", &e))?;
+    let mut binds = Vec::new();
+    let mut names: Vec<(String, std::fs::FileType)> = entries
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.to_owned(), e.file_type().ok()?)))
+        .collect();
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, kind) in names {
+        let (host, here) = (Path::new("/").join(&name), rootfs.join(&name));
+        let made = if kind.is_symlink() {
+            std::fs::read_link(&host).and_then(|target| std::os::unix::fs::symlink(target, &here))
+        } else if kind.is_dir() {
+            std::fs::create_dir_all(&here)
+        } else if kind.is_file() {
+            std::fs::File::create(&here).map(drop)
+        } else {
+            continue;
+        };
+        made.map_err(|e| SetupError::io(format!("make {}", here.display()), &e))?;
+        if (kind.is_dir() || kind.is_file()) && !PSEUDO.contains(&name.as_str()) {
+            let bind = oci_spec::runtime::MountBuilder::default()
+                .destination(&host)
+                .typ("bind")
+                .source(&host)
+                .options(vec!["rbind".to_owned(), "rro".to_owned()])
+                .build()
+                .expect("a bind mount");
+            binds.push(bind);
+        }
+    }
+    binds.extend(spec.mounts().clone().unwrap_or_default());
+    spec.set_mounts(Some(binds));
+    Ok(())
+}
+
 fn absolute(dir: &Path, path: &Path) -> PathBuf {
     let joined = if path.is_absolute() { path.to_path_buf() } else { dir.join(path) };
     std::fs::canonicalize(&joined).unwrap_or(joined)
@@ -130,27 +175,26 @@ pub fn write(bundle: &Bundle, dir: &Path) -> Result<()> {
     let mut spec = bundle.spec.clone();
     let layers = &bundle.ext.layers;
     let readonly = bundle.ext.writable == WritableSpec::Readonly;
-    let root_path: PathBuf = if layers.contains(&LayerSpec::HostRoot) {
+    let rootfs = dir.join("rootfs");
+    std::fs::create_dir_all(&rootfs)
+        .map_err(|e| SetupError::io(format!("create {}", rootfs.display()), &e))?;
+    if layers.contains(&LayerSpec::HostRoot) {
         if layers.len() != 1 || !readonly {
             return Err(SetupError::new("export a host:/ profile").detail(
                 "it exports only as the single layer of a read-only root (OCI has no overlay root): set writable = \"readonly\"",
             ));
         }
-        PathBuf::from("/")
+        host_root_parts(&rootfs, &mut spec)?;
     } else {
-        let rootfs = dir.join("rootfs");
-        std::fs::create_dir_all(&rootfs)
-            .map_err(|e| SetupError::io(format!("create {}", rootfs.display()), &e))?;
         for layer in layers {
             if let LayerSpec::Dir(path) = layer {
                 copy_tree(Path::new(path), &rootfs)
                     .map_err(|e| SetupError::io(format!("copy layer {path}"), &e))?;
             }
         }
-        PathBuf::from("rootfs")
-    };
+    }
     let root =
-        oci_spec::runtime::RootBuilder::default().path(root_path).readonly(readonly).build().expect("root");
+        oci_spec::runtime::RootBuilder::default().path("rootfs").readonly(readonly).build().expect("root");
     spec.set_root(Some(root));
     let json = to_json(&spec);
     let config = dir.join("config.json");

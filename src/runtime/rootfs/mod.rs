@@ -42,6 +42,8 @@ pub struct Prepared {
     submounts: Vec<(PathBuf, OwnedFd)>,
     /// Bind sources by path.
     pub(super) sources: BTreeMap<PathBuf, OwnedFd>,
+    /// The host's nodes for `linux.devices`, where it has them.
+    pub(super) host_devices: BTreeMap<PathBuf, OwnedFd>,
     /// Host device nodes by name.
     pub(super) devices: BTreeMap<&'static str, OwnedFd>,
     /// A persistent upper directory's `upper` and `work`.
@@ -115,6 +117,7 @@ pub fn prepare(
         let found = mapped.find(&source_key(source), || open_path(source, "bind source"))?;
         sources.push((source.to_path_buf(), found));
     }
+    let host_devices = host_devices(plan);
     let devices = DEVICES
         .iter()
         .map(|name| Ok((*name, open_path(&Path::new("/dev").join(name), "device")?)))
@@ -136,7 +139,17 @@ pub fn prepare(
         }
         None => None,
     };
-    Ok(Prepared { layers, submounts, sources, devices, persistent, etc_files, host_parts, scratch })
+    Ok(Prepared {
+        layers,
+        submounts,
+        sources,
+        host_devices,
+        devices,
+        persistent,
+        etc_files,
+        host_parts,
+        scratch,
+    })
 }
 
 /// Attaches the id-mapped trees on the scratch tmpfs, each at a place of its own.
@@ -268,6 +281,16 @@ fn base(prep: &Prepared, ext: &Extension, root: &Path, rootless: bool) -> Result
     }
 }
 
+/// `linux.devices`' host nodes at the same paths, for a user namespace
+/// where mknod is refused (checked against the spec when bound).
+fn host_devices(plan: &RootPlan) -> BTreeMap<PathBuf, OwnedFd> {
+    plan.ops
+        .iter()
+        .filter_map(|op| if let Op::Device(d) = op { Some(&d.path) } else { None })
+        .filter_map(|p| Some((p.clone(), open_path(p, "device").ok()?)))
+        .collect()
+}
+
 /// The single layer itself as the root, writable (`WritableSpec::InPlace`).
 fn in_place(prep: &Prepared, root: &str) -> Result<()> {
     let [Some(layer)] = prep.layers.as_slice() else {
@@ -359,6 +382,7 @@ fn plain_layer<'a>(
         .iter()
         .map(|op| match op {
             Op::Bind { target, .. } | Op::Mount { target, .. } => Some(target.as_path()),
+            Op::Device(d) => Some(d.path.as_path()),
             // These never create anything: a missing target is skipped.
             Op::DevNodes | Op::Mask { .. } | Op::ReadOnly { .. } => None,
         })

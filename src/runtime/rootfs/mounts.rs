@@ -12,8 +12,10 @@ use nix::unistd::symlinkat;
 use crate::error::{Result, SetupError};
 use crate::fsroot::{Create, fd_path, open_in_root};
 use crate::runtime::rootfs::Prepared;
-use crate::runtime::rootfs::plan::{DEVICES, Op};
+use crate::runtime::rootfs::plan::{DEVICES, Device, Op};
 use crate::sys;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 
 /// Flags a read-only remount must keep (the kernel refuses to drop locked
 /// ones in a user namespace).
@@ -43,6 +45,7 @@ pub fn apply(root: BorrowedFd<'_>, prep: &Prepared, op: &Op) -> Result<()> {
                 .map_err(|e| SetupError::sys(format!("mount {fstype} on {}", target.display()), e))
         }
         Op::DevNodes => dev_nodes(root, prep),
+        Op::Device(d) => device(root, prep, d),
         Op::Mask { target } => mask(root, prep, target),
         Op::ReadOnly { target } => {
             let Some(fd) = open_in_root(root, target, Create::No)? else { return Ok(()) };
@@ -146,6 +149,44 @@ fn dev_nodes(root: BorrowedFd<'_>, prep: &Prepared) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A `linux.devices` node: mknod where we may; in a user namespace (EPERM)
+/// the host's node at the same path, when it is the same device.
+fn device(root: BorrowedFd<'_>, prep: &Prepared, d: &Device) -> Result<()> {
+    let step = || format!("make device {}", d.path.display());
+    let parent = d.path.parent().unwrap_or(Path::new("/"));
+    let name = d.path.file_name().ok_or_else(|| SetupError::new(step()).detail("no file name"))?;
+    let dir = open_in_root(root, parent, Create::Dir)?.expect("created");
+    let dir = nix::fcntl::openat(dir.as_fd(), ".", OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| SetupError::sys(step(), e))?;
+    let dev = nix::sys::stat::makedev(d.major, d.minor);
+    let _ = nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+    match nix::sys::stat::mknodat(&dir, name, d.kind, Mode::from_bits_truncate(d.mode), dev) {
+        Ok(()) => {
+            let owner = (Some(d.uid.into()), Some(d.gid.into()));
+            nix::unistd::fchownat(&dir, name, owner.0, owner.1, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(|e| SetupError::sys(format!("{}: chown", step()), e))?;
+            // The mode as given, not as our umask cut it.
+            let mode = Mode::from_bits_truncate(d.mode);
+            nix::sys::stat::fchmodat(&dir, name, mode, nix::sys::stat::FchmodatFlags::FollowSymlink)
+                .map_err(|e| SetupError::sys(format!("{}: chmod", step()), e))
+        }
+        Err(nix::errno::Errno::EPERM) => {
+            let host = prep.host_devices.get(&d.path).filter(|fd| {
+                fstat(fd.as_fd()).is_ok_and(|st| {
+                    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == d.kind && st.st_rdev == dev
+                })
+            });
+            let Some(host) = host else {
+                return Err(SetupError::sys(step(), nix::errno::Errno::EPERM).fix(
+                    "in a user namespace a device can only be the host's own node at the same path: the host has none matching",
+                ));
+            };
+            bind(root, host, &d.path, MsFlags::empty(), MsFlags::empty())
+        }
+        Err(e) => Err(SetupError::sys(step(), e)),
+    }
 }
 
 /// Hide a path: /dev/null over a file, an empty read-only tmpfs over a directory.

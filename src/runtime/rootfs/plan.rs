@@ -108,6 +108,21 @@ pub enum Op {
     Mask { target: PathBuf },
     /// Make `target` read-only (bind it onto itself, remount read-only).
     ReadOnly { target: PathBuf },
+    /// A `linux.devices` node: made with mknod, or (in a user namespace,
+    /// where mknod is refused) the host's node at the same path bound.
+    Device(Device),
+}
+
+/// One of `linux.devices`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    pub path: PathBuf,
+    pub kind: nix::sys::stat::SFlag,
+    pub major: u64,
+    pub minor: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 /// Propagation options other than private, which the sandbox's mounts never have.
@@ -162,6 +177,9 @@ fn ops(spec: &Spec) -> Result<Vec<Op>> {
         }
     }
     if let Some(linux) = spec.linux() {
+        for d in linux.devices().as_deref().unwrap_or_default() {
+            ops.push(Op::Device(device(d)?));
+        }
         for p in linux.masked_paths().as_deref().unwrap_or_default() {
             ops.push(Op::Mask { target: PathBuf::from(p) });
         }
@@ -172,6 +190,38 @@ fn ops(spec: &Spec) -> Result<Vec<Op>> {
     Ok(ops)
 }
 
+/// A `linux.devices` entry, checked: an absolute path without `..`, a
+/// character, block or fifo node.
+fn device(d: &oci_spec::runtime::LinuxDevice) -> Result<Device> {
+    use nix::sys::stat::SFlag;
+    use oci_spec::runtime::LinuxDeviceType;
+    let path = d.path().clone();
+    let err = |what: &str| {
+        SetupError::new(format!("make linux.devices {}", path.display())).detail(what.to_owned())
+    };
+    if !path.is_absolute() || path.components().any(|c| c == std::path::Component::ParentDir) {
+        return Err(err("the path is not absolute or has `..`"));
+    }
+    let kind = match d.typ() {
+        LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+        LinuxDeviceType::B => SFlag::S_IFBLK,
+        LinuxDeviceType::P => SFlag::S_IFIFO,
+        LinuxDeviceType::A => return Err(err("type \"a\" (all) is for resources.devices, not a node")),
+    };
+    let major = u64::try_from(d.major()).map_err(|_| err("a negative major number"))?;
+    let minor = u64::try_from(d.minor()).map_err(|_| err("a negative minor number"))?;
+    Ok(Device {
+        path,
+        kind,
+        major,
+        minor,
+        // Permission bits only: podman writes the file type bits too.
+        mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+        uid: d.uid().unwrap_or(0),
+        gid: d.gid().unwrap_or(0),
+    })
+}
+
 /// OCI mount options → (flags, data, is a bind, recursive).
 pub fn parse_options(options: &[String]) -> (MsFlags, String, bool, bool) {
     let mut flags = MsFlags::empty();
@@ -179,7 +229,8 @@ pub fn parse_options(options: &[String]) -> (MsFlags, String, bool, bool) {
     let (mut bind, mut recursive) = (false, false);
     for o in options {
         match o.as_str() {
-            "ro" => flags |= MsFlags::MS_RDONLY,
+            // Our read-only binds are recursive already (mount_setattr).
+            "ro" | "rro" => flags |= MsFlags::MS_RDONLY,
             "rw" => flags &= !MsFlags::MS_RDONLY,
             "nosuid" => flags |= MsFlags::MS_NOSUID,
             "nodev" => flags |= MsFlags::MS_NODEV,
@@ -236,6 +287,7 @@ mod tests {
                 Op::DevNodes => "<devices>".into(),
                 Op::Mask { target } => format!("mask {}", target.display()),
                 Op::ReadOnly { target } => format!("ro {}", target.display()),
+                Op::Device(d) => format!("device {}", d.path.display()),
             })
             .collect();
         assert_eq!(

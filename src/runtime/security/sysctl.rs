@@ -64,7 +64,7 @@ pub fn apply(writes: &[(String, String)]) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    fn spec(sysctl: serde_json::Value, namespaces: serde_json::Value) -> oci_spec::runtime::Spec {
+    fn spec(sysctl: &serde_json::Value, namespaces: &serde_json::Value) -> oci_spec::runtime::Spec {
         serde_json::from_value(serde_json::json!({
             "ociVersion": "1.0.2",
             "linux": { "sysctl": sysctl, "namespaces": namespaces }
@@ -75,10 +75,8 @@ mod tests {
     #[test]
     fn only_the_containers_own_keys_are_written() {
         let ns = serde_json::json!([{ "type": "network" }, { "type": "ipc" }]);
-        let ok = spec(
-            serde_json::json!({ "net.ipv4.ping_group_range": "0 0", "kernel.shmmax": "1024" }),
-            ns.clone(),
-        );
+        let ok =
+            spec(&serde_json::json!({ "net.ipv4.ping_group_range": "0 0", "kernel.shmmax": "1024" }), &ns);
         assert_eq!(
             super::plan(&ok).unwrap(),
             [
@@ -89,11 +87,10 @@ mod tests {
         for bad in
             ["kernel.pid_max", "vm.overcommit_memory", "kernel.hostname", "net..x", "net.ipv4/../../kernel"]
         {
-            let err =
-                super::plan(&spec(serde_json::json!({ bad: "1" }), ns.clone())).unwrap_err().to_string();
+            let err = super::plan(&spec(&serde_json::json!({ bad: "1" }), &ns)).unwrap_err().to_string();
             assert!(err.contains(bad), "{bad}: {err}");
         }
-        let host_net = spec(serde_json::json!({ "net.ipv4.ip_forward": "1" }), serde_json::json!([]));
+        let host_net = spec(&serde_json::json!({ "net.ipv4.ip_forward": "1" }), &serde_json::json!([]));
         assert!(super::plan(&host_net).is_err(), "net.* without a network namespace is the host's");
     }
 }
