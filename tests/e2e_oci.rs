@@ -482,3 +482,47 @@ fn namespaced_sysctls_and_devices_are_applied_and_host_keys_refused() {
     let out = host.create("hs", &[]);
     assert!(out.code != Some(0) && out.stderr.contains("kernel.pid_max"), "a host key is refused: {out}");
 }
+
+#[test]
+fn a_container_joins_the_namespaces_its_spec_names_by_path() {
+    if skip_unless_root() {
+        return;
+    }
+    let _serial = serial();
+    let host = HostState::now();
+    let a = Bundle::new(&["sleep", "30"], |_| {});
+    assert_eq!(a.create("nsa", &[]).code, Some(0));
+    assert_eq!(a.sandbox(&["start", "nsa"]).code, Some(0));
+    let pid = a.state("nsa")["pid"].as_i64().unwrap();
+    let kinds = ["net", "ipc", "uts", "pid"];
+    let b = Bundle::new(
+        &["sh", "-c", "for n in net ipc uts pid mnt; do readlink /proc/self/ns/$n; done; hostname"],
+        |c| {
+            c["linux"]["namespaces"] = serde_json::json!([
+                { "type": "network", "path": format!("/proc/{pid}/ns/net") },
+                { "type": "ipc", "path": format!("/proc/{pid}/ns/ipc") },
+                { "type": "uts", "path": format!("/proc/{pid}/ns/uts") },
+                { "type": "pid", "path": format!("/proc/{pid}/ns/pid") },
+                { "type": "mount" }
+            ]);
+            c["hostname"] = serde_json::Value::Null;
+        },
+    );
+    let out = b.sandbox(&["run", "--bundle", b.path().to_str().unwrap(), "nsb"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    for (i, kind) in kinds.iter().enumerate() {
+        let theirs = std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+        assert_eq!(lines[i], theirs.to_str().unwrap(), "{kind}: {out}");
+    }
+    let mnt = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap();
+    assert_ne!(lines[4], mnt.to_str().unwrap(), "a mount namespace of its own: {out}");
+    assert_eq!(lines[5], "oci", "the first container's hostname (its uts namespace)");
+    assert_eq!(a.sandbox(&["delete", "--force", "nsa"]).code, Some(0));
+    let refused = Bundle::new(&["true"], |c| {
+        c["linux"]["namespaces"] = serde_json::json!([{ "type": "mount", "path": "/proc/1/ns/mnt" }]);
+    });
+    let out = refused.create("nsm", &[]);
+    assert!(out.code != Some(0) && out.stderr.contains("linux.namespaces[].path"), "{out}");
+    host.assert_unchanged("joined namespaces");
+}

@@ -46,7 +46,18 @@ pub fn unsupported(spec: &Spec, runner: Runner) -> Vec<&'static str> {
         check(p.console_size().is_some(), "process.consoleSize");
     }
     if let Some(l) = spec.linux() {
-        check(l.namespaces().iter().flatten().any(|n| n.path().is_some()), "linux.namespaces[].path");
+        // Joining a user or mount namespace would change the launcher's
+        // own credentials or file system view; the others are joined.
+        let own = |n: &oci_spec::runtime::LinuxNamespace| {
+            matches!(
+                n.typ(),
+                oci_spec::runtime::LinuxNamespaceType::User | oci_spec::runtime::LinuxNamespaceType::Mount
+            )
+        };
+        check(
+            l.namespaces().iter().flatten().any(|n| n.path().is_some() && own(n)),
+            "linux.namespaces[].path (user, mount)",
+        );
         let propagation = l.rootfs_propagation().as_deref().unwrap_or("private");
         check(!matches!(propagation, "private" | "rprivate" | ""), "linux.rootfsPropagation");
         check(non_empty(l.mount_label()), "linux.mountLabel");
@@ -116,8 +127,8 @@ mod tests {
         let cases = [
             (serde_json::json!({ "hooks": { "prestart": [{ "path": "/bin/true" }] } }), "hooks"),
             (
-                serde_json::json!({ "linux": { "namespaces": [{ "type": "network", "path": "/proc/1/ns/net" }] } }),
-                "linux.namespaces[].path",
+                serde_json::json!({ "linux": { "namespaces": [{ "type": "mount", "path": "/proc/1/ns/mnt" }] } }),
+                "linux.namespaces[].path (user, mount)",
             ),
             (serde_json::json!({ "linux": { "rootfsPropagation": "shared" } }), "linux.rootfsPropagation"),
             (

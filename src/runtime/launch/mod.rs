@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
 use nix::sys::signal::{SigmaskHow, Signal, kill, sigprocmask};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
@@ -215,7 +216,19 @@ fn child_plan<'a>(
         gate,
         preserve_fds: 0,
         sysctl: security::sysctl::plan(spec)?,
+        joins: open_joins(plan)?,
     })
+}
+
+/// The namespaces the spec names by path, opened now (a path that is not a
+/// namespace of that type is refused by setns later, by name).
+fn open_joins(plan: &LaunchPlan) -> Result<Vec<(CloneFlags, OwnedFd)>, SetupError> {
+    let open = |(flag, path): &(CloneFlags, PathBuf)| {
+        let fd = std::fs::File::open(path)
+            .map_err(|e| SetupError::io(format!("open the namespace {}", path.display()), &e))?;
+        Ok((*flag, OwnedFd::from(fd)))
+    };
+    plan.joins.iter().map(open).collect()
 }
 
 /// clone3 into the sandbox's namespaces (and v2 cgroup). The child never
@@ -230,6 +243,12 @@ fn clone(
     // A new user namespace is bounded, in the caller's accounting, by the
     // soft per-user rlimits at its making: half of ours (see `ucounts`).
     let saved = if plan.userns { security::ucounts::lower_rlimits() } else { Vec::new() };
+    // A pid namespace is joined for children only: ours, around clone3.
+    let pid_ns = child.joins.iter().find(|(f, _)| *f == CloneFlags::CLONE_NEWPID).map(|(_, fd)| fd);
+    let ours = match pid_ns {
+        Some(fd) => Some(join_pid_namespace(fd)?),
+        None => None,
+    };
     #[allow(unsafe_code)]
     // SAFETY: `run` checked that this process has one thread.
     let cloned = unsafe { sys::process::clone3(plan.clone_flags, cgroup.and_then(Cgroup::v2_fd)) };
@@ -238,11 +257,24 @@ fn clone(
         child::main(theirs, lifeline, child)
     }
     security::ucounts::restore_rlimits(&saved);
+    if let Some(ours) = ours {
+        nix::sched::setns(ours, CloneFlags::CLONE_NEWPID)
+            .map_err(|e| SetupError::sys("return to our pid namespace (setns)", e))?;
+    }
     match cloned {
         Ok(Cloned::Parent { pid, pidfd }) => Ok((pid, pidfd)),
         Ok(Cloned::Child) => unreachable!("the child became the sandbox above"),
         Err(e) => Err(SetupError::sys("clone3", e).fix(prepare::clone_fix(e, plan.userns))),
     }
+}
+
+/// Make our children's pid namespace `target`; returns our own, to go back to.
+fn join_pid_namespace(target: &OwnedFd) -> Result<OwnedFd, SetupError> {
+    let ours = std::fs::File::open("/proc/self/ns/pid_for_children")
+        .map_err(|e| SetupError::io("open our pid namespace", &e))?;
+    nix::sched::setns(target, CloneFlags::CLONE_NEWPID)
+        .map_err(|e| SetupError::sys("join the spec's pid namespace (setns)", e))?;
+    Ok(OwnedFd::from(ours))
 }
 
 /// clone3 and fork copy only the calling thread: a lock another thread held

@@ -53,6 +53,37 @@ pub struct LaunchPlan {
     pub init: bool,
     /// A cgroup, and the watcher that removes it (see [`needs_cgroup`]).
     pub cgroup: bool,
+    /// Namespaces to join (`linux.namespaces[].path`), by clone flag: the
+    /// pid namespace by the launcher around clone3 (it applies to
+    /// children), the others by the child first thing.
+    pub joins: Vec<(CloneFlags, std::path::PathBuf)>,
+}
+
+/// The spec asks for a new namespace of type `t` (one without a path).
+fn new_namespace(linux: &Linux, t: LinuxNamespaceType) -> bool {
+    linux.namespaces().iter().flatten().any(|n| n.typ() == t && n.path().is_none())
+}
+
+/// The namespaces the spec joins by path; user and mount ones are refused
+/// before this (`refuse.rs`).
+fn joins(linux: &Linux) -> Vec<(CloneFlags, std::path::PathBuf)> {
+    linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .filter_map(|n| {
+            let flag = match n.typ() {
+                LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+                LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+                LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+                LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+                LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+                LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+                LinuxNamespaceType::User | LinuxNamespaceType::Mount => return None,
+            };
+            Some((flag, n.path().clone()?))
+        })
+        .collect()
 }
 
 impl LaunchPlan {
@@ -61,9 +92,11 @@ impl LaunchPlan {
             .linux()
             .as_ref()
             .ok_or_else(|| SetupError::new("read the spec").detail("no linux section"))?;
-        let has = |t: LinuxNamespaceType| linux.namespaces().iter().flatten().any(|n| n.typ() == t);
+        // A namespace with a path is joined, not made (see `joins`).
+        let has = |t: LinuxNamespaceType| new_namespace(linux, t);
         let userns = has(LinuxNamespaceType::User);
-        if ext.network.mode == NetMode::None && !has(LinuxNamespaceType::Network) {
+        let joined_net = joins(linux).iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWNET);
+        if ext.network.mode == NetMode::None && !has(LinuxNamespaceType::Network) && !joined_net {
             // The extension says what the profile asked; a spec edited to
             // share the host's network must not run as if it did not.
             return Err(SetupError::new("check the bundle's network")
@@ -85,12 +118,13 @@ impl LaunchPlan {
             },
             init: ext.init,
             cgroup: needs_cgroup(linux, ext.init && has(LinuxNamespaceType::Pid)),
+            joins: joins(linux),
         })
     }
 }
 
 fn clone_flags(linux: &Linux) -> u64 {
-    let has = |t: LinuxNamespaceType| linux.namespaces().iter().flatten().any(|n| n.typ() == t);
+    let has = |t: LinuxNamespaceType| new_namespace(linux, t);
     let mut flags = CloneFlags::CLONE_NEWNS;
     for (t, f) in [
         (LinuxNamespaceType::User, CloneFlags::CLONE_NEWUSER),

@@ -45,6 +45,9 @@ pub struct ChildPlan<'a> {
     pub preserve_fds: u32,
     /// `linux.sysctl`, checked: (/proc/sys path, value).
     pub sysctl: Vec<(String, String)>,
+    /// The namespaces to join (`LaunchPlan::joins`), opened by the
+    /// launcher; the pid one it joined itself around clone3.
+    pub joins: Vec<(CloneFlags, OwnedFd)>,
 }
 
 /// Never returns: execs the command (or becomes its init), or reports and
@@ -57,7 +60,9 @@ pub fn main(sock: OwnedFd, lifeline: Option<&OwnedFd>, plan: &ChildPlan) -> ! {
     let gate = plan.gate.map(|fd| fd.as_raw_fd());
     let keep = [Some(sock.as_raw_fd()), lifeline.map(AsRawFd::as_raw_fd), upper, gate];
     let preserved = (3..3 + i32::try_from(plan.preserve_fds).unwrap_or(0)).map(Some);
-    if let Err(e) = sys::fd::close_all_but(&keep.into_iter().chain(preserved).flatten().collect::<Vec<_>>()) {
+    let joins = plan.joins.iter().map(|(_, fd)| Some(fd.as_raw_fd()));
+    let keep: Vec<_> = keep.into_iter().chain(preserved).chain(joins).flatten().collect();
+    if let Err(e) = sys::fd::close_all_but(&keep) {
         let error = SetupError::sys("close the launcher's descriptors (close_range)", e);
         let _ = sync::send(sock.as_fd(), &Message::Failed { code: EXIT_SETUP, error }, None);
         sys::process::exit_now(EXIT_SETUP);
@@ -116,6 +121,10 @@ fn setup(sock: &mut OwnedFd, plan: &ChildPlan) -> std::result::Result<Pid, Failu
 /// mounts sent): become the namespace's root, set its budgets, build the
 /// root.
 fn build(sock: &OwnedFd, plan: &ChildPlan) -> Result<()> {
+    for (flag, fd) in plan.joins.iter().filter(|(f, _)| *f != CloneFlags::CLONE_NEWPID) {
+        nix::sched::setns(fd, *flag)
+            .map_err(|e| SetupError::sys(format!("join the namespace {flag:?} (setns)"), e))?;
+    }
     // Die with the launcher. If it died before this line, its end of the
     // socket is closed and the wait below sees EOF (getppid() cannot tell:
     // in a new pid namespace it is always 0).
