@@ -526,3 +526,61 @@ fn a_container_joins_the_namespaces_its_spec_names_by_path() {
     assert!(out.code != Some(0) && out.stderr.contains("linux.namespaces[].path"), "{out}");
     host.assert_unchanged("joined namespaces");
 }
+
+/// A profile's own confinement (Landlock, the default seccomp filter,
+/// no capabilities) holds for a process `exec` adds, as for the first.
+#[test]
+fn exec_into_a_profile_bundle_keeps_its_landlock_and_seccomp() {
+    if skip_unless_root() {
+        return;
+    }
+    let _serial = serial();
+    let host = HostState::now();
+    let p = common::e2e::busybox_profile(
+        "command = [\"sleep\", \"30\"]\n[security.landlock]\nexecute = [\"/bin\"]\nread = [\"/\"]\n",
+    );
+    let dir = common::e2e::open_tempdir("sandbox-oci-profile-");
+    let bundle = dir.path().join("b");
+    let out = finish({
+        let mut c = Command::new(common::e2e::binary());
+        c.arg("bundle").arg(&p.path).arg(&bundle);
+        c
+    });
+    assert_eq!(out.code, Some(0), "{out}");
+    let root = dir.path().join("state");
+    let sandbox = |args: &[&str]| {
+        let mut c = Command::new(common::e2e::binary());
+        c.arg("--root").arg(&root).args(args).stdin(Stdio::null());
+        finish(c)
+    };
+    let created = Command::new(common::e2e::binary())
+        .arg("--root")
+        .arg(&root)
+        .args(["create", "--bundle"])
+        .arg(&bundle)
+        .arg("lp")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(created.success());
+    assert_eq!(sandbox(&["start", "lp"]).code, Some(0));
+    let out = sandbox(&[
+        "exec",
+        "lp",
+        "sh",
+        "-c",
+        "grep -E '^(Seccomp|CapEff):' /proc/self/status | cut -f2; echo x > /tmp/x && echo wrote; grep -q root /etc/passwd && echo read",
+    ]);
+    let _ = sandbox(&["delete", "--force", "lp"]);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"0000000000000000"), "no capabilities: {out}");
+    assert_eq!(lines.get(1), Some(&"2"), "the profile's seccomp filter: {out}");
+    assert!(
+        !out.stdout.contains("wrote") && out.stderr.contains("Permission denied"),
+        "Landlock refuses the write: {out}"
+    );
+    assert!(out.stdout.contains("read"), "and allows the read: {out}");
+    host.assert_unchanged("exec in a profile bundle");
+}
