@@ -249,6 +249,11 @@ fn exec_joins_the_container_with_its_confinement() {
     // sleep (1), sh, and the ls/grep pair: the host's processes are not seen.
     assert!(lines[9].parse::<u32>().unwrap() <= 5, "pids seen: {}", lines[9]);
 
+    // Each exec's process is reaped: 80 of them fit in pids.max = 64.
+    for i in 0..80 {
+        let out = b.sandbox(&["exec", "ex", "true"]);
+        assert_eq!(out.code, Some(0), "exec {i}: {out}");
+    }
     let code = b.sandbox(&["exec", "ex", "sh", "-c", "exit 7"]);
     assert_eq!(code.code, Some(7), "exec's status is the process's: {code}");
     let missing = b.sandbox(&["exec", "ex", "no-such-command"]);

@@ -184,5 +184,12 @@ pub fn wait(joined: Joined) -> Result<crate::runtime::exit::Exit, Failure> {
         pidfd: joined.pidfd.as_fd(),
         command_is_pid_1: true,
     };
-    crate::runtime::supervise::wait(&running, joined.terminal, None)
+    let exit = crate::runtime::supervise::wait(&running, joined.terminal, None);
+    // Reaped here: a zombie left to whoever adopts it next would hold a
+    // pid of the container's cgroup (and its pids.max) until then.
+    let _ = nix::sys::wait::waitid(
+        nix::sys::wait::Id::PIDFd(joined.pidfd.as_fd()),
+        nix::sys::wait::WaitPidFlag::WEXITED,
+    );
+    exit
 }
