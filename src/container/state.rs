@@ -1,7 +1,6 @@
 //! A container's record in its state directory (`state.json`), written
-//! atomically (a temporary file, fsync, rename, fsync of the directory),
-//! so a runtime killed at any moment leaves the old record or the new one,
-//! never half of one.
+//! atomically (a temporary file renamed over it), so a runtime killed at
+//! any moment leaves the old record or the new one, never half of one.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -148,16 +147,18 @@ impl Record {
     }
 }
 
-/// Write `path` so that a crash leaves either its old content or `bytes`.
+/// Write `path` so that a process killed at any moment leaves either its
+/// old content or `bytes` (a temporary file renamed over it). Not synced
+/// to disk: the state describes processes, which a reboot ends anyway
+/// (runc's and crun's state directories live on /run for that reason).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let step = || format!("write {}", path.display());
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}", std::process::id()));
     let written = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .and_then(|()| std::fs::File::open(dir)?.sync_all());
+        .and_then(|mut f| f.write_all(bytes))
+        .and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(SetupError::io(step(), &e));
