@@ -18,8 +18,8 @@ pub fn run(g: &Global, args: &CreateArgs) -> ExitCode {
 }
 
 /// `run ID`: create, start, and unless `detach` wait for the container's
-/// process and delete the container, exiting with its status.
-pub fn create_and_start(g: &Global, id: &str, opts: &CreateOpts, detach: bool) -> ExitCode {
+/// process and (unless `keep`) delete the container, exiting with its status.
+pub fn create_and_start(g: &Global, id: &str, opts: &CreateOpts, detach: bool, keep: bool) -> ExitCode {
     if let Err(failure) = create(g, id, opts) {
         return report::failure(&failure);
     }
@@ -35,7 +35,7 @@ pub fn create_and_start(g: &Global, id: &str, opts: &CreateOpts, detach: bool) -
     }
     // The lock is not held while waiting: `kill` and `state` work meanwhile.
     let waited = super::oci::open(g, id).map(|c| sandbox::container::wait::wait(c.record.process.pid));
-    let removed = super::delete::remove(g, id, true);
+    let removed = if keep { Ok(()) } else { super::delete::remove(g, id, true) };
     match (waited, removed) {
         (Ok(Ok(code)), Ok(())) => ExitCode::from(u8::try_from(code).unwrap_or(255)),
         (Ok(Err(e)), _) => report::failure(&Failure::Setup(e)),

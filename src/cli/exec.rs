@@ -28,6 +28,7 @@ pub fn run(g: &Global, a: &ExecArgs) -> ExitCode {
         additional_gids: a.additional_gids.clone(),
         no_new_privs: a.no_new_privs,
         preserve_fds: a.preserve_fds,
+        caps: a.caps.clone(),
     };
     let c = match open(g, &a.id) {
         Ok(c) => c,

@@ -24,6 +24,13 @@ pub struct RunArgs {
     /// runc's form: return once the container runs.
     #[arg(short, long)]
     detach: bool,
+    /// runc's form: keep the container (stopped) after it exits.
+    #[arg(long)]
+    keep: bool,
+    /// Accepted: sandbox never makes itself a subreaper (the container's
+    /// process is its own child).
+    #[arg(long)]
+    no_subreaper: bool,
     #[command(flatten)]
     opts: CreateOpts,
 }
@@ -33,7 +40,7 @@ pub fn run(g: &Global, args: RunArgs, host: &HostContext) -> ExitCode {
         args.target.as_ref().map(PathBuf::from).filter(|p| p.is_file() && args.opts.bundle.is_none());
     match (profile, args.target.clone()) {
         (Some(path), _) if !args.detach => foreground(Source::Profile(path), args.command, host),
-        (_, Some(id)) => super::create::create_and_start(g, &id, &args.opts, args.detach),
+        (_, Some(id)) => super::create::create_and_start(g, &id, &args.opts, args.detach, args.keep),
         (_, None) => match args.opts.bundle {
             Some(dir) => foreground(Source::Bundle(dir), args.command, host),
             None => report::error("run: give a profile, --bundle DIR, or a container id"),

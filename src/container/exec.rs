@@ -34,6 +34,8 @@ pub struct ProcessArgs {
     pub no_new_privs: bool,
     /// Descriptors 3 .. 3+N pass into the process.
     pub preserve_fds: u32,
+    /// Capabilities added to every set (runc's `--cap`).
+    pub caps: Vec<String>,
 }
 
 /// Start the process in container `c`; it runs as the caller's child.
@@ -72,17 +74,20 @@ pub fn exec(c: &Container, how: &ProcessArgs, notes: Notes) -> std::result::Resu
 }
 
 fn process_for(base: &Process, how: &ProcessArgs) -> Result<Process> {
-    if let Some(path) = &how.process_file {
-        let mut p = read_process(path)?;
-        if how.no_new_privs {
-            p.set_no_new_privileges(Some(true));
-        }
-        return Ok(p);
-    }
-    let mut p = base.clone();
+    let mut p = match &how.process_file {
+        Some(path) => read_process(path)?,
+        None => with_args(base, how)?,
+    };
     if how.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
+    add_caps(&mut p, &how.caps)?;
+    Ok(p)
+}
+
+/// The container's process with runc's flags applied.
+fn with_args(base: &Process, how: &ProcessArgs) -> Result<Process> {
+    let mut p = base.clone();
     if how.args.is_empty() {
         return Err(SetupError::new("exec")
             .detail("no command given")
@@ -128,6 +133,40 @@ pub fn parse_user(text: &str) -> Result<(u32, Option<u32>)> {
     let uid = u.parse().map_err(|_| bad())?;
     let gid = g.map(str::parse).transpose().map_err(|_| bad())?;
     Ok((uid, gid))
+}
+
+/// `--cap NAME`: into the bounding, effective, permitted, inheritable and
+/// ambient sets.
+fn add_caps(p: &mut Process, names: &[String]) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let mut caps = p.capabilities().clone().unwrap_or_default();
+    for name in names {
+        let full = if name.to_ascii_uppercase().starts_with("CAP_") {
+            name.to_ascii_uppercase()
+        } else {
+            format!("CAP_{}", name.to_ascii_uppercase())
+        };
+        let cap: oci_spec::runtime::Capability = serde_json::from_value(serde_json::Value::String(full))
+            .map_err(|_| {
+                SetupError::new("read --cap")
+                    .detail(format!("{name:?} is not a capability"))
+                    .fix("give a name such as CAP_NET_ADMIN")
+            })?;
+        let add = |set: Option<&std::collections::HashSet<oci_spec::runtime::Capability>>| {
+            let mut set = set.cloned().unwrap_or_default();
+            set.insert(cap);
+            Some(set)
+        };
+        caps.set_bounding(add(caps.bounding().as_ref()));
+        caps.set_effective(add(caps.effective().as_ref()));
+        caps.set_permitted(add(caps.permitted().as_ref()));
+        caps.set_inheritable(add(caps.inheritable().as_ref()));
+        caps.set_ambient(add(caps.ambient().as_ref()));
+    }
+    p.set_capabilities(Some(caps));
+    Ok(())
 }
 
 fn read_process(path: &Path) -> Result<Process> {
