@@ -589,3 +589,25 @@ fn exec_into_a_profile_bundle_keeps_its_landlock_and_seccomp() {
     assert!(out.stdout.contains("read"), "and allows the read: {out}");
     host.assert_unchanged("exec in a profile bundle");
 }
+
+#[test]
+fn features_match_the_runtime_specs_schema() {
+    let mut c = Command::new(common::e2e::binary());
+    c.arg("features");
+    let out = finish(c);
+    assert_eq!(out.code, Some(0), "{out}");
+    let features: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/oci-runtime-spec-schema");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("features-schema.json")).unwrap()).unwrap();
+    let validator = jsonschema::options()
+        .with_base_uri(format!("file://{}/", dir.display()))
+        .build(&schema)
+        .expect("the features schema compiles");
+    let errors: Vec<String> = validator.iter_errors(&features).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}\n{features}");
+    // What it claims is what create accepts: hooks outside the list are refused.
+    let hooks: Vec<&str> =
+        features["hooks"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
+    assert!(!hooks.contains(&"startContainer") && hooks.contains(&"poststop"), "{hooks:?}");
+}

@@ -113,7 +113,7 @@ pub struct ExecArgs {
     /// Set `no_new_privs` for this process (the container's setting otherwise).
     #[arg(long)]
     pub no_new_privs: bool,
-    /// Add a capability (CAP_NAME) to every set of this process, as runc does.
+    /// Add a capability (`CAP_NAME`) to every set of this process, as runc does.
     #[arg(short = 'c', long = "cap")]
     pub caps: Vec<String>,
 }
