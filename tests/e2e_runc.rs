@@ -48,6 +48,17 @@ fn export(p: &common::e2e::Profile) -> tempfile::TempDir {
     bundle
 }
 
+/// `runc run` of the bundle in `dir` with `/bin/sh -c script` as its command.
+fn runc_run(dir: &std::path::Path, script: &str, name: &str) -> std::process::Output {
+    let config = dir.join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    spec["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
+    std::fs::write(&config, serde_json::to_string(&spec).unwrap()).unwrap();
+    let id = format!("sandbox-{name}-{}", std::process::id());
+    Command::new("runc").args(["run", "--bundle"]).arg(dir).arg(&id).stdin(Stdio::null()).output().unwrap()
+}
+
 #[test]
 fn runc_sees_what_sandbox_sees() {
     if skip_unless_root()
@@ -63,19 +74,7 @@ fn runc_sees_what_sandbox_sees() {
 
     let bundle = export(&p);
     // The same command, in the exported config.
-    let config = bundle.path().join("config.json");
-    let mut spec: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
-    spec["process"]["args"] = serde_json::json!(["/bin/sh", "-c", PROBE]);
-    std::fs::write(&config, serde_json::to_string(&spec).unwrap()).unwrap();
-    let id = format!("sandbox-test-{}", std::process::id());
-    let theirs = Command::new("runc")
-        .args(["run", "--bundle"])
-        .arg(bundle.path())
-        .arg(&id)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let theirs = runc_run(bundle.path(), PROBE, "test");
     let theirs_out = String::from_utf8_lossy(&theirs.stdout);
     assert!(theirs.status.success(), "runc: {}\n{}", theirs_out, String::from_utf8_lossy(&theirs.stderr));
     let (a, b) = (normalise(&ours.stdout), normalise(&theirs_out));
@@ -136,18 +135,7 @@ fn a_host_root_bundle_runs_under_runc_and_sandbox() {
     // The host's files, read-only, under a fresh /proc.
     let check = "test -x /bin/sh && grep -q . /etc/os-release && ! touch /usr/sandbox-write 2>/dev/null \
                  && ! touch /etc/sandbox-write 2>/dev/null && echo pid1=$$";
-    let id = format!("sandbox-host-{}", std::process::id());
-    let config = bundle.path().join("config.json");
-    let mut edited = spec.clone();
-    edited["process"]["args"] = serde_json::json!(["/bin/sh", "-c", check]);
-    std::fs::write(&config, edited.to_string()).unwrap();
-    let theirs = Command::new("runc")
-        .args(["run", "--bundle"])
-        .arg(bundle.path())
-        .arg(&id)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let theirs = runc_run(bundle.path(), check, "host");
     let text = String::from_utf8_lossy(&theirs.stdout);
     assert!(text.contains("pid1=1"), "runc: {text}\n{}", String::from_utf8_lossy(&theirs.stderr));
     let ours = Command::new(env!("CARGO_BIN_EXE_sandbox"))

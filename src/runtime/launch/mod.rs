@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use nix::fcntl::OFlag;
+use nix::fcntl::{Flock, OFlag};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigmaskHow, Signal, kill, sigprocmask};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
@@ -37,20 +37,35 @@ use crate::sys::{self, process::Cloned};
 /// The calling process must be single-threaded (the sandbox and the watcher
 /// are forked from it); a library caller with threads gets an error.
 pub fn run(bundle: &Bundle, notes: Notes) -> Result<Exit, Failure> {
-    single_threaded()?;
-    crate::runtime::refuse::check(&bundle.spec, Runner::Foreground)?;
-    let plan = LaunchPlan::new(&bundle.spec, &bundle.ext, Caller::current())?;
-    let upper = prepare::lock_upper(&bundle.ext)?;
-    let (cgroup, mut watcher) = if plan.cgroup {
-        prepare::cgroup(&bundle.spec, &bundle.ext, &bundle.name, notes)?
-    } else {
-        (None, None)
-    };
+    let Held { plan, upper, cgroup, mut watcher } = hold(bundle, Runner::Foreground, notes)?;
     let result = launch(bundle, &plan, cgroup, &mut watcher, upper.as_deref().map(AsFd::as_fd), notes);
     if let Some(w) = watcher {
         w.dismiss();
     }
     result
+}
+
+/// What the launcher holds before the clone, whichever way it starts the
+/// sandbox: the plan, the persistent upper's lock, the cgroup and its
+/// watcher.
+struct Held {
+    plan: LaunchPlan,
+    upper: Option<Flock<OwnedFd>>,
+    cgroup: Option<Cgroup>,
+    watcher: Option<Watcher>,
+}
+
+fn hold(bundle: &Bundle, runner: Runner, notes: Notes) -> Result<Held, Failure> {
+    single_threaded()?;
+    crate::runtime::refuse::check(&bundle.spec, runner)?;
+    let plan = LaunchPlan::new(&bundle.spec, &bundle.ext, Caller::current())?;
+    let upper = prepare::lock_upper(&bundle.ext)?;
+    let (cgroup, watcher) = if plan.cgroup {
+        prepare::cgroup(&bundle.spec, &bundle.ext, &bundle.name, notes)?
+    } else {
+        (None, None)
+    };
+    Ok(Held { plan, upper, cgroup, watcher })
 }
 
 /// clone3 the sandbox, start it, supervise it, and end it.
@@ -110,15 +125,7 @@ pub fn create(
     notes: Notes,
     ready: &mut dyn FnMut(&Created) -> Result<(), SetupError>,
 ) -> Result<Created, Failure> {
-    single_threaded()?;
-    crate::runtime::refuse::check(&bundle.spec, Runner::Container)?;
-    let plan = LaunchPlan::new(&bundle.spec, &bundle.ext, Caller::current())?;
-    let upper = prepare::lock_upper(&bundle.ext)?;
-    let (cgroup, mut watcher) = if plan.cgroup {
-        prepare::cgroup(&bundle.spec, &bundle.ext, &bundle.name, notes)?
-    } else {
-        (None, None)
-    };
+    let Held { plan, upper, cgroup, mut watcher } = hold(bundle, Runner::Container, notes)?;
     let mut child = child_plan(bundle, &plan, upper.as_deref().map(AsFd::as_fd), Some(gate))?;
     child.preserve_fds = preserve_fds;
     let spawned = spawn(&plan, cgroup, &mut watcher, &child, None, notes);
