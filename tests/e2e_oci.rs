@@ -611,3 +611,43 @@ fn features_match_the_runtime_specs_schema() {
         features["hooks"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
     assert!(!hooks.contains(&"startContainer") && hooks.contains(&"poststop"), "{hooks:?}");
 }
+
+/// No device cgroup is kept (resources.devices): instead every place the
+/// container can write is nodev. A container with CAP_MKNOD (containerd's
+/// default set has it) cannot open a host device through a node it makes,
+/// nor through one its image planted: here /dev/kmsg (1:11, the host's
+/// kernel log), which this host lets root open.
+#[test]
+fn device_nodes_made_or_planted_in_the_container_open_nothing() {
+    if skip_unless_root() {
+        return;
+    }
+    let _serial = serial();
+    let host = HostState::now();
+    let kmsg = nix::sys::stat::makedev(1, 11);
+    // The mount options are what this test can see fail: this development
+    // host's own cgroup refuses device opens in nested cgroups as well.
+    let script = "for p in /x /dev/x /tmp/x; do mknod $p c 1 11 && (exec 3< $p) 2>/dev/null && echo opened $p; done; \
+         (exec 3< /planted) 2>/dev/null && echo opened /planted; \
+         for m in / /dev /tmp; do grep -q \" $m [^ ]*nodev\" /proc/self/mountinfo || echo dev-allowed $m; done; echo done";
+    let b = Bundle::new(&["sh", "-c", script], |c| {
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set].as_array_mut().unwrap().push("CAP_MKNOD".into());
+        }
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            { "destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"] }
+        ));
+    });
+    nix::sys::stat::mknod(
+        &b.path().join("rootfs/planted"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        kmsg,
+    )
+    .unwrap();
+    let out = b.sandbox(&["run", "--bundle", b.path().to_str().unwrap(), "mk"]);
+    assert!(out.stdout.contains("done"), "{out}");
+    assert!(!out.stdout.contains("opened"), "a device node opened a host device: {out}");
+    assert!(!out.stdout.contains("dev-allowed"), "a writable mount allows device nodes: {out}");
+    host.assert_unchanged("device nodes");
+}

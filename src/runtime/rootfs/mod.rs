@@ -300,7 +300,11 @@ fn in_place(prep: &Prepared, root: &str) -> Result<()> {
     };
     let source = crate::fsroot::fd_path(layer);
     let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
-    do_mount(Some(&source), root, None, flags, None, &format!("bind the root file system on {root}"))
+    do_mount(Some(&source), root, None, flags, None, &format!("bind the root file system on {root}"))?;
+    // nodev, as an overlay root is: an image's device nodes open nothing.
+    let fd = open_path(Path::new(root), "root")?;
+    crate::sys::mount::set_mount_attrs_recursive(fd.as_fd(), crate::sys::mount::MOUNT_ATTR_NODEV)
+        .map_err(|e| SetupError::sys(format!("make {root} nodev (mount_setattr)"), e))
 }
 
 /// What is mounted inside the root: `host:/`'s submounts, the planned
@@ -424,7 +428,10 @@ fn overlay(prep: &Prepared, scratch: &Path, root: &str, rootless: bool) -> Resul
     }
     // Device nodes of the host's root file system (a chroot's /dev under
     // /srv, say) open nothing: the sandbox has a /dev of its own.
-    let flags = if prep.layers.iter().any(Option::is_none) { MsFlags::MS_NODEV } else { MsFlags::empty() };
+    // nodev: the layers' device nodes (a chroot's /dev under /srv, an
+    // image's planted block device) open nothing, nor does one made in the
+    // upper: the sandbox has a /dev of its own, and no device cgroup.
+    let flags = MsFlags::MS_NODEV;
     do_mount(Some("overlay"), root, Some("overlay"), flags, Some(&data), &format!("mount overlay on {root}")).map_err(|e| {
         e.fix("is the upper directory on the same overlay as a lower layer? does this kernel allow overlayfs here?")
     })

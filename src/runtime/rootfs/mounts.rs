@@ -162,15 +162,17 @@ fn device(root: BorrowedFd<'_>, prep: &Prepared, d: &Device) -> Result<()> {
         .map_err(|e| SetupError::sys(step(), e))?;
     let dev = nix::sys::stat::makedev(d.major, d.minor);
     let _ = nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
-    match nix::sys::stat::mknodat(&dir, name, d.kind, Mode::from_bits_truncate(d.mode), dev) {
+    // The mode as given, not as our umask would cut it (no chmod after:
+    // the name could be swapped for a symlink in between).
+    let umask = nix::sys::stat::umask(Mode::empty());
+    let made = nix::sys::stat::mknodat(&dir, name, d.kind, Mode::from_bits_truncate(d.mode), dev);
+    nix::sys::stat::umask(umask);
+    match made {
         Ok(()) => {
             let owner = (Some(d.uid.into()), Some(d.gid.into()));
             nix::unistd::fchownat(&dir, name, owner.0, owner.1, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
                 .map_err(|e| SetupError::sys(format!("{}: chown", step()), e))?;
-            // The mode as given, not as our umask cut it.
-            let mode = Mode::from_bits_truncate(d.mode);
-            nix::sys::stat::fchmodat(&dir, name, mode, nix::sys::stat::FchmodatFlags::FollowSymlink)
-                .map_err(|e| SetupError::sys(format!("{}: chmod", step()), e))
+            own_mount(root, &d.path).map_err(|e| SetupError::sys(format!("{}: bind it on itself", step()), e))
         }
         Err(nix::errno::Errno::EPERM) => {
             let host = prep.host_devices.get(&d.path).filter(|fd| {
@@ -187,6 +189,16 @@ fn device(root: BorrowedFd<'_>, prep: &Prepared, d: &Device) -> Result<()> {
         }
         Err(e) => Err(SetupError::sys(step(), e)),
     }
+}
+
+/// A device node made in the sandbox's /dev, which is nodev (see
+/// `plan::ops`), becomes a mount of its own, without nodev.
+fn own_mount(root: BorrowedFd<'_>, path: &Path) -> nix::Result<()> {
+    let node = open_in_root(root, path, Create::No).ok().flatten().ok_or(nix::errno::Errno::ENOENT)?;
+    sys_mount(Some(fd_path(&node).as_str()), &fd_path(&node), None, MsFlags::MS_BIND, None)?;
+    let node = open_in_root(root, path, Create::No).ok().flatten().ok_or(nix::errno::Errno::ENOENT)?;
+    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+    sys_mount(None, &fd_path(&node), None, flags, None)
 }
 
 /// Hide a path: /dev/null over a file, an empty read-only tmpfs over a directory.

@@ -155,6 +155,11 @@ fn ops(spec: &Spec) -> Result<Vec<Op>> {
                 mount_error(format!("options {data} are not supported on a bind mount")).fix("remove them")
             );
         }
+        // No device node the sandbox can write may open a device: this
+        // runtime keeps no device cgroup (resources.devices), so writable
+        // places are nodev. Binds into /dev are the spec's devices.
+        let flags =
+            if target.starts_with("/dev") && typ != "tmpfs" { flags } else { flags | MsFlags::MS_NODEV };
         if bind || typ == "bind" {
             let source = m.source().clone().ok_or_else(|| {
                 SetupError::new(format!("bind mount on {}", target.display()))
