@@ -613,7 +613,7 @@ fn features_match_the_runtime_specs_schema() {
 }
 
 /// No device cgroup is kept (resources.devices): instead every place the
-/// container can write is nodev. A container with CAP_MKNOD (containerd's
+/// container can write is nodev. A container with `CAP_MKNOD` (containerd's
 /// default set has it) cannot open a host device through a node it makes,
 /// nor through one its image planted: here /dev/kmsg (1:11, the host's
 /// kernel log), which this host lets root open.

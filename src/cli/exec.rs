@@ -34,9 +34,7 @@ pub fn run(g: &Global, a: &ExecArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let joined = exec::exec(&c, &how, &mut |n| report::note(&n));
-    // Other verbs may act on the container while this process runs.
-    drop(c);
+    let joined = exec::exec(c, &how, &mut |n| report::note(&n));
     let joined = match joined {
         Ok(j) => j,
         Err(failure) => return report::failure(&failure),

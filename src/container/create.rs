@@ -47,6 +47,14 @@ pub fn create(
     notes: Notes,
 ) -> std::result::Result<(), Failure> {
     check_version(bundle.spec.version())?;
+    let terminal =
+        bundle.spec.process().as_ref().and_then(oci_spec::runtime::Process::terminal).unwrap_or(false);
+    if terminal && opts.console_socket.is_none() {
+        return Err(SetupError::new(format!("create container {id}"))
+            .detail("process.terminal is true but no --console-socket was given")
+            .fix("pass --console-socket SOCK, or set process.terminal to false")
+            .into());
+    }
     id.clone_into(&mut bundle.name);
     let (dir, lock) = root.make(id)?;
     let made = (|| {

@@ -39,7 +39,10 @@ pub struct ProcessArgs {
 }
 
 /// Start the process in container `c`; it runs as the caller's child.
-pub fn exec(c: &Container, how: &ProcessArgs, notes: Notes) -> std::result::Result<Joined, Failure> {
+/// The container's lock is let go before the process is started: the
+/// container could stop it short of its exec (SIGSTOP), and `state`,
+/// `kill` and `delete` must still work then. The pidfd pins its process.
+pub fn exec(c: Container, how: &ProcessArgs, notes: Notes) -> std::result::Result<Joined, Failure> {
     let status = c.record.current_status();
     if !matches!(status, Status::Created | Status::Running) {
         return Err(SetupError::new(format!("exec in container {}", c.record.id))
@@ -62,10 +65,12 @@ pub fn exec(c: &Container, how: &ProcessArgs, notes: Notes) -> std::result::Resu
             .detail("it has stopped")
             .into());
     }
+    let cgroup_dirs = c.record.cgroup_dirs.clone();
+    drop(c);
     let target = Target {
         pid,
         pidfd: pidfd.as_fd(),
-        cgroup_dirs: &c.record.cgroup_dirs,
+        cgroup_dirs: &cgroup_dirs,
         spec: &spec,
         ext: &ext,
         preserve_fds: how.preserve_fds,

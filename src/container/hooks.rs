@@ -88,30 +88,41 @@ fn run_one(hook: &Hook, state: &str) -> std::result::Result<(), String> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    // The state from a file and stderr into one: a hook that neither reads
+    // its stdin nor stops writing can block nothing of ours. Its own
+    // process group, so a timeout ends whatever it started too.
+    let (stdin, stderr) = (scratch_file(state.as_bytes())?, scratch_file(b"")?);
+    let stderr_copy = stderr.try_clone().map_err(|e| e.to_string())?;
+    cmd.stdin(stdin).stdout(Stdio::null()).stderr(stderr_copy);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().map_err(|e| e.to_string())?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A hook that does not read its state may close stdin: not an error.
-        let _ = stdin.write_all(state.as_bytes());
-    }
     let limit = hook.timeout().map(|s| Duration::from_secs(u64::try_from(s.max(1)).unwrap_or(1)));
     let status = wait(&mut child, limit)?;
     if status.success() {
         return Ok(());
     }
-    let mut stderr = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut err, &mut stderr);
-    }
+    let mut text = String::new();
+    let mut err = stderr;
+    let _ = std::io::Seek::rewind(&mut err);
+    let _ = std::io::Read::read_to_string(&mut std::io::Read::take(err, 4096), &mut text);
     let how = match (status.code(), status.signal()) {
         (Some(code), _) => format!("exited with {code}"),
         (_, Some(sig)) => format!("killed by signal {sig}"),
         _ => "failed".to_owned(),
     };
-    Err(format!("{how}: {}", stderr.trim()))
+    Err(format!("{how}: {}", text.trim()))
 }
 
-/// Wait for the hook, killing it when it outlives its timeout.
+/// An anonymous file (memfd) holding `bytes`, at offset 0.
+fn scratch_file(bytes: &[u8]) -> std::result::Result<std::fs::File, String> {
+    let fd = nix::sys::memfd::memfd_create(c"sandbox-hook", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+        .map_err(|e| e.to_string())?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(bytes).and_then(|()| std::io::Seek::rewind(&mut file)).map_err(|e| e.to_string())?;
+    Ok(file)
+}
+
+/// Wait for the hook, killing its process group when it outlives its timeout.
 fn wait(
     child: &mut std::process::Child,
     limit: Option<Duration>,
@@ -123,7 +134,10 @@ fn wait(
             return Ok(status);
         }
         if Instant::now() >= deadline {
-            let _ = child.kill();
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let group = nix::unistd::Pid::from_raw(-pid);
+                let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+            }
             let _ = child.wait();
             return Err(format!("timed out after {} s", limit.as_secs()));
         }

@@ -29,14 +29,22 @@ pub fn parse_signal(text: &str) -> Result<i32> {
 pub fn kill(c: &Container, signal: i32, all: bool) -> Result<()> {
     let id = &c.record.id;
     let status = c.record.current_status();
+    if all && status == Status::Stopped {
+        // Its pid 1 is gone, but a joined or the host's pid namespace can
+        // leave others in its cgroups: containerd's cleanup asks for them.
+        crate::runtime::cgroup::reopen::signal_all(&c.record.cgroup_dirs, signal);
+        return Ok(());
+    }
     if matches!(status, Status::Stopped | Status::Creating) {
         return Err(SetupError::new(format!("signal container {id}"))
             .detail(format!("it is {}", status.name()))
             .fix("only a created, running or paused container can be signalled"));
     }
     if all {
-        for pid in members(c) {
-            signal_proc(pid, None, signal);
+        if c.record.cgroup_dirs.is_empty() {
+            signal_proc(c.record.process.pid, Some(c.record.process.start), signal);
+        } else {
+            crate::runtime::cgroup::reopen::signal_all(&c.record.cgroup_dirs, signal);
         }
         return Ok(());
     }

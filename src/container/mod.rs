@@ -30,6 +30,7 @@ pub mod update;
 pub mod wait;
 
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg, OFlag};
@@ -68,7 +69,11 @@ impl Root {
     /// is an error.
     pub fn make(&self, id: &str) -> Result<(PathBuf, Flock<OwnedFd>)> {
         check_id(id)?;
-        std::fs::create_dir_all(&self.dir)
+        // 0700: the ids and records are the caller's business alone.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
             .map_err(|e| SetupError::io(format!("create the state directory {}", self.dir.display()), &e))?;
         let dir = self.dir.join(id);
         match nix::unistd::mkdir(&dir, Mode::from_bits_truncate(0o700)) {

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -155,8 +156,16 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let step = || format!("write {}", path.display());
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
-    let written = std::fs::File::create(&tmp)
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.{}", std::process::id(), nanos.subsec_nanos()));
+    // A new file, never one a symlink someone planted there points at
+    // (--pid-file may name a directory others can write).
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .mode(0o644)
+        .open(&tmp)
         .and_then(|mut f| f.write_all(bytes))
         .and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = written {

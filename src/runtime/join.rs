@@ -95,9 +95,14 @@ fn namespaces_to_join(pid: Pid) -> Result<CloneFlags, SetupError> {
         ("ipc", CloneFlags::CLONE_NEWIPC),
         ("uts", CloneFlags::CLONE_NEWUTS),
         ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+        ("time", CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)),
     ] {
-        let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{name}"))
-            .map_err(|e| SetupError::io(format!("read the sandbox's {name} namespace"), &e))?;
+        let theirs = match std::fs::metadata(format!("/proc/{pid}/ns/{name}")) {
+            Ok(m) => m,
+            // Kernels before 5.6 have no time namespaces.
+            Err(_) if name == "time" => continue,
+            Err(e) => return Err(SetupError::io(format!("read the sandbox's {name} namespace"), &e)),
+        };
         let ours = std::fs::metadata(format!("/proc/self/ns/{name}"))
             .map_err(|e| SetupError::io(format!("read our {name} namespace"), &e))?;
         if std::os::unix::fs::MetadataExt::ino(&theirs) != std::os::unix::fs::MetadataExt::ino(&ours) {
@@ -165,7 +170,12 @@ fn reports(sock: &OwnedFd, notes: Notes) -> Result<(Pid, Option<OwnedFd>), Failu
     loop {
         match sync::recv(sock.as_fd()) {
             Ok(Some((Message::Pid(n), _))) => pid = Some(Pid::from_raw(n)),
-            Ok(Some((Message::Terminal, fd))) => terminal = fd,
+            Ok(Some((Message::Terminal, fd))) => {
+                if let Some(fd) = &fd {
+                    crate::runtime::terminal::check_master(fd.as_fd())?;
+                }
+                terminal = fd;
+            }
             Ok(Some((Message::Note(text), _))) => notes(Note::Setup(text)),
             Ok(Some((Message::Failed { code, error }, _))) => return Err(Failure::from_code(code, error)),
             _ => break,

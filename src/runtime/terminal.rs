@@ -26,6 +26,22 @@ pub fn open_pty() -> Result<(PtyMaster, OwnedFd)> {
     Ok((master, slave))
 }
 
+/// A terminal's master side handed over by the sandbox, which controls
+/// its own /dev: it must be a pty master (the devpts `ptmx`, 5:2), not a
+/// pipe or file of the sandbox's choosing for us to relay or pass on.
+pub fn check_master(fd: BorrowedFd<'_>) -> Result<()> {
+    let st = nix::sys::stat::fstat(fd).map_err(|e| SetupError::sys("check the sandbox's terminal", e))?;
+    let is_char = nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT
+        == nix::sys::stat::SFlag::S_IFCHR;
+    let rdev = st.st_rdev;
+    if is_char && nix::sys::stat::major(rdev) == 5 && nix::sys::stat::minor(rdev) == 2 {
+        return Ok(());
+    }
+    Err(SetupError::new("check the sandbox's terminal")
+        .detail("what it handed over is not a pty master (/dev/ptmx)")
+        .fix("the container's /dev/ptmx must be the devpts ptmx (a /dev/pts mount with newinstance)"))
+}
+
 /// In the process about to exec: a new session with `slave` as its
 /// controlling terminal and standard streams.
 pub fn attach(slave: &OwnedFd) -> Result<()> {

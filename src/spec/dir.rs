@@ -94,7 +94,8 @@ fn oci_meaning(spec: &Spec, layers: Vec<LayerSpec>, writable: WritableSpec) -> E
     let has_net = linux
         .clone()
         .flat_map(|l| l.namespaces().iter().flatten())
-        .any(|n| n.typ() == LinuxNamespaceType::Network);
+        // A network namespace of its own; one joined by path is another's.
+        .any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none());
     let terminal = spec.process().as_ref().and_then(oci_spec::runtime::Process::terminal).unwrap_or(false);
     Extension {
         layers,
@@ -126,9 +127,22 @@ const PSEUDO: &[&str] = &["proc", "sys", "dev"];
 /// A `host:/` root that runc and crun can run (they cannot `pivot_root` to
 /// the host's `/`: EBUSY): an empty `rootfs/` holding the host's top-level
 /// entries, as the rootless `host:/` root is assembled: each directory or
-/// file bound recursively read-only (`rro`) ahead of the spec's mounts,
-/// each symlink copied.
+/// file bound recursively read-only (`rro`), nosuid and nodev ahead of the
+/// spec's mounts, each symlink copied. Unlike `sandbox run` of the profile
+/// as root (which overlays the host's submounts), a host unix socket under
+/// such a bind can be connected to: a residual risk of the export.
 fn host_root_parts(rootfs: &Path, spec: &mut Spec) -> Result<()> {
+    // Made afresh: an old export's entries (or symlinks planted there)
+    // would be followed.
+    if std::fs::read_dir(rootfs)
+        .map_err(|e| SetupError::io(format!("list {}", rootfs.display()), &e))?
+        .next()
+        .is_some()
+    {
+        return Err(SetupError::new("export a host:/ profile")
+            .detail(format!("{} is not empty", rootfs.display()))
+            .fix("export into a new directory"));
+    }
     let entries = std::fs::read_dir("/").map_err(|e| SetupError::io("list /", &e))?;
     let mut binds = Vec::new();
     let mut names: Vec<(String, std::fs::FileType)> = entries
@@ -153,7 +167,7 @@ fn host_root_parts(rootfs: &Path, spec: &mut Spec) -> Result<()> {
                 .destination(&host)
                 .typ("bind")
                 .source(&host)
-                .options(vec!["rbind".to_owned(), "rro".to_owned()])
+                .options(["rbind", "rro", "nosuid", "nodev"].map(str::to_owned).to_vec())
                 .build()
                 .expect("a bind mount");
             binds.push(bind);

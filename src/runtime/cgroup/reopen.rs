@@ -20,6 +20,29 @@ pub fn members(dirs: &[PathBuf]) -> Vec<i32> {
     pids
 }
 
+/// Send `signal` to every process in these cgroups (`kill --all`):
+/// SIGKILL through v2's `cgroup.kill`, which no fork outruns; any other
+/// signal to each member while the container is frozen, so none is born
+/// unsignalled meanwhile (thawed again after, unless it was paused).
+pub fn signal_all(dirs: &[PathBuf], signal: i32) {
+    let v2_kill = dirs.iter().find(|d| files::exists(d, "cgroup.kill"));
+    if let (libc::SIGKILL, Some(dir)) = (signal, v2_kill) {
+        let _ = files::write(dir, "cgroup.kill", "1");
+        return;
+    }
+    let was_frozen = frozen(dirs);
+    let froze = !was_frozen && set_frozen(dirs, true).is_ok();
+    for pid in members(dirs) {
+        // Through a pidfd: any signal number (real-time ones included).
+        if let Ok(fd) = crate::sys::process::pidfd_open(nix::unistd::Pid::from_raw(pid)) {
+            let _ = crate::sys::signal::pidfd_signal(std::os::fd::AsFd::as_fd(&fd), signal);
+        }
+    }
+    if froze {
+        let _ = set_frozen(dirs, false);
+    }
+}
+
 /// Freeze (or thaw) the container: the v2 cgroup's `cgroup.freeze` when it
 /// has one, else the v1 freezer's `freezer.state`; waits up to a second
 /// for the kernel to say it is done.

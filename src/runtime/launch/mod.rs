@@ -9,6 +9,7 @@ mod prepare;
 mod start;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -231,7 +232,11 @@ fn child_plan<'a>(
 /// namespace of that type is refused by setns later, by name).
 fn open_joins(plan: &LaunchPlan) -> Result<Vec<(CloneFlags, OwnedFd)>, SetupError> {
     let open = |(flag, path): &(CloneFlags, PathBuf)| {
-        let fd = std::fs::File::open(path)
+        // Non-blocking: a FIFO at that path must not hang the launcher.
+        let fd = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
             .map_err(|e| SetupError::io(format!("open the namespace {}", path.display()), &e))?;
         Ok((*flag, OwnedFd::from(fd)))
     };

@@ -95,8 +95,7 @@ impl LaunchPlan {
         // A namespace with a path is joined, not made (see `joins`).
         let has = |t: LinuxNamespaceType| new_namespace(linux, t);
         let userns = has(LinuxNamespaceType::User);
-        let joined_net = joins(linux).iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWNET);
-        if ext.network.mode == NetMode::None && !has(LinuxNamespaceType::Network) && !joined_net {
+        if ext.network.mode == NetMode::None && !has(LinuxNamespaceType::Network) {
             // The extension says what the profile asked; a spec edited to
             // share the host's network must not run as if it did not.
             return Err(SetupError::new("check the bundle's network")

@@ -81,7 +81,12 @@ fn reports(sock: &OwnedFd, notes: Notes) -> Result<Started, Failure> {
     loop {
         match sync::recv(sock.as_fd()) {
             Ok(Some((Message::Note(text), _))) => notes(Note::Setup(text)),
-            Ok(Some((Message::Terminal, fd))) => terminal = fd,
+            Ok(Some((Message::Terminal, fd))) => {
+                if let Some(fd) = &fd {
+                    crate::runtime::terminal::check_master(fd.as_fd())?;
+                }
+                terminal = fd;
+            }
             Ok(Some((Message::Failed { code, error }, _))) => return Err(Failure::from_code(code, error)),
             Ok(Some((Message::Ready, _))) => return Ok(Started { terminal, ready: true }),
             Ok(None | Some((Message::Go | Message::Idmapped(_) | Message::Pid(_), _))) | Err(_) => {

@@ -122,8 +122,14 @@ fn setup(sock: &mut OwnedFd, plan: &ChildPlan) -> std::result::Result<Pid, Failu
 /// root.
 fn build(sock: &OwnedFd, plan: &ChildPlan) -> Result<()> {
     for (flag, fd) in plan.joins.iter().filter(|(f, _)| *f != CloneFlags::CLONE_NEWPID) {
-        nix::sched::setns(fd, *flag)
-            .map_err(|e| SetupError::sys(format!("join the namespace {flag:?} (setns)"), e))?;
+        nix::sched::setns(fd, *flag).map_err(|e| {
+            SetupError::sys(format!("join the namespace {flag:?} (setns)"), e)
+                .fix("a namespace the host owns cannot be joined from a new user namespace")
+        })?;
+    }
+    // Init keeps none of them (the launcher's copies, never used again here).
+    for (_, fd) in &plan.joins {
+        let _ = nix::unistd::close(fd.as_raw_fd());
     }
     // Die with the launcher. If it died before this line, its end of the
     // socket is closed and the wait below sees EOF (getppid() cannot tell:
@@ -134,6 +140,11 @@ fn build(sock: &OwnedFd, plan: &ChildPlan) -> Result<()> {
     if !sync::wait_go(sock, &mut idmapped) {
         sys::process::exit_now(EXIT_SETUP);
     }
+    // The maps are written: from here until execve (which resets it) no
+    // process of the container's (an exec'd one, a pod's neighbour) may
+    // read or ptrace this one, which holds the launcher's descriptors and
+    // is not yet under Landlock or seccomp.
+    nix::sys::prctl::set_dumpable(false).map_err(|e| SetupError::sys("prctl(PR_SET_DUMPABLE, 0)", e))?;
     if plan.launch.become_root {
         identity::become_root()?;
     }

@@ -12,7 +12,7 @@
 //! after `pivot_root` without a /proc in the container, and the connection
 //! carries the command's exec error back to `start`.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 
@@ -34,6 +34,8 @@ pub fn wait(sock: &OwnedFd, listener: BorrowedFd<'_>) -> Result<OwnedFd> {
             Err(e) => return Err(SetupError::sys("wait at the start gate (accept)", e)),
         };
         if let Ok(Some((Message::Go, _))) = sync::recv(conn.as_fd()) {
+            // Spent: the command (or init) keeps no listener.
+            let _ = nix::unistd::close(listener.as_raw_fd());
             return Ok(conn);
         }
     }

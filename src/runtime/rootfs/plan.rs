@@ -155,11 +155,7 @@ fn ops(spec: &Spec) -> Result<Vec<Op>> {
                 mount_error(format!("options {data} are not supported on a bind mount")).fix("remove them")
             );
         }
-        // No device node the sandbox can write may open a device: this
-        // runtime keeps no device cgroup (resources.devices), so writable
-        // places are nodev. Binds into /dev are the spec's devices.
-        let flags =
-            if target.starts_with("/dev") && typ != "tmpfs" { flags } else { flags | MsFlags::MS_NODEV };
+        let flags = flags | nodev(&target, typ);
         if bind || typ == "bind" {
             let source = m.source().clone().ok_or_else(|| {
                 SetupError::new(format!("bind mount on {}", target.display()))
@@ -193,6 +189,13 @@ fn ops(spec: &Spec) -> Result<Vec<Op>> {
         }
     }
     Ok(ops)
+}
+
+/// No device node the sandbox can write may open a device: this runtime
+/// keeps no device cgroup (resources.devices), so every mount is nodev but
+/// the spec's binds into /dev, which are its devices.
+fn nodev(target: &Path, typ: &str) -> MsFlags {
+    if target.starts_with("/dev") && typ != "tmpfs" { MsFlags::empty() } else { MsFlags::MS_NODEV }
 }
 
 /// A `linux.devices` entry, checked: an absolute path without `..`, a
