@@ -149,7 +149,7 @@ impl Drop for Bundle {
 
 /// The state JSON is what the runtime-spec's schema says.
 fn assert_schema_valid(state: &serde_json::Value) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/oci-runtime-spec-schema");
+    let dir = common::root().join("tests/data/oci-runtime-spec-schema");
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("state-schema.json")).unwrap()).unwrap();
     let validator = jsonschema::options()
@@ -597,7 +597,7 @@ fn features_match_the_runtime_specs_schema() {
     let out = finish(c);
     assert_eq!(out.code, Some(0), "{out}");
     let features: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/oci-runtime-spec-schema");
+    let dir = common::root().join("tests/data/oci-runtime-spec-schema");
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("features-schema.json")).unwrap()).unwrap();
     let validator = jsonschema::options()
