@@ -8,8 +8,9 @@ use oci_spec::runtime::{
     LinuxSeccompBuilder, LinuxSeccompOperator as CmpOp, LinuxSyscall, LinuxSyscallBuilder,
 };
 
-use crate::linux::seccomp::default_profile::{Action, ArgCmp, DEFAULT, Op};
+use crate::linux::seccomp::default_profile::{Action, DEFAULT};
 use crate::linux::seccomp::{Arch, number};
+use crate::linux::seccomp::{ArgCmp, Op};
 use crate::profile::model::{SeccompAction, SeccompFilter};
 
 pub fn compile(filter: &SeccompFilter, arch: Arch) -> LinuxSeccomp {

@@ -7,8 +7,11 @@
 //! the runtime silently skipping a name it does not know, and so that we can
 //! tell which names only exist on one architecture.
 
+mod cmp;
 pub mod default_profile;
 pub mod tables;
+
+pub use cmp::{ArgCmp, Op};
 
 use std::fmt;
 use std::iter::Peekable;

@@ -46,7 +46,8 @@ use seccompiler::{
 
 use crate::error::{Result, SetupError};
 use crate::linux::seccomp::{Arch, number};
-use crate::runtime::security::seccomp_bpf::{self, Allowed, Cond, Op};
+use crate::linux::seccomp::{ArgCmp, Op};
+use crate::runtime::security::seccomp_bpf::{self, Allowed};
 
 /// The errno when the spec names none.
 const EPERM: u32 = 1;
@@ -173,7 +174,7 @@ fn action(act: Act, errno: u32, what: &str) -> Result<SeccompAction> {
 
 /// An entry's argument comparisons (all must hold); `None` when it has
 /// none and matches every call.
-fn conds(entry: &LinuxSyscall, what: &str) -> Result<Option<Vec<Cond>>> {
+fn conds(entry: &LinuxSyscall, what: &str) -> Result<Option<Vec<ArgCmp>>> {
     let args = entry.args().as_deref().unwrap_or_default();
     if args.is_empty() {
         return Ok(None);
@@ -182,26 +183,26 @@ fn conds(entry: &LinuxSyscall, what: &str) -> Result<Option<Vec<Cond>>> {
 }
 
 /// One OCI comparison; OCI (libseccomp) compares all 64 bits, unsigned.
-fn cond(arg: &LinuxSeccompArg, what: &str) -> Result<Cond> {
+fn cond(arg: &LinuxSeccompArg, what: &str) -> Result<ArgCmp> {
     let Some(index) = u8::try_from(arg.index()).ok().filter(|&i| i <= 5) else {
         let detail = format!("argument index {} is out of range (0-5)", arg.index());
         return Err(refuse(what, detail, "syscalls have six arguments, numbered 0 to 5"));
     };
-    let (op, value) = match arg.op() {
-        CmpOp::ScmpCmpNe => (Op::Ne, arg.value()),
-        CmpOp::ScmpCmpLt => (Op::Lt, arg.value()),
-        CmpOp::ScmpCmpLe => (Op::Le, arg.value()),
-        CmpOp::ScmpCmpEq => (Op::Eq, arg.value()),
-        CmpOp::ScmpCmpGe => (Op::Ge, arg.value()),
-        CmpOp::ScmpCmpGt => (Op::Gt, arg.value()),
+    let op = match arg.op() {
+        CmpOp::ScmpCmpNe => Op::Ne,
+        CmpOp::ScmpCmpLt => Op::Lt,
+        CmpOp::ScmpCmpLe => Op::Le,
+        CmpOp::ScmpCmpEq => Op::Eq,
+        CmpOp::ScmpCmpGe => Op::Ge,
+        CmpOp::ScmpCmpGt => Op::Gt,
         // (arg & value) == valueTwo
-        CmpOp::ScmpCmpMaskedEq => (Op::MaskedEq(arg.value()), arg.value_two().unwrap_or(0)),
+        CmpOp::ScmpCmpMaskedEq => Op::MaskedEq,
     };
-    Ok(Cond { index, op, value })
+    Ok(ArgCmp { index, op, value: arg.value(), value_two: arg.value_two().unwrap_or(0) })
 }
 
 /// The same comparisons for seccompiler (the filters of other actions).
-fn rule(conds: &[Cond], what: &str) -> Result<SeccompRule> {
+fn rule(conds: &[ArgCmp], what: &str) -> Result<SeccompRule> {
     let failed = |e: seccompiler::BackendError| {
         SetupError::new(format!("compile linux.seccomp {what}")).detail(e.to_string())
     };
@@ -215,9 +216,10 @@ fn rule(conds: &[Cond], what: &str) -> Result<SeccompRule> {
                 Op::Le => SeccompCmpOp::Le,
                 Op::Gt => SeccompCmpOp::Gt,
                 Op::Ge => SeccompCmpOp::Ge,
-                Op::MaskedEq(mask) => SeccompCmpOp::MaskedEq(mask),
+                Op::MaskedEq => SeccompCmpOp::MaskedEq(c.value),
             };
-            SeccompCondition::new(c.index, SeccompCmpArgLen::Qword, op, c.value).map_err(failed)
+            let operand = if c.op == Op::MaskedEq { c.value_two } else { c.value };
+            SeccompCondition::new(c.index, SeccompCmpArgLen::Qword, op, operand).map_err(failed)
         })
         .collect::<Result<Vec<_>>>()?;
     SeccompRule::new(conditions).map_err(failed)
@@ -225,7 +227,7 @@ fn rule(conds: &[Cond], what: &str) -> Result<SeccompRule> {
 
 /// The allowlist's side of [`add`]: alternatives accumulate, and an
 /// unconditional entry allows the syscall always.
-fn allow(allowed: &mut Allowed, nr: u32, conds: Option<&Vec<Cond>>) {
+fn allow(allowed: &mut Allowed, nr: u32, conds: Option<&Vec<ArgCmp>>) {
     let slot = allowed.entry(nr).or_insert_with(|| Some(Vec::new()));
     match (slot, conds) {
         (Some(alternatives), Some(conds)) => alternatives.push(conds.clone()),

@@ -22,29 +22,11 @@ use std::collections::BTreeMap;
 
 use seccompiler::sock_filter;
 
-/// One 64-bit unsigned comparison of a syscall argument, as OCI (libseccomp) has them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cond {
-    pub index: u8,
-    pub op: Op,
-    pub value: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    /// `(arg & mask) == value`
-    MaskedEq(u64),
-}
+use crate::linux::seccomp::{ArgCmp, Op};
 
 /// Syscall number → the alternatives that allow it (each a conjunction of
 /// conditions); `None`: allowed whatever the arguments.
-pub type Allowed = BTreeMap<u32, Option<Vec<Vec<Cond>>>>;
+pub type Allowed = BTreeMap<u32, Option<Vec<Vec<ArgCmp>>>>;
 
 /// Classic BPF opcodes (`linux/bpf_common.h`).
 const LD_W_ABS: u16 = 0x20;
@@ -182,7 +164,7 @@ impl Builder {
 
     /// Try each alternative in turn: the first that holds goes to `ok`;
     /// when none does, `fail`.
-    fn alternatives(&mut self, alternatives: &[Vec<Cond>], ok: Label, fail: Label) -> Label {
+    fn alternatives(&mut self, alternatives: &[Vec<ArgCmp>], ok: Label, fail: Label) -> Label {
         let mut next = fail;
         for conds in alternatives.iter().rev() {
             let mut target = ok;
@@ -196,14 +178,15 @@ impl Builder {
 
     /// One 64-bit comparison, as two 32-bit ones: the high words decide
     /// unless they are equal, then the low words do.
-    fn cond(&mut self, c: Cond, ok: Label, fail: Label) -> Label {
+    fn cond(&mut self, c: ArgCmp, ok: Label, fail: Label) -> Label {
         let lo_at = DATA_ARGS + 8 * u32::from(c.index);
         let hi_at = lo_at + 4;
         let (vhi, vlo) = split(c.value);
         match c.op {
             Op::Eq => self.equal(hi_at, lo_at, None, c.value, ok, fail),
             Op::Ne => self.equal(hi_at, lo_at, None, c.value, fail, ok),
-            Op::MaskedEq(mask) => self.equal(hi_at, lo_at, Some(mask), c.value, ok, fail),
+            // (arg & value) == value_two
+            Op::MaskedEq => self.equal(hi_at, lo_at, Some(c.value), c.value_two, ok, fail),
             Op::Gt => self.greater(hi_at, lo_at, vhi, vlo, JGT_K, ok, fail),
             Op::Ge => self.greater(hi_at, lo_at, vhi, vlo, JGE_K, ok, fail),
             Op::Le => self.greater(hi_at, lo_at, vhi, vlo, JGT_K, fail, ok),
