@@ -651,3 +651,34 @@ fn device_nodes_made_or_planted_in_the_container_open_nothing() {
     assert!(!out.stdout.contains("dev-allowed"), "a writable mount allows device nodes: {out}");
     host.assert_unchanged("device nodes");
 }
+
+/// What a created container's pid 1 holds while it waits at its gate (the
+/// gate's listener, the launcher's socket) is out of reach of a process
+/// exec'd into it, and once started the command holds only its stdio.
+#[test]
+fn a_waiting_container_lends_nothing_to_a_process_exec_d_into_it() {
+    if skip_unless_root() {
+        return;
+    }
+    let _serial = serial();
+    let host = HostState::now();
+    let b = Bundle::new(&["sleep", "30"], |_| {});
+    assert_eq!(b.create("gw", &[]).code, Some(0));
+    // Its descriptor numbers may be listed (root owns the directory); what
+    // they are, and the descriptors themselves, need ptrace access.
+    let probe = "for f in /proc/1/fd/*; do readlink $f >/dev/null 2>&1 && echo readable $f; \
+                 (exec 9<> $f) 2>/dev/null && echo readable open $f; done; \
+                 cat /proc/1/environ >/dev/null 2>&1 && echo readable environ; ls /proc/self/fd | tr '\\n' ' '; echo";
+    let out = b.sandbox(&["exec", "gw", "sh", "-c", probe]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(!out.stdout.contains("readable"), "the waiting pid 1 is open to the container: {out}");
+    assert_eq!(out.stdout.trim(), "0 1 2 3", "the exec'd process holds only its stdio (and ls's dir): {out}");
+    assert_eq!(b.sandbox(&["start", "gw"]).code, Some(0));
+    let out = b.sandbox(&["exec", "gw", "ls", "/proc/1/fd"]);
+    assert_eq!(out.stdout.split_whitespace().collect::<Vec<_>>(), ["0", "1", "2"], "the command: {out}");
+    let state = b.root().join("gw");
+    let out = b.sandbox(&["exec", "gw", "ls", state.to_str().unwrap()]);
+    assert_ne!(out.code, Some(0), "the state directory is not in the container: {out}");
+    b.force_delete("gw");
+    host.assert_unchanged("a waiting container");
+}
