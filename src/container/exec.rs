@@ -57,9 +57,7 @@ pub fn exec(c: Container, how: &ProcessArgs, notes: Notes) -> std::result::Resul
     ext.terminal = if process.terminal().unwrap_or(false) { Terminal::Always } else { Terminal::Never };
     ext.init = false;
     spec.set_process(Some(process));
-    let pid = nix::unistd::Pid::from_raw(c.record.process.pid);
-    let pidfd = crate::sys::process::pidfd_open(pid)
-        .map_err(|e| SetupError::sys(format!("open the process of container {}", c.record.id), e))?;
+    let (pid, pidfd) = join_through(&c)?;
     if !c.record.process.alive() {
         return Err(SetupError::new(format!("exec in container {}", c.record.id))
             .detail("it has stopped")
@@ -76,6 +74,25 @@ pub fn exec(c: Container, how: &ProcessArgs, notes: Notes) -> std::result::Resul
         preserve_fds: how.preserve_fds,
     };
     join::spawn(&target, notes)
+}
+
+/// The process whose namespaces to join, pinned: the container's pid 1,
+/// or, when we may not read it (rootless: it is not dumpable), a process
+/// of the container with the namespaces it was started with.
+fn join_through(c: &Container) -> Result<(nix::unistd::Pid, std::os::fd::OwnedFd)> {
+    let id = &c.record.id;
+    let pid = nix::unistd::Pid::from_raw(c.record.process.pid);
+    let readable = std::fs::metadata(format!("/proc/{pid}/ns/user")).is_ok();
+    if readable || c.record.namespaces.is_empty() {
+        let pidfd = crate::sys::process::pidfd_open(pid)
+            .map_err(|e| SetupError::sys(format!("open the process of container {id}"), e))?;
+        return Ok((pid, pidfd));
+    }
+    c.record.namespaces.find_member(pid).ok_or_else(|| {
+        SetupError::new(format!("exec in container {id}"))
+            .detail("its pid 1 cannot be joined without CAP_SYS_PTRACE, and no other process of it can be")
+            .fix("run `sandbox exec` as root, or keep a process of the sandbox's own running in it")
+    })
 }
 
 fn process_for(base: &Process, how: &ProcessArgs) -> Result<Process> {

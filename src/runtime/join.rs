@@ -85,6 +85,55 @@ pub fn spawn(t: &Target, notes: Notes) -> Result<Joined, Failure> {
 }
 
 /// The namespaces of `pid` that differ from ours, by inode.
+/// A sandbox's namespaces by inode number, read by its launcher before
+/// its pid 1 became undumpable. A caller without `CAP_SYS_PTRACE` can
+/// neither read that pid 1's /proc/PID/ns nor setns through its pidfd
+/// (both need ptrace access); it joins through another process of the
+/// sandbox that has these same namespaces ([`Namespaces::find_member`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Namespaces(pub std::collections::BTreeMap<String, u64>);
+
+/// The namespaces a sandbox has from its clone (its cgroup namespace is
+/// made later, by the sandbox itself).
+const IDENTIFYING: [&str; 6] = ["user", "mnt", "pid", "net", "ipc", "uts"];
+
+impl Namespaces {
+    pub fn of(pid: Pid) -> Namespaces {
+        let ino = |name: &str| {
+            std::fs::metadata(format!("/proc/{pid}/ns/{name}"))
+                .ok()
+                .map(|m| (name.to_owned(), std::os::unix::fs::MetadataExt::ino(&m)))
+        };
+        Namespaces(IDENTIFYING.iter().filter_map(|n| ino(n)).collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// A process (other than `not`) whose namespaces are all these, and a
+    /// pidfd that pins it, checked again once pinned. Which one does not
+    /// matter: joining takes only its namespaces. A sandbox process that
+    /// makes new namespaces of its own between this check and the setns
+    /// could have the joined process land in those, which are nested in
+    /// the sandbox's: it is confined as it would have been.
+    pub fn find_member(&self, not: Pid) -> Option<(Pid, OwnedFd)> {
+        let entries = std::fs::read_dir("/proc").ok()?;
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+            let pid = Pid::from_raw(pid);
+            if pid == not || Namespaces::of(pid) != *self {
+                continue;
+            }
+            let Ok(pidfd) = sys::process::pidfd_open(pid) else { continue };
+            if Namespaces::of(pid) == *self {
+                return Some((pid, pidfd));
+            }
+        }
+        None
+    }
+}
+
 fn namespaces_to_join(pid: Pid) -> Result<CloneFlags, SetupError> {
     let mut flags = CloneFlags::empty();
     for (name, flag) in [

@@ -26,4 +26,4 @@ pub mod rootfs;
 pub mod security;
 mod supervise;
 pub(crate) mod sync;
-mod terminal;
+pub mod terminal;

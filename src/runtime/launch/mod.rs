@@ -32,14 +32,27 @@ use crate::runtime::{process, security, sync};
 use crate::spec::Bundle;
 use crate::sys::{self, process::Cloned};
 
+/// The sandbox once its command runs, for whoever records it (a named
+/// sandbox's state, which `exec`, `kill` and `ps` read).
+pub struct Launched {
+    pub pid: Pid,
+    pub cgroup_dirs: Vec<PathBuf>,
+    pub namespaces: crate::runtime::join::Namespaces,
+}
+
+/// What `run` calls once the command runs; an error ends the run.
+pub type OnStart<'a> = &'a mut dyn FnMut(&Launched) -> Result<(), SetupError>;
+
 /// Run the bundle's sandbox in the foreground, to its end; `notes` hears
-/// what best effort skipped and what could not be cleaned up.
+/// what best effort skipped and what could not be cleaned up, `on_start`
+/// learns its pid 1 and cgroups once the command runs.
 ///
 /// The calling process must be single-threaded (the sandbox and the watcher
 /// are forked from it); a library caller with threads gets an error.
-pub fn run(bundle: &Bundle, notes: Notes) -> Result<Exit, Failure> {
+pub fn run(bundle: &Bundle, notes: Notes, on_start: OnStart<'_>) -> Result<Exit, Failure> {
     let Held { plan, upper, cgroup, mut watcher } = hold(bundle, Runner::Foreground, notes)?;
-    let result = launch(bundle, &plan, cgroup, &mut watcher, upper.as_deref().map(AsFd::as_fd), notes);
+    let upper_dir = upper.as_deref().map(AsFd::as_fd);
+    let result = launch(bundle, &plan, cgroup, &mut watcher, upper_dir, notes, on_start);
     if let Some(w) = watcher {
         w.dismiss();
     }
@@ -77,6 +90,7 @@ fn launch(
     watcher: &mut Option<Watcher>,
     upper_dir: Option<BorrowedFd<'_>>,
     notes: Notes,
+    on_start: OnStart<'_>,
 ) -> Result<Exit, Failure> {
     let child = child_plan(bundle, plan, upper_dir, None)?;
     // Without a pty the command shares the caller's terminal, and may change
@@ -93,6 +107,8 @@ fn launch(
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SetupError::sys("create the lifeline pipe", e))?;
     let (sandbox, started) = spawn(plan, cgroup, watcher, &child, Some(lifeline), notes)?;
     let result = started.and_then(|started| {
+        let dirs = sandbox.cgroup.as_ref().map(Cgroup::dirs).unwrap_or_default();
+        on_start(&Launched { pid: sandbox.pid, cgroup_dirs: dirs, namespaces: started.namespaces.clone() })?;
         let deadline = bundle.ext.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
         let running =
             Running { pid: sandbox.pid, pidfd: sandbox.pidfd.as_fd(), command_is_pid_1: !plan.init };

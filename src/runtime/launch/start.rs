@@ -26,6 +26,9 @@ pub struct Cloned<'a> {
 pub struct Started {
     pub terminal: Option<OwnedFd>,
     pub ready: bool,
+    /// Its namespaces, read while it could still be read (see
+    /// [`crate::runtime::join::Namespaces`]).
+    pub namespaces: crate::runtime::join::Namespaces,
 }
 
 pub fn start(sb: &Cloned, plan: &LaunchPlan, child: &ChildPlan, notes: Notes) -> Result<Started, Failure> {
@@ -36,6 +39,9 @@ pub fn start(sb: &Cloned, plan: &LaunchPlan, child: &ChildPlan, notes: Notes) ->
     if plan.become_root {
         idmapped_mounts(sb, child, notes)?;
     }
+    // Before "go": from then on it is not dumpable, and only root can read
+    // its /proc/PID/ns.
+    let namespaces = crate::runtime::join::Namespaces::of(sb.pid);
     let join = || sb.cgroup.map_or(Ok(()), |cg| cg.add(sb.pid.as_raw(), cg.v2_fd().is_some()));
     if plan.cgroups_first {
         join()?;
@@ -47,7 +53,7 @@ pub fn start(sb: &Cloned, plan: &LaunchPlan, child: &ChildPlan, notes: Notes) ->
     }
     // A child that failed meanwhile has closed its end; its report is read below.
     let _ = sync::send(sb.sock.as_fd(), &Message::Go, None);
-    reports(sb.sock, notes)
+    reports(sb.sock, notes).map(|started| Started { namespaces, ..started })
 }
 
 /// A root caller's sandbox sees the caller's directories through its id
@@ -88,9 +94,19 @@ fn reports(sock: &OwnedFd, notes: Notes) -> Result<Started, Failure> {
                 terminal = fd;
             }
             Ok(Some((Message::Failed { code, error }, _))) => return Err(Failure::from_code(code, error)),
-            Ok(Some((Message::Ready, _))) => return Ok(Started { terminal, ready: true }),
+            Ok(Some((Message::Ready, _))) => {
+                return Ok(Started {
+                    terminal,
+                    ready: true,
+                    namespaces: crate::runtime::join::Namespaces::default(),
+                });
+            }
             Ok(None | Some((Message::Go | Message::Idmapped(_) | Message::Pid(_), _))) | Err(_) => {
-                return Ok(Started { terminal, ready: false });
+                return Ok(Started {
+                    terminal,
+                    ready: false,
+                    namespaces: crate::runtime::join::Namespaces::default(),
+                });
             }
         }
     }
