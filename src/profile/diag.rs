@@ -203,7 +203,7 @@ fn to_miette(sources: &SourceMap, diag: &Diag) -> Report {
     };
     if line_len(sources, primary.span) > MAX_QUOTED_LINE {
         let at = sources.line_col(primary.span.file, primary.span.start);
-        let path = sources.path(primary.span.file).display();
+        let path = sources.get(primary.span.file).name();
         let inner = MietteDiagnostic::new(format!("{} (at {path}:{}:{})", diag.message, at.0, at.1))
             .with_code(diag.code);
         let inner = match &diag.help {
@@ -245,5 +245,5 @@ fn line_len(sources: &SourceMap, span: Span) -> usize {
 
 fn named(sources: &SourceMap, span: Span) -> NamedSource<String> {
     let file = sources.get(span.file);
-    NamedSource::new(file.path.display().to_string(), file.text.clone())
+    NamedSource::new(file.name(), file.text.clone())
 }

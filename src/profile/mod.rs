@@ -11,6 +11,7 @@ pub mod host;
 pub mod load;
 pub mod merge;
 pub mod model;
+pub mod overrides;
 pub mod raw;
 pub mod schema;
 pub mod source;
@@ -26,6 +27,7 @@ use host::HostContext;
 use load::node::Node;
 use merge::load_merged;
 use model::Model;
+use overrides::Overrides;
 use source::SourceMap;
 use validate::validate;
 
@@ -84,19 +86,53 @@ fn env_values(sources: &SourceMap, host: &HostContext) -> Vec<(String, String)> 
 
 /// Load, merge, type and validate the profile at `path`.
 pub fn load_profile(path: &Path, host: &HostContext) -> Loaded {
-    load(path, None, host)
+    load(path, None, host, &Overrides::default())
 }
 
 /// The same for a profile whose text is in memory (`path` names it and
 /// anchors relative paths; `extends` still reads files).
 pub fn load_profile_text(path: &Path, text: String, host: &HostContext) -> Loaded {
-    load(path, Some(text), host)
+    load(path, Some(text), host, &Overrides::default())
 }
 
-fn load(path: &Path, text: Option<String>, host: &HostContext) -> Loaded {
+/// The profile at `path` with the command line's `overrides` over it.
+pub fn load_profile_with(path: &Path, host: &HostContext, overrides: &Overrides) -> Loaded {
+    load(path, None, host, overrides)
+}
+
+/// The built-in defaults (the host's root, read-only; everything else as
+/// the format's defaults say) with `overrides`: `sandbox run -- CMD`.
+pub fn load_defaults(host: &HostContext, overrides: &Overrides) -> Loaded {
+    let mut sources = SourceMap::default();
+    let mut diags = Diags::default();
+    let text = "rootfs.layers = [\"host:/\"]\n".to_owned();
+    // Named `sandbox` (its cgroup's name), anchored in the current directory.
+    let path = host.cwd.join("sandbox.toml");
+    let id = sources.add_labelled(path.clone(), text.clone(), Some("built-in defaults"));
+    let merged = load::toml::parse(id, &text, &mut diags);
+    finish(&path, merged, sources, diags, host, overrides)
+}
+
+fn load(path: &Path, text: Option<String>, host: &HostContext, overrides: &Overrides) -> Loaded {
     let mut sources = SourceMap::default();
     let mut diags = Diags::default();
     let merged = load_merged(path, text, host, &mut sources, &mut diags);
+    finish(path, merged, sources, diags, host, overrides)
+}
+
+fn finish(
+    path: &Path,
+    merged: Option<Node>,
+    mut sources: SourceMap,
+    mut diags: Diags,
+    host: &HostContext,
+    overrides: &Overrides,
+) -> Loaded {
+    let merged = if overrides.is_empty() {
+        merged
+    } else {
+        with_overrides(merged, overrides, host, &mut sources, &mut diags)
+    };
     if let Some(tree) = &merged {
         crate::profile::validate::nul_bytes(tree, &mut diags);
     }
@@ -110,6 +146,22 @@ fn load(path: &Path, text: Option<String>, host: &HostContext) -> Loaded {
     diags.sort_by_key(|d| d.primary.as_ref().map(|l| (l.span.file, l.span.start)));
     let env_values = env_values(&sources, host);
     Loaded { sources, merged, model, diags, unshown, env_values }
+}
+
+/// The overrides parsed as one more source and merged over `merged`.
+fn with_overrides(
+    merged: Option<Node>,
+    overrides: &Overrides,
+    host: &HostContext,
+    sources: &mut SourceMap,
+    diags: &mut Diags,
+) -> Option<Node> {
+    let text = overrides.text();
+    // Its relative host paths are relative to where the command was typed.
+    let id = sources.add_labelled(host.cwd.join("(command line)"), text.clone(), Some(overrides::LABEL));
+    let mut node = load::toml::parse(id, &text, diags)?;
+    crate::profile::vars::expand_tree(&mut node, &host.cwd, host, sources, diags);
+    Some(merge::merge(merged?, node, &[], ""))
 }
 
 /// The profile's name: its file name without the extension.

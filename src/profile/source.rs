@@ -42,6 +42,16 @@ pub struct SourceFile {
     /// The path as the user named it (or as `extends` resolved it).
     pub path: PathBuf,
     pub text: String,
+    /// What to call it instead of its path: a source that is no file
+    /// (the command line's overrides, the built-in defaults).
+    pub label: Option<&'static str>,
+}
+
+impl SourceFile {
+    /// How messages name it: its label, or its path.
+    pub fn name(&self) -> String {
+        self.label.map_or_else(|| self.path.display().to_string(), str::to_owned)
+    }
 }
 
 /// Every file read while loading one profile, in load order.
@@ -52,8 +62,13 @@ pub struct SourceMap {
 
 impl SourceMap {
     pub fn add(&mut self, path: PathBuf, text: String) -> FileId {
+        self.add_labelled(path, text, None)
+    }
+
+    /// A source that is no file: `path` only anchors its relative paths.
+    pub fn add_labelled(&mut self, path: PathBuf, text: String, label: Option<&'static str>) -> FileId {
         let id = FileId(u32::try_from(self.files.len()).expect("fewer than 2^32 files"));
-        self.files.push(SourceFile { path, text });
+        self.files.push(SourceFile { path, text, label });
         id
     }
 
@@ -81,21 +96,21 @@ impl SourceMap {
     }
 
     /// `path:line` of a span, for `explain` and related notes.
-    pub fn location(&self, span: Span) -> Location<'_> {
+    pub fn location(&self, span: Span) -> Location {
         let (line, _) = self.line_col(span.file, span.start);
-        Location { path: self.path(span.file), line }
+        Location { name: self.get(span.file).name(), line }
     }
 }
 
 /// `file:line`, printed.
-pub struct Location<'a> {
-    pub path: &'a Path,
+pub struct Location {
+    pub name: String,
     pub line: usize,
 }
 
-impl fmt::Display for Location<'_> {
+impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.path.display(), self.line)
+        write!(f, "{}:{}", self.name, self.line)
     }
 }
 

@@ -2,7 +2,7 @@
 //! by extension into the format-neutral [`node::Node`] tree.
 
 pub mod node;
-mod toml;
+pub mod toml;
 mod yaml;
 
 use std::fs::OpenOptions;
