@@ -87,7 +87,7 @@ pub fn create(
     made
 }
 
-fn first_record(id: &str, bundle_dir: &Path, bundle: &Bundle) -> Record {
+pub(crate) fn first_record(id: &str, bundle_dir: &Path, bundle: &Bundle) -> Record {
     let bundle_dir = std::fs::canonicalize(bundle_dir).unwrap_or_else(|_| bundle_dir.to_path_buf());
     let rootfs = bundle.spec.root().as_ref().map(|r| bundle_dir.join(r.path())).unwrap_or_default();
     Record {
@@ -106,6 +106,8 @@ fn first_record(id: &str, bundle_dir: &Path, bundle: &Bundle) -> Record {
             .map(|u| u.name)
             .unwrap_or_default(),
         cgroup_dirs: Vec::new(),
+        namespaces: crate::runtime::join::Namespaces::default(),
+        sandbox: None,
     }
 }
 

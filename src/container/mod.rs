@@ -23,6 +23,8 @@ pub mod exec;
 pub mod features;
 pub mod hooks;
 pub mod kill;
+pub mod log;
+pub mod named;
 pub mod pause;
 pub mod start;
 pub mod state;

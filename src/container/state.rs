@@ -85,6 +85,13 @@ pub struct Record {
     pub owner: String,
     /// Its cgroups, one per hierarchy, in removal order.
     pub cgroup_dirs: Vec<PathBuf>,
+    /// Its namespaces, for a caller that cannot read its pid 1's (rootless).
+    #[serde(default, skip_serializing_if = "crate::runtime::join::Namespaces::is_empty")]
+    pub namespaces: crate::runtime::join::Namespaces,
+    /// A sandbox run from a profile under a name (`run --name`, `run -d`);
+    /// `None` for an OCI container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<crate::container::named::Named>,
 }
 
 impl Record {
@@ -131,6 +138,8 @@ impl Record {
             created: String::new(),
             owner: String::new(),
             cgroup_dirs: Vec::new(),
+            namespaces: crate::runtime::join::Namespaces::default(),
+            sandbox: None,
         }
     }
 
@@ -245,6 +254,8 @@ mod tests {
             created: now_rfc3339(),
             owner: String::new(),
             cgroup_dirs: Vec::new(),
+            namespaces: crate::runtime::join::Namespaces::default(),
+            sandbox: None,
         };
         assert_eq!(rec.current_status(), Status::Stopped);
         assert_eq!(rec.oci_state()["pid"], 0);

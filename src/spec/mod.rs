@@ -20,6 +20,17 @@ pub struct Bundle {
     pub name: String,
 }
 
+impl Bundle {
+    /// Write the extension back into the spec's annotations, after a
+    /// change to it, so a copy of the spec carries what will run.
+    pub fn sync_annotations(&mut self) {
+        let mut annotations = self.spec.annotations().clone().unwrap_or_default();
+        annotations.retain(|k, _| !k.starts_with(extension::PREFIX));
+        annotations.extend(self.ext.to_annotations());
+        self.spec.set_annotations(Some(annotations));
+    }
+}
+
 /// The PATH a sandboxed process gets unless the spec's environment has one
 /// (the compiler writes it, the runtime looks commands up with it).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
