@@ -49,6 +49,8 @@ enum Command {
     Explain {
         #[arg(value_name = "PROFILE")]
         profile: PathBuf,
+        #[command(flatten)]
+        overrides: cli::overrides::OverrideArgs,
     },
     /// Print the JSON Schema of the profile format.
     Schema,
@@ -76,15 +78,42 @@ enum Command {
     },
     /// Run another process in container ID.
     Exec(ExecArgs),
-    /// List the processes of container ID.
+    /// List the named sandboxes (-a: also the ended); with an ID, runc's:
+    /// the processes of container ID.
     Ps {
-        id: String,
+        id: Option<String>,
+        /// Also the sandboxes that have ended.
+        #[arg(short, long)]
+        all: bool,
         #[arg(short, long, default_value = "table")]
         format: cli::ps::Format,
         /// Arguments for ps(1) (table format).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Stop a named sandbox: TERM, then KILL after --time seconds.
+    Stop {
+        name: String,
+        #[arg(short, long, default_value_t = 10, value_name = "SECONDS")]
+        time: u64,
+    },
+    /// Remove named sandboxes that have ended (-f: also running ones).
+    Rm {
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Wait for a named sandbox to end; exit with its status.
+    Wait { name: String },
+    /// Print the output of a sandbox started with `run -d` (-f: follow it).
+    Logs {
+        name: String,
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Attach to the terminal of a sandbox started with `run -d` (Ctrl-P Ctrl-Q detaches).
+    Attach { name: String },
     /// Freeze every process of container ID.
     Pause { id: String },
     /// Thaw container ID.
@@ -95,6 +124,13 @@ enum Command {
         /// The new linux.resources as JSON ("-": standard input).
         #[arg(short, long, value_name = "FILE")]
         resources: PathBuf,
+    },
+    /// The monitor of a sandbox started with `run -d` (started by it).
+    #[command(hide = true)]
+    Monitor {
+        name: String,
+        #[arg(long)]
+        keep_log: bool,
     },
     /// Print what this runtime supports (runtime-spec features.json).
     Features,
@@ -110,16 +146,25 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // A usage error is a failure of sandbox itself: 125, as docker's
+        // (`run`'s own statuses are the command's). --help and --version are not.
+        Err(e) if e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::from(125);
+        }
+        Err(e) => e.exit(),
+    };
     let host = HostContext::current();
     let g = &cli.global;
     g.start_log();
     match cli.command {
         Command::Check { profiles } => cli::check::run(&profiles, &host),
-        Command::Run(args) => cli::run::run(g, args, &host),
+        Command::Run(args) => cli::run::run(g, &args, &host),
         Command::Bundle { profile, dir } => cli::bundle::run(&profile, &dir, &host),
         Command::Spec { profile } => cli::spec::run(&profile, &host),
-        Command::Explain { profile } => cli::explain::run(&profile, &host),
+        Command::Explain { profile, overrides } => cli::explain::run(&profile, &overrides, &host),
         Command::Schema => cli::schema::run(),
         Command::Create(args) => cli::create::run(g, &args),
         Command::Start { id } => cli::start::run(g, &id),
@@ -127,11 +172,18 @@ fn main() -> ExitCode {
         Command::Kill { id, signal, all } => cli::kill::run(g, &id, &signal, all),
         Command::Delete { id, force } => cli::delete::run(g, &id, force),
         Command::Exec(args) => cli::exec::run(g, &args),
-        Command::Ps { id, format, ps_args } => cli::ps::run(g, &id, format, &ps_args),
+        Command::Ps { id: Some(id), format, ps_args, .. } => cli::ps::run(g, &id, format, &ps_args),
+        Command::Ps { id: None, format, all, .. } => cli::ps::sandboxes(g, all, format),
+        Command::Stop { name, time } => cli::stop::run(g, &name, time),
+        Command::Rm { names, force } => cli::rm::run(g, &names, force),
+        Command::Wait { name } => cli::wait::run(g, &name),
+        Command::Logs { name, follow } => cli::logs::run(g, &name, follow),
+        Command::Attach { name } => cli::attach::run(g, &name),
         Command::Pause { id } => cli::pause::run(g, &id, true),
         Command::Resume { id } => cli::pause::run(g, &id, false),
         Command::Update { id, resources } => cli::update::run(g, &id, &resources),
         Command::Features => cli::features::run(),
+        Command::Monitor { name, keep_log } => cli::monitor::run(&g.root(), &name, keep_log),
         Command::List { format, quiet } => cli::list::run(g, format, quiet),
     }
 }

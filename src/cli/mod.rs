@@ -1,6 +1,7 @@
 //! One file per verb; each returns the status to exit with. Only
 //! [`report`] prints.
 
+pub mod attach;
 pub mod bundle;
 pub mod check;
 pub mod create;
@@ -10,16 +11,22 @@ pub mod explain;
 pub mod features;
 pub mod kill;
 pub mod list;
+pub mod logs;
+pub mod monitor;
 pub mod oci;
+pub mod overrides;
 pub mod pause;
 pub mod ps;
 pub mod report;
+pub mod rm;
 pub mod run;
 pub mod schema;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod stop;
 pub mod update;
+pub mod wait;
 
 use std::path::Path;
 use std::process::ExitCode;

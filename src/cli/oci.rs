@@ -74,6 +74,8 @@ pub struct CreateOpts {
     pub no_new_keyring: bool,
 }
 
+// Each flag is one of runc's (and -i, docker's), spelled as they spell them.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Args, Debug)]
 pub struct ExecArgs {
     pub id: String,
@@ -83,8 +85,12 @@ pub struct ExecArgs {
     /// The whole process as JSON (config.json's `process`).
     #[arg(short, long, value_name = "FILE")]
     pub process: Option<PathBuf>,
+    /// Give the process a terminal.
     #[arg(short, long)]
     pub tty: bool,
+    /// Accepted (docker's -i): the process always reads our stdin.
+    #[arg(short, long)]
+    pub interactive: bool,
     #[arg(long, value_name = "SOCK")]
     pub console_socket: Option<PathBuf>,
     /// Return once the process runs; its caller's subreaper reaps it.

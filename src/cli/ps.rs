@@ -1,7 +1,12 @@
-//! `sandbox ps [--format table|json] ID [PS-ARGS]`: runc's ps — the pids
-//! of the container's cgroups as JSON, or ps(1)'s lines for them.
+//! `sandbox ps [-a] [--format table|json]`: the named sandboxes (running;
+//! `-a` also the ended), and `sandbox ps [--format table|json] ID
+//! [PS-ARGS]`, runc's ps: the pids of the container's cgroups as JSON, or
+//! ps(1)'s lines for them.
 
+use std::fmt::Write;
 use std::process::ExitCode;
+
+use sandbox::container::named::Phase;
 
 use crate::cli::oci::{Global, open};
 use crate::cli::report;
@@ -10,6 +15,53 @@ use crate::cli::report;
 pub enum Format {
     Table,
     Json,
+}
+
+/// The named sandboxes of --root, as a table or JSON.
+pub fn sandboxes(g: &Global, all: bool, format: Format) -> ExitCode {
+    let rows: Vec<serde_json::Value> = g
+        .root()
+        .list()
+        .into_iter()
+        .filter_map(|r| {
+            let named = r.sandbox.clone()?;
+            let phase = Phase::of(&r);
+            let pid = if phase.ended() { 0 } else { r.process.pid };
+            let code = match &phase {
+                Phase::Exited(e) => serde_json::json!(e.code),
+                _ => serde_json::Value::Null,
+            };
+            (all || !phase.ended()).then(|| {
+                serde_json::json!({
+                    "name": r.id, "profile": named.profile, "status": phase.text(), "pid": pid,
+                    "created": r.created, "command": named.command, "exit_code": code,
+                })
+            })
+        })
+        .collect();
+    if let Format::Json = format {
+        return report::json(&serde_json::json!(rows));
+    }
+    let mut text = String::from("NAME\tSTATUS\tPID\tCREATED\tPROFILE\tCOMMAND\n");
+    for r in &rows {
+        let command: Vec<&str> =
+            r["command"].as_array().into_iter().flatten().filter_map(|a| a.as_str()).collect();
+        let created = r["created"].as_str().unwrap_or_default();
+        // To the second: the nanoseconds are for machines (--format json).
+        let created = created.get(..19).map_or_else(|| created.to_owned(), |c| c.replace('T', " "));
+        let fields = [&r["name"], &r["status"], &r["pid"]]
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+        let _ = writeln!(
+            text,
+            "{}\t{}\t{}\t{created}\t{}\t{}",
+            fields[0],
+            fields[1],
+            fields[2],
+            r["profile"].as_str().unwrap_or_default(),
+            command.join(" ")
+        );
+    }
+    report::out(&text)
 }
 
 pub fn run(g: &Global, id: &str, format: Format, ps_args: &[String]) -> ExitCode {

@@ -1,0 +1,44 @@
+//! `sandbox rm [-f] NAME...`: remove ended sandboxes (with `-f`, running
+//! ones too, killed first): processes, cgroups, state and log.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use sandbox::container::named::Phase;
+
+use crate::cli::oci::Global;
+use crate::cli::report;
+
+pub fn run(g: &Global, names: &[String], force: bool) -> ExitCode {
+    let root = g.root();
+    let mut code = ExitCode::SUCCESS;
+    for name in names {
+        let removed = (|| {
+            let c = root.open(name).map_err(|e| e.to_string())?;
+            let phase = Phase::of(&c.record);
+            if c.record.sandbox.is_some() && !phase.ended() {
+                if !force {
+                    return Err(format!(
+                        "rm {name}: it is {}; `sandbox stop {name}` first, or `sandbox rm -f {name}`",
+                        phase.text()
+                    ));
+                }
+                drop(c);
+                super::stop::stop(&root, name, Duration::ZERO)?;
+            } else {
+                drop(c);
+            }
+            // Whatever is left (a lost sandbox's processes and cgroups) goes too.
+            let c = root.open(name).map_err(|e| e.to_string())?;
+            sandbox::container::delete::delete(c, true, &mut |n| report::note(&n))
+                .map_err(|f| f.error().to_string())
+        })();
+        match removed {
+            Ok(()) => {
+                let _ = report::out(&format!("{name}\n"));
+            }
+            Err(text) => code = report::error(&text),
+        }
+    }
+    code
+}
