@@ -41,6 +41,9 @@ use nix::sys::stat::Mode;
 use crate::error::{Result, SetupError};
 use state::Record;
 
+/// The prefix of a directory being prepared aside: no id has an `@`.
+const ASIDE: &str = "@new-";
+
 /// The state directory of all containers (`--root`).
 pub struct Root {
     pub dir: PathBuf,
@@ -71,12 +74,7 @@ impl Root {
     /// is an error.
     pub fn make(&self, id: &str) -> Result<(PathBuf, Flock<OwnedFd>)> {
         check_id(id)?;
-        // 0700: the ids and records are the caller's business alone.
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(|e| SetupError::io(format!("create the state directory {}", self.dir.display()), &e))?;
+        self.make_root()?;
         let dir = self.dir.join(id);
         match nix::unistd::mkdir(&dir, Mode::from_bits_truncate(0o700)) {
             Ok(()) => {}
@@ -89,6 +87,45 @@ impl Root {
         }
         let lock = lock(&dir)?;
         Ok((dir, lock))
+    }
+
+    /// A new, empty directory in which to prepare container `id` before
+    /// [`Root::install`] puts it in place; those of processes that died
+    /// before installing theirs are removed first.
+    pub fn aside(&self, id: &str) -> Result<PathBuf> {
+        self.make_root()?;
+        self.sweep();
+        let dir = self.dir.join(format!("{ASIDE}{id}.{}", std::process::id()));
+        nix::unistd::mkdir(&dir, Mode::from_bits_truncate(0o700))
+            .map_err(|e| SetupError::sys(format!("create {}", dir.display()), e))?;
+        Ok(dir)
+    }
+
+    /// Rename a prepared directory to container `id`'s, unless `id` exists.
+    pub fn install(&self, aside: &Path, id: &str) -> Result<()> {
+        let cwd = nix::fcntl::AT_FDCWD;
+        nix::fcntl::renameat2(cwd, aside, cwd, &self.dir.join(id), nix::fcntl::RenameFlags::RENAME_NOREPLACE)
+            .map_err(|e| SetupError::sys(format!("create container {id}"), e))
+    }
+
+    /// Remove what processes that died before installing left aside.
+    fn sweep(&self) {
+        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let pid = file.strip_prefix(ASIDE).and_then(|rest| rest.rsplit('.').next()?.parse::<i32>().ok());
+            if pid.is_some_and(|p| std::fs::metadata(format!("/proc/{p}")).is_err()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+
+    fn make_root(&self) -> Result<()> {
+        // 0700: the ids and records are the caller's business alone.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(|e| SetupError::io(format!("create the state directory {}", self.dir.display()), &e))
     }
 
     /// Whether container `id` has a directory here.
@@ -118,8 +155,9 @@ impl Root {
 
     /// Every container's record, sorted by id (unlocked: records are
     /// replaced atomically). A directory without a readable record is
-    /// skipped.
+    /// skipped; what dead processes left aside is removed.
     pub fn list(&self) -> Vec<Record> {
+        self.sweep();
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
         let mut records: Vec<Record> =
             entries.flatten().filter_map(|e| Record::read(&e.path()).ok()).collect();

@@ -119,26 +119,29 @@ pub fn generate_name(profile: &str) -> String {
 }
 
 /// Make sandbox `name`: its directory, its spec, a `creating` record that
-/// names this process as creator and monitor. A name in use is an error
-/// naming it and its state.
+/// names this process as creator and monitor. The directory is made aside
+/// and renamed into place whole, so a `run` killed at any moment leaves a
+/// registered sandbox or none. A name in use is an error naming it and
+/// its state.
 pub fn register(root: &Root, name: &str, bundle: &Bundle, named: Named) -> Result<()> {
-    let (dir, lock) = root.make(name).map_err(|e| match root.open(name) {
-        Ok(c) if c.record.sandbox.is_some() => SetupError::new(format!("start sandbox {name}"))
-            .detail(format!("a sandbox named {name} exists ({})", Phase::of(&c.record).text()))
-            .fix(format!("choose another --name, or `sandbox rm -f {name}` first")),
-        _ => e,
-    })?;
+    super::check_id(name)?;
     let me = Proc::of(i32::try_from(std::process::id()).expect("pids fit in i32")).unwrap_or_default();
-    let mut record = super::create::first_record(name, &dir, bundle);
-    record.bundle.clone_from(&dir);
+    let aside = root.aside(name)?;
+    let mut record = super::create::first_record(name, &root.dir.join(name), bundle);
     record.sandbox = Some(Named { monitor: me, ..named });
-    let written = write_atomically(&dir.join("config.json"), crate::spec::to_json(&bundle.spec).as_bytes())
-        .and_then(|()| record.write(&dir));
-    drop(lock);
-    if written.is_err() {
-        let _ = std::fs::remove_dir_all(&dir);
+    let written = write_atomically(&aside.join("config.json"), crate::spec::to_json(&bundle.spec).as_bytes())
+        .and_then(|()| record.write(&aside))
+        .and_then(|()| root.install(&aside, name));
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&aside);
+        return Err(match root.open(name) {
+            Ok(c) if c.record.sandbox.is_some() => SetupError::new(format!("start sandbox {name}"))
+                .detail(format!("a sandbox named {name} exists ({})", Phase::of(&c.record).text()))
+                .fix(format!("choose another --name, or `sandbox rm -f {name}` first")),
+            _ => e,
+        });
     }
-    written
+    Ok(())
 }
 
 /// The bundle sandbox `name` was registered with, and its record: for the
@@ -155,13 +158,15 @@ pub fn take_over(root: &Root, name: &str) -> Result<(Bundle, Named)> {
         .flatten()
         .ok_or_else(|| SetupError::new(format!("read the spec of sandbox {name}")).detail("no extension"))?;
     let me = Proc::of(i32::try_from(std::process::id()).expect("pids fit in i32")).unwrap_or_default();
+    let bundle = Bundle { spec, ext, name: name.to_owned() };
     c.record.creator = me;
+    c.record.cgroup_dirs = crate::runtime::launch::planned_cgroup_dirs(&bundle);
     if let Some(named) = c.record.sandbox.as_mut() {
         named.monitor = me;
     }
     c.save()?;
     let named = c.record.sandbox.clone().unwrap_or_default();
-    Ok((Bundle { spec, ext, name: name.to_owned() }, named))
+    Ok((bundle, named))
 }
 
 /// Record that its command runs.

@@ -100,8 +100,9 @@ pub fn load_profile_with(path: &Path, host: &HostContext, overrides: &Overrides)
     load(path, None, host, overrides)
 }
 
-/// The built-in defaults (the host's root, read-only; everything else as
-/// the format's defaults say) with `overrides`: `sandbox run -- CMD`.
+/// The built-in defaults (the host's root under a tmpfs that takes the
+/// writes; everything else as the format's defaults say) with
+/// `overrides`: `sandbox run -- CMD`.
 pub fn load_defaults(host: &HostContext, overrides: &Overrides) -> Loaded {
     let mut sources = SourceMap::default();
     let mut diags = Diags::default();

@@ -20,6 +20,7 @@ use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 
 pub use self::plan::{Caller, LaunchPlan};
+pub use self::prepare::planned_cgroup_dirs;
 use crate::error::SetupError;
 use crate::runtime::cgroup::Cgroup;
 use crate::runtime::exit::{Exit, Failure, Note, Notes};

@@ -87,6 +87,25 @@ pub fn cgroup(
     Ok((cgroup, watcher))
 }
 
+/// The cgroup directories `run` makes for `bundle` when called from this
+/// process (none with an explicit cgroupsPath, or without limits): for a
+/// record from which `rm -f` removes them should this process and its
+/// watcher both be killed before the sandbox's start is recorded.
+pub fn planned_cgroup_dirs(bundle: &crate::spec::Bundle) -> Vec<std::path::PathBuf> {
+    let Ok(plan) = super::LaunchPlan::new(&bundle.spec, &bundle.ext, super::Caller::current()) else {
+        return Vec::new();
+    };
+    let Some(linux) = bundle.spec.linux().as_ref().filter(|_| plan.cgroup) else { return Vec::new() };
+    let Ok(hierarchies) = Hierarchies::discover() else { return Vec::new() };
+    let opts = Options {
+        name: bundle.name.clone(),
+        cgroups_path: linux.cgroups_path().clone(),
+        required: bundle.ext.limits_required,
+        companions: Vec::new(),
+    };
+    Cgroup::planned_dirs_in(&hierarchies, &opts)
+}
+
 /// A command that is pid 1 itself (no init of ours) is tied to us only by
 /// its parent-death signal, which it may clear: the watcher kills it
 /// through its pidfd if we die. Forked after clone3 when no cgroup needed
