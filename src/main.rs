@@ -148,13 +148,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        // A usage error is a failure of sandbox itself: 125, as docker's
-        // (`run`'s own statuses are the command's). --help and --version are not.
-        Err(e) if e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::from(125);
-        }
-        Err(e) => e.exit(),
+        Err(e) => return cli::report::usage(&e),
     };
     let host = HostContext::current();
     let g = &cli.global;

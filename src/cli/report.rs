@@ -97,6 +97,14 @@ pub fn error(text: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// A command line clap could not parse: a failure of sandbox itself, 125
+/// as docker's (`run`'s own statuses are the command's); `--help` and
+/// `--version` are not failures.
+pub fn usage(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() { ExitCode::from(125) } else { ExitCode::SUCCESS }
+}
+
 /// A JSON value on stdout, pretty, as runc prints `state`.
 pub fn json(value: &serde_json::Value) -> ExitCode {
     let mut text = serde_json::to_string_pretty(value).expect("JSON values serialize");
