@@ -6,7 +6,7 @@ mod cli;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use cli::oci::{CreateArgs, ExecArgs, Global};
 use sandbox::profile::host::HostContext;
@@ -54,6 +54,16 @@ enum Command {
     },
     /// Print the JSON Schema of the profile format.
     Schema,
+    /// Print the completion script for SHELL (scripts/install.sh installs them).
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: cli::completions::Shell,
+    },
+    /// Write the man pages (sandbox.1, sandbox-run.1, ...) into DIR; without DIR, print sandbox.1.
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Create container ID from a bundle, stopped before its command runs.
     Create(CreateArgs),
     /// Run the command of created container ID.
@@ -160,6 +170,8 @@ fn main() -> ExitCode {
         Command::Spec { profile } => cli::spec::run(&profile, &host),
         Command::Explain { profile, overrides } => cli::explain::run(&profile, &overrides, &host),
         Command::Schema => cli::schema::run(),
+        Command::Completions { shell } => cli::completions::run(shell, &Cli::command()),
+        Command::Man { dir } => cli::man::run(dir.as_deref(), &Cli::command()),
         Command::Create(args) => cli::create::run(g, &args),
         Command::Start { id } => cli::start::run(g, &id),
         Command::State { id } => cli::state::run(g, &id),
