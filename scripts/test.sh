@@ -22,6 +22,11 @@ command -v newuidmap >/dev/null || need_apt+=(uidmap)
 # The OCI clients that drive `sandbox` as their runtime (tests/e2e_clients.rs).
 command -v containerd >/dev/null || need_apt+=(containerd)
 command -v podman >/dev/null || need_apt+=(podman)
+# What tests/completions.rs checks the generated completions and man pages with.
+command -v zsh >/dev/null || need_apt+=(zsh)
+command -v fish >/dev/null || need_apt+=(fish)
+command -v man >/dev/null || need_apt+=(man-db)
+command -v groff >/dev/null || need_apt+=(groff-base)
 if ((${#need_apt[@]})); then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
