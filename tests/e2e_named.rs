@@ -471,3 +471,45 @@ fn run_takes_overrides_and_runs_the_defaults_without_a_profile() {
     let missing = root.sandbox(&["run", p.path.to_str().unwrap(), "--", "/nowhere"]);
     assert_eq!(missing.code, Some(127), "{missing}");
 }
+
+#[test]
+fn a_terminal_sandbox_is_attached_from_a_terminal_and_left_with_ctrl_p_ctrl_q() {
+    if skip_unless_root()
+        || common::e2e::skip_unless(common::tmux::installed(), "needs tmux (scripts/test.sh installs it)")
+    {
+        return;
+    }
+    let _serial = serial();
+    let root = Root::new();
+    let m = marker("tty");
+    let p = profile("");
+    let script = format!("tty; while read l; do echo \"got $l\"; done # {m}");
+    root.start("tty", &p, &["-t"], &["/bin/sh", "-c", &script]);
+    root.log_has("tty", "/dev/pts/");
+    let scratch = common::e2e::open_tempdir("sbx-named-tty-");
+    let done = scratch.path().join("attach-status");
+    let bin = common::e2e::launcher().join(" ");
+    let tmux = common::tmux::Tmux::new("attach");
+    tmux.start(
+        80,
+        24,
+        &format!(
+            "{bin} --root {} attach tty; echo attach=$? > {}",
+            root.dir.path().display(),
+            done.display()
+        ),
+    );
+    // Typed at a real terminal, relayed to the sandbox's: its echo and its answer.
+    let typed = || {
+        let out = tmux.cmd(&["send-keys", "hello", "Enter"]);
+        assert!(out.status.success());
+        std::thread::sleep(Duration::from_millis(100));
+        root.sandbox(&["logs", "tty"]).stdout.contains("got hello")
+    };
+    eventually("keys typed in attach reach the sandbox's terminal", typed);
+    assert!(tmux.cmd(&["send-keys", "C-p", "C-q"]).status.success());
+    common::tmux::wait_for_file(&done, "attach=0\n", Duration::from_secs(10));
+    assert_eq!(root.status("tty").as_deref(), Some("running"), "detaching leaves it running");
+    assert_eq!(root.sandbox(&["rm", "-f", "tty"]).code, Some(0));
+    root.assert_empty(&m);
+}
