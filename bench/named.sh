@@ -50,30 +50,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# crun 1.8 refuses hybrid cgroups unless it sees no v2 controllers (DESIGN.md §5).
-touch "$work/empty"
-cat >"$work/crun" <<EOF
-#!/bin/sh
-exec unshare -m sh -c 'mount --bind $work/empty /sys/fs/cgroup/unified/cgroup.controllers; exec crun "\$@"' crun "\$@"
-EOF
-chmod +x "$work/crun"
+# shellcheck source=lib.sh
+. "$repo/bench/lib.sh"
+bench_crun_wrapper "$work"
 
 rootfs=$work/rootfs
-mkdir -p "$rootfs"/{bin,proc,dev,sys,tmp,etc}
-cp "$(command -v busybox)" "$rootfs/bin/busybox"
-for applet in sh true sleep; do ln -s busybox "$rootfs/bin/$applet"; done
-mkdir -p "$work/sleep"
-(cd "$work/sleep" && runc spec)
-python3 - "$work/sleep/config.json" "$rootfs" <<'PY'
-import json, sys
-path, rootfs = sys.argv[1:]
-c = json.load(open(path))
-c["root"] = {"path": rootfs, "readonly": True}
-c["process"]["terminal"] = False
-c["process"]["args"] = ["/bin/sleep", "3600"]
-c["linux"]["resources"]["pids"] = {"limit": 64}
-json.dump(c, open(path, "w"))
-PY
+bench_rootfs "$rootfs"
+bench_bundle "$work/sleep" "$rootfs" '["/bin/sleep", "3600"]'
 profile=$work/p.toml
 printf '[rootfs]\nlayers = ["%s"]\nwritable = "readonly"\n[process]\nterminal = "never"\n[limits]\npids = 64\n' \
     "$rootfs" >"$profile"

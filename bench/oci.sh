@@ -42,34 +42,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# crun 1.8 refuses hybrid cgroups unless it sees no v2 controllers: each
-# call hides them in a private mount namespace (DESIGN.md §5).
-touch "$work/empty"
-cat >"$work/crun" <<EOF
-#!/bin/sh
-exec unshare -m sh -c 'mount --bind $work/empty /sys/fs/cgroup/unified/cgroup.controllers; exec crun "\$@"' crun "\$@"
-EOF
-chmod +x "$work/crun"
+# shellcheck source=lib.sh
+. "$repo/bench/lib.sh"
+bench_crun_wrapper "$work"
 
 rootfs=$work/rootfs
-mkdir -p "$rootfs"/{bin,proc,dev,sys,tmp,etc}
-cp "$(command -v busybox)" "$rootfs/bin/busybox"
-for applet in sh true sleep; do ln -s busybox "$rootfs/bin/$applet"; done
+bench_rootfs "$rootfs"
 # Two bundles on one rootfs: /bin/true, and sleep (to exec into).
-for b in true sleep; do
-    mkdir -p "$work/$b"
-    (cd "$work/$b" && runc spec)
-    python3 - "$work/$b/config.json" "$rootfs" "$b" <<'PY'
-import json, sys
-path, rootfs, what = sys.argv[1:]
-c = json.load(open(path))
-c["root"] = {"path": rootfs, "readonly": True}
-c["process"]["terminal"] = False
-c["process"]["args"] = ["/bin/true"] if what == "true" else ["/bin/sleep", "3600"]
-c["linux"]["resources"]["pids"] = {"limit": 64}
-json.dump(c, open(path, "w"))
-PY
-done
+bench_bundle "$work/true" "$rootfs" '["/bin/true"]'
+bench_bundle "$work/sleep" "$rootfs" '["/bin/sleep", "3600"]'
 
 names=() cmds=()
 for r in sandbox runc crun; do

@@ -11,14 +11,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::e2e::{HostState, Outcome, Profile, finish, sandbox_cgroups, skip_unless_root};
-
-/// One test at a time: each checks that the host's cgroups drain, which
-/// another test's running sandbox would keep from happening.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use common::e2e::{
+    HostState, Outcome, Profile, eventually, finish, processes_with, sandbox_cgroups, serial,
+    skip_unless_root,
+};
 
 /// A state directory of the test's own, and the sandbox verbs on it.
 struct Root {
@@ -82,27 +78,6 @@ impl Root {
         assert!(left.is_empty(), "state left behind: {left:?}");
         eventually("the sandbox's processes are gone", || processes_with(marker).is_empty());
     }
-}
-
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Living processes whose command line mentions `marker` (a zombie's is empty).
-fn processes_with(marker: &str) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
-        })
-        .collect()
 }
 
 fn marker(test: &str) -> String {

@@ -9,14 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::e2e::{HostState, Outcome, finish, sandbox_cgroups, skip_unless_root};
-
-/// One test at a time: each checks that the host's cgroups drain, which
-/// another test's running container would keep from happening.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use common::e2e::{HostState, Outcome, finish, sandbox_cgroups, serial, skip_unless_root};
 
 /// A plain OCI bundle (no `dev.sandbox.*` annotations) with a writable copy
 /// of the busybox rootfs, and a state directory of its own.

@@ -342,3 +342,32 @@ pub fn finish(mut c: Command) -> Outcome {
     };
     Outcome { code: status.code(), stdout: out.join().unwrap(), stderr: err.join().unwrap() }
 }
+
+/// One test at a time, for tests that check that the host's cgroups drain,
+/// which another test's running sandbox would keep from happening.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Living processes whose command line mentions `marker` (a zombie's is empty).
+pub fn processes_with(marker: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+        })
+        .collect()
+}
+
+/// Wait up to 10 s for `check` to hold; a test fails with `what` otherwise.
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
