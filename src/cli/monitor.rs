@@ -41,17 +41,13 @@ pub fn start(root: &Root, name: &str, bundle: &Bundle, named: Named) -> ExitCode
         let _ = from.read_to_string(&mut said);
         Ok(said)
     });
-    let said = match spawned {
-        Ok(said) => said,
-        Err(e) => {
-            let _ = root.open(name).and_then(sandbox::container::Container::remove_dir);
-            return failed(125, &e);
-        }
-    };
+    let said = spawned.unwrap_or_else(|e| format!("125\n{e}"));
     if said == STARTED {
         return report::out(&format!("{name}\n"));
     }
-    // A failure before the command ran: its status, then its message.
+    // A failure before the command ran: its status, then its message. The
+    // monitor removed what it could; whatever it could not goes now.
+    let _ = super::rm::remove(root, name, true);
     match said.split_once('\n').and_then(|(code, msg)| Some((code.parse::<u8>().ok()?, msg))) {
         Some((code, msg)) => failed(code, msg),
         None => failed(125, &format!("the monitor of sandbox {name} ended before the sandbox started")),
@@ -105,16 +101,14 @@ fn monitor(root: &Root, name: &str, report: std::fs::File) {
             let _ = r.write_all(text.as_bytes());
         }
     };
+    // A failure before the launch: `run -d` reports it and removes the sandbox.
     let (bundle, named) = match named::take_over(root, name) {
         Ok(taken) => taken,
         Err(e) => return tell(&mut report, &format!("125\n{e}\n")),
     };
     let keeper = match streams(root, name, named.interactive) {
         Ok(k) => k,
-        Err(e) => {
-            let _ = root.open(name).and_then(sandbox::container::Container::remove_dir);
-            return tell(&mut report, &format!("125\n{e}\n"));
-        }
+        Err(e) => return tell(&mut report, &format!("125\n{e}\n")),
     };
     let mut on_start = |launched: &sandbox::runtime::launch::Launched| {
         named::started(root, name, launched)?;
