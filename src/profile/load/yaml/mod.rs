@@ -2,6 +2,10 @@
 //! budget bounds alias expansion, node count and nesting, so alias bombs and
 //! deep documents end in an error instead of a hang.
 
+mod error;
+#[cfg(test)]
+mod tests;
+
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -35,10 +39,7 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diags) -> Option<Node> {
         }
         Ok(None) => Some(Node::new(Value::Map(Vec::new()), Span::new(file, 0, text.len()))),
         Err(e) => {
-            let span = e.location().map_or(Span::new(file, 0, 0), |l| span_of(file, text, l));
-            let message = e.to_string();
-            let message = message.lines().next().unwrap_or("invalid YAML").trim();
-            diags.push(Diag::at("profile::syntax", span, message));
+            diags.push(error::diag(file, text, &e));
             None
         }
     }
