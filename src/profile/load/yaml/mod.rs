@@ -15,23 +15,17 @@ use super::node::{Entry, MAX_DEPTH, Node, Value};
 use crate::profile::diag::{Diag, Diags};
 use crate::profile::source::{FileId, Sp, Span};
 
+/// Most values a document may have, and most bytes of text in them: a
+/// profile has a few hundred values.
+const MAX_NODES: usize = 50_000;
+const MAX_SCALAR_BYTES: usize = 4 << 20;
+
+/// What a key is expected to be: the error for anything else is told by it.
+const KEY_NAME: &str = "a key name";
+
 /// Parse a YAML document (one document; aliases expanded within budget).
 pub fn parse(file: FileId, text: &str, diags: &mut Diags) -> Option<Node> {
-    let mut budget = Budget::default();
-    budget.max_depth = MAX_DEPTH;
-    budget.max_nodes = 50_000;
-    budget.max_aliases = 1_000;
-    budget.max_total_scalar_bytes = 4 << 20;
-    // Aliases may expand into at most this many events in all: an alias
-    // bomb ends here, early, instead of at the node budget.
-    let mut alias_limits = serde_saphyr::options::AliasLimits::default();
-    alias_limits.max_total_replayed_events = 20_000;
-    let mut options = Options::default();
-    options.budget = Some(budget);
-    options.alias_limits = alias_limits;
-    options.with_snippet = false;
-    options.strict_booleans = true;
-    match serde_saphyr::from_str_with_options::<Option<YNode>>(text, options) {
+    match serde_saphyr::from_str_with_options::<Option<YNode>>(text, options()) {
         Ok(Some(node)) => {
             let before = diags.len();
             let node = node.into_node(file, text, diags);
@@ -43,6 +37,24 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diags) -> Option<Node> {
             None
         }
     }
+}
+
+fn options() -> Options {
+    let mut budget = Budget::default();
+    budget.max_depth = MAX_DEPTH;
+    budget.max_nodes = MAX_NODES;
+    budget.max_aliases = 1_000;
+    budget.max_total_scalar_bytes = MAX_SCALAR_BYTES;
+    // Aliases may expand into at most this many events in all: an alias
+    // bomb ends here, early, instead of at the node budget.
+    let mut alias_limits = serde_saphyr::options::AliasLimits::default();
+    alias_limits.max_total_replayed_events = 20_000;
+    let mut options = Options::default();
+    options.budget = Some(budget);
+    options.alias_limits = alias_limits;
+    options.with_snippet = false;
+    options.strict_booleans = true;
+    options
 }
 
 fn span_of(file: FileId, text: &str, loc: Location) -> Span {
@@ -181,7 +193,7 @@ impl<'de> Deserialize<'de> for KeyString {
         impl Visitor<'_> for KeyVisitor {
             type Value = KeyString;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a key name")
+                f.write_str(KEY_NAME)
             }
             fn visit_str<E>(self, v: &str) -> Result<KeyString, E> {
                 Ok(KeyString(v.to_owned()))

@@ -1,7 +1,8 @@
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::error::offset_of;
-use super::parse;
+use super::{options, parse};
 use crate::profile::diag::{Diag, Diags};
 use crate::profile::source::SourceMap;
 
@@ -115,4 +116,139 @@ fn offsets_past_a_line_or_the_text_are_clamped() {
     assert_eq!(offset_of(text, 3, 1), 6, "the empty last line");
     assert_eq!(offset_of(text, 9, 1), 6, "past the last line: the end");
     assert_eq!(offset_of(text, 0, 0), 0, "an unknown location: the start");
+}
+
+#[test]
+fn a_misindented_key_says_to_indent_it_like_its_siblings() {
+    let (_, _, _, diag) = refused(MISINDENTED_DEEPER);
+    assert_eq!(diag.code, "profile::syntax");
+    assert_eq!(diag.message, "`:` inside a value");
+    let help = diag.help.unwrap();
+    assert!(help.contains("indent it like the other keys of its table"), "{help}");
+    let (_, _, _, diag) = refused(&MISINDENTED_DEEPER.replace("   timeout", " timeout"));
+    assert_eq!(diag.message, "this line's indentation matches no key above it");
+}
+
+#[test]
+fn messages_say_what_is_wrong_in_the_profiles_terms() {
+    let message = |text: &str| refused(text).3.message;
+    assert_eq!(message("a: \"x\n"), "unclosed quote");
+    assert_eq!(message("a:\n\tb: 1\n"), "a tab where YAML allows only spaces");
+    assert_eq!(message("limits:\n  pids: 1\n  pids: 2\n"), "duplicate key `pids`");
+    assert_eq!(message("a: [1, 2\n"), "unclosed `[`");
+    assert_eq!(message("a: [1, 2}\n"), "`[` closed by `}`");
+    assert_eq!(message("a: 1\n---\nb: 2\n"), "a second YAML document in the profile");
+    assert_eq!(message("a: &x [1]\nb: *y\n"), "`*y` names no anchor defined before it");
+    assert_eq!(message("a: .nan\n"), "`.nan` is not a finite number");
+    assert_eq!(message("[a]: 1\n"), "a key must be a name");
+    assert_eq!(message(&format!("a: [{}]\n", vec!["x"; 60_000].join(","))), "more than 50000 values");
+}
+
+#[test]
+fn nesting_past_the_limit_is_too_deep_as_in_toml() {
+    for text in
+        [format!("a: {}{}\n", "[".repeat(40), "]".repeat(40)), format!("a: {}\n", "[".repeat(100_000))]
+    {
+        let (_, _, _, diag) = refused(&text);
+        assert_eq!((diag.code, diag.message.as_str()), ("profile::too-deep", "nested deeper than 32 levels"));
+    }
+}
+
+#[test]
+fn an_alias_bomb_is_refused_at_the_alias_with_its_anchor_labelled() {
+    let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for (this, prev) in ('b'..='l').zip('a'..) {
+        // Writing to a String cannot fail.
+        let _ = writeln!(text, "{this}: &{this} [{}]", vec![format!("*{prev}"); 10].join(", "));
+    }
+    let (_, _, covered, diag) = refused(&text);
+    assert_eq!(diag.message, "anchors and aliases (`&name`, `*name`) copy more than a profile may hold");
+    assert!(covered.starts_with('*'), "at an alias: {covered:?}");
+    let anchor = &diag.secondary.first().expect("the anchor is labelled").span;
+    assert!(text[anchor.start..].starts_with('['), "at the anchored value: {:?}", &text[anchor.start..]);
+}
+
+/// Each a different mistake; together they reach every kind of error the
+/// parser and the deserializer raise on a profile.
+const MISTAKES: &[&str] = &[
+    MISINDENTED_DEEPER,
+    "limits:\n  pids: 1\n timeout: 2\n",
+    "a:\n\tb: 1\n",
+    "a:\n  b: 1\n\tc: 2\n",
+    "a: \"x\n",
+    "a: 'x\n",
+    "a: \"x\\q\"\n",
+    "a: \"x\" y\n",
+    "a: [1, 2\n",
+    "a: [1, 2}\n",
+    "a: {b: 1\n",
+    "a: [a, b\nc: 1\n",
+    "a: [a, b,, c]\n",
+    "limits:\n  pids: 1\n  pids: 2\n",
+    "a: {b: 1, b: 2}\n",
+    "a: 1\n---\nb: 2\n",
+    "a: 1\n...\nb: 2\n",
+    "a: &x [1]\nb: *y\n",
+    "a: b: c\n",
+    "a:\n  - x\n  y: 1\n",
+    "a: - x\n",
+    "a: @x\n",
+    "a: `x\n",
+    "a: !<x\n",
+    "%YAML 1.2\n%YAML 1.2\n---\na: 1\n",
+    "a: |0\n  x\n",
+    "a: .nan\n",
+    "a: 1e999\n",
+    "[a]: 1\n",
+    "a: &\n",
+];
+
+/// Every field name serde-saphyr's options and budgets have, read from
+/// their debug form so a new option is covered too, and the names of its
+/// API types.
+fn library_names() -> Vec<String> {
+    let debug = format!("{:#?}", options());
+    let mut names: Vec<String> = debug
+        .lines()
+        .filter_map(|line| line.trim().split_once(':'))
+        .map(|(name, _)| name.to_owned())
+        .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "max_depth") && names.iter().any(|n| n == "strict_booleans"),
+        "{names:?}"
+    );
+    names.extend(
+        ["Options", "Budget", "BudgetBreach", "AliasLimits", "DuplicateKeyPolicy", "from_str"]
+            .map(String::from),
+    );
+    names
+}
+
+fn has_word(text: &str, word: &str) -> bool {
+    text.split(|c: char| !c.is_alphanumeric() && c != '_').any(|w| w == word)
+}
+
+/// Whether `said` has the library's "at line 3, column 8".
+fn names_a_position(said: &str) -> bool {
+    ["line ", "column "].iter().any(|word| {
+        said.match_indices(word)
+            .any(|(at, _)| said[at + word.len()..].starts_with(|c: char| c.is_ascii_digit()))
+    })
+}
+
+#[test]
+fn no_message_names_a_library_option() {
+    let names = library_names();
+    for text in MISTAKES {
+        let (_, _, _, diag) = refused(text);
+        let help = diag.help.clone().unwrap_or_default();
+        assert!(!help.is_empty(), "{text:?}: every syntax error says how to fix it");
+        for said in [&diag.message, &help] {
+            let found: Vec<&String> = names.iter().filter(|n| has_word(said, n)).collect();
+            assert!(found.is_empty(), "{text:?}: {said:?} names {found:?}");
+            // Where it is, is the span's job.
+            assert!(!names_a_position(said), "{text:?}: {said:?}");
+        }
+    }
 }
