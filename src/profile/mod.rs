@@ -3,8 +3,10 @@
 //! span-carrying tree, `merge` follows `extends` (with `vars` expanding
 //! variables per file), `raw` types the tree, `validate` checks it into the
 //! model; `diag` renders problems, `explain` the merged profile with its
-//! provenance, `schema` the format. [`load_profile`] is all of it in one call.
+//! provenance (and, from `defaults`, what it leaves out), `schema` the
+//! format. [`load_profile`] is all of it in one call.
 
+pub mod defaults;
 pub mod diag;
 pub mod explain;
 pub mod host;

@@ -67,6 +67,12 @@ pub fn validate(raw: &raw::Profile, name: &str, sources: &SourceMap, diags: &mut
     })
 }
 
+/// The hostname of a profile named `name` that sets none (and has a UTS
+/// namespace of its own): its name, made a valid host name.
+pub fn default_hostname(name: &str) -> String {
+    namespaces::hostname_from(name)
+}
+
 /// Strings reach the kernel as C strings, which end at their first NUL:
 /// a NUL inside a command argument, a variable or a path would cut it
 /// short (and shift the arguments), so every one is an error at its place.

@@ -178,7 +178,7 @@ fn valid_hostname(cx: &mut Cx, h: &Sp<String>) -> bool {
 }
 
 /// The default hostname: the profile's name, made a valid host name.
-fn hostname_from(name: &str) -> String {
+pub(super) fn hostname_from(name: &str) -> String {
     let clean: String = name
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
