@@ -49,6 +49,9 @@ enum Command {
     Explain {
         #[arg(value_name = "PROFILE")]
         profile: PathBuf,
+        /// Also every default the profile leaves out, marked `default`; all in the format's order.
+        #[arg(long)]
+        all: bool,
         #[command(flatten)]
         overrides: cli::overrides::OverrideArgs,
     },
@@ -168,7 +171,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cli::run::run(g, &args, &host),
         Command::Bundle { profile, dir } => cli::bundle::run(&profile, &dir, &host),
         Command::Spec { profile } => cli::spec::run(&profile, &host),
-        Command::Explain { profile, overrides } => cli::explain::run(&profile, &overrides, &host),
+        Command::Explain { profile, all, overrides } => cli::explain::run(&profile, &overrides, all, &host),
         Command::Schema => cli::schema::run(),
         Command::Completions { shell } => cli::completions::run(shell, &Cli::command()),
         Command::Man { dir } => cli::man::run(dir.as_deref(), &Cli::command()),

@@ -60,6 +60,19 @@ fn spec_prints_json_and_explain_prints_provenance() {
 }
 
 #[test]
+fn explain_all_adds_the_defaults_marked_default() {
+    let out = sandbox(&["explain", "--all", "--set", "limits.pids=64", "profiles/dev-shell.toml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let explained = text(&out.stdout);
+    let has = |start: &str, end: &str| explained.lines().any(|l| l.starts_with(start) && l.ends_with(end));
+    assert!(has("process.init = true ", "# default"), "{explained}");
+    assert!(has("network.hostname = \"dev-shell\" ", "# default"), "{explained}");
+    assert!(has("network.mode = \"host\" ", "profiles/dev-shell.toml:31"), "set, not defaulted: {explained}");
+    assert!(has("limits.pids = 64 ", "# command line:1"), "{explained}");
+    assert!(!text(&sandbox(&["explain", "profiles/dev-shell.toml"]).stdout).contains("# default"));
+}
+
+#[test]
 fn spec_of_a_bad_profile_fails_with_diagnostics() {
     let out = sandbox(&["spec", "tests/fixtures/diagnostics/range.toml"]);
     assert_eq!(out.status.code(), Some(1));

@@ -168,6 +168,6 @@ fn with_overrides(
 }
 
 /// The profile's name: its file name without the extension.
-fn profile_name(path: &Path) -> String {
+pub fn profile_name(path: &Path) -> String {
     path.file_stem().map_or_else(|| "sandbox".to_owned(), |s| s.to_string_lossy().into_owned())
 }
