@@ -107,17 +107,13 @@ hyperfine -N --style none --warmup 5 --runs "$client_runs" --export-json "$work/
     -n "sandbox ps --format json ($many running)" "$S --root $state/many ps --format json" \
     -n "runc list ($many running)" "runc --root $state/runc-many list" >/dev/null </dev/null
 
-python3 - "$work" <<'PY'
-import json, sys
+python3 - "$work" "$repo/bench" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from table import header, table
 work = sys.argv[1]
-def table(name):
-    res = {r["command"]: r for r in json.load(open(f"{work}/{name}.json"))["results"]}
-    for cmd, r in res.items():
-        print(f"| {cmd} | {r['median']*1000:.2f} | {r['min']*1000:.2f} | {r['max']*1000:.2f} | {(r['user']+r['system'])*1000:.2f} |")
-    return {k: v["median"] for k, v in res.items()}
-print("| command | median ms | min ms | max ms | mean CPU ms |")
-print("|---|---:|---:|---:|---:|")
-e = table("exec"); r = table("rund"); p = table("ps")
+header()
+e = table(work, "exec"); r = table(work, "rund"); p = table(work, "ps")
 print()
 print("| ratio (medians) | value | target |")
 print("|---|---:|---:|")

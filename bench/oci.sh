@@ -99,17 +99,13 @@ hyperfine -N --style none --warmup 3 --runs "$client_runs" --export-json "$work/
     -n "podman run --rm, sandbox" "bash $work/pm.sh $S" -n "podman run --rm, runc" "bash $work/pm.sh $(command -v runc)" \
     -n "podman run --rm, crun" "bash $work/pm.sh $work/crun" >/dev/null
 
-python3 - "$work" <<'PY'
-import json, sys
+python3 - "$work" "$repo/bench" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from table import header, table
 work = sys.argv[1]
-def table(name):
-    res = {r["command"]: r for r in json.load(open(f"{work}/{name}.json"))["results"]}
-    for cmd, r in res.items():
-        print(f"| {cmd} | {r['median']*1000:.2f} | {r['min']*1000:.2f} | {r['max']*1000:.2f} | {(r['user']+r['system'])*1000:.2f} |")
-    return {k: v["median"] for k, v in res.items()}
-print("| command | median ms | min ms | max ms | mean CPU ms |")
-print("|---|---:|---:|---:|---:|")
-m = table("oci"); c = table("ctr"); p = table("podman")
+header()
+m = table(work, "oci"); c = table(work, "ctr"); p = table(work, "podman")
 print()
 print("| ratio (medians) | value | target |")
 print("|---|---:|---:|")
