@@ -204,11 +204,11 @@ fn confine_and_exec(
         }
         nix::unistd::chdir(process.cwd())
             .map_err(|e| SetupError::sys(format!("chdir {}", process.cwd().display()), e))?;
-        child::confine(sock, t.ext.landlock.as_ref(), filters)?;
-        Ok::<_, SetupError>(terminal)
+        let landlock = child::confine(sock, t.ext.landlock.as_ref(), filters)?;
+        Ok::<_, SetupError>((terminal, landlock))
     })();
     match confined {
-        Ok(terminal) => child::exec(process, terminal),
+        Ok((terminal, landlock)) => child::exec(process, terminal, landlock),
         Err(e) => Failure::Setup(e),
     }
 }

@@ -4,6 +4,7 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
 use nix::sched::{CloneFlags, unshare};
@@ -19,7 +20,7 @@ use crate::runtime::rootfs::plan::RootPlan;
 use crate::runtime::security::identity;
 use crate::runtime::sync::{self, EXIT_SETUP, Message};
 use crate::runtime::{rootfs, terminal};
-use crate::spec::extension::Extension;
+use crate::spec::extension::{Extension, LandlockRules};
 use crate::sys;
 
 /// Everything the child needs, prepared by the launcher before clone3.
@@ -108,13 +109,13 @@ fn setup(sock: &mut OwnedFd, plan: &ChildPlan) -> std::result::Result<Pid, Failu
         }
         *sock = super::gate::wait(sock, listener)?;
     }
-    restrict(sock, plan)?;
+    let landlock = restrict(sock, plan)?;
     if plan.ext.init {
         if let Some(command) = fork_command()? {
             return Ok(command);
         }
     }
-    Err(exec(plan.spec.process().as_ref().expect("checked by the launcher"), terminal))
+    Err(exec(plan.spec.process().as_ref().expect("checked by the launcher"), terminal, landlock))
 }
 
 /// Act one, on the first "go" (the id maps are written, the id-mapped
@@ -229,16 +230,18 @@ pub fn open_terminal(sock: &OwnedFd) -> Result<OwnedFd> {
 }
 
 /// Landlock, then seccomp: the last steps before execve.
-fn restrict(sock: &OwnedFd, plan: &ChildPlan) -> Result<()> {
+fn restrict<'a>(sock: &OwnedFd, plan: &ChildPlan<'a>) -> Result<Option<&'a LandlockRules>> {
     confine(sock, plan.ext.landlock.as_ref(), &plan.seccomp)
 }
 
-/// Landlock's rules, then the seccomp filters.
-pub fn confine(
+/// Landlock's rules, then the seccomp filters. Returns the rules when
+/// their filesystem part is in force: an EACCES from here on may be theirs.
+pub fn confine<'a>(
     sock: &OwnedFd,
-    landlock: Option<&crate::spec::extension::LandlockRules>,
+    landlock: Option<&'a LandlockRules>,
     seccomp: &[seccompiler::BpfProgram],
-) -> Result<()> {
+) -> Result<Option<&'a LandlockRules>> {
+    let mut enforced = None;
     if let Some(rules) = landlock {
         let report = crate::runtime::security::landlock::apply(rules)?;
         if !report.skipped.is_empty() {
@@ -246,14 +249,20 @@ pub fn confine(
                 format!("landlock (best effort, ABI {}): skipped {}", report.abi, report.skipped.join("; "));
             let _ = sync::send(sock.as_fd(), &Message::Note(note), None);
         }
+        enforced = Some(rules).filter(|_| report.enforced());
     }
-    crate::runtime::security::seccomp::install(seccomp)
+    crate::runtime::security::seccomp::install(seccomp)?;
+    Ok(enforced)
 }
 
 /// The command's terminal (or a session of its own), default signal
 /// dispositions, then execve with the spec's environment; returns only on
-/// failure.
-pub fn exec(process: &oci_spec::runtime::Process, terminal: Option<OwnedFd>) -> Failure {
+/// failure. `landlock`: the rules in force, to tell an EACCES that is theirs.
+pub fn exec(
+    process: &oci_spec::runtime::Process,
+    terminal: Option<OwnedFd>,
+    landlock: Option<&LandlockRules>,
+) -> Failure {
     match &terminal {
         Some(slave) => {
             if let Err(e) = terminal::attach(slave) {
@@ -272,7 +281,23 @@ pub fn exec(process: &oci_spec::runtime::Process, terminal: Option<OwnedFd>) -> 
         Err(failure) => return failure,
     };
     let errno = nix::unistd::execve(&full, &args, &env).unwrap_err();
-    exec_failure(&args[0], errno)
+    let failure = exec_failure(&args[0], errno);
+    match (failure, landlock) {
+        (Failure::CannotExecute(e), Some(rules)) if errno == Errno::EACCES => {
+            Failure::CannotExecute(landlock_denied(e, rules, &full))
+        }
+        (failure, _) => failure,
+    }
+}
+
+/// An EACCES from execve, with the Landlock list that lacks the program
+/// (or its interpreter) when that is the cause.
+fn landlock_denied(error: SetupError, rules: &LandlockRules, program: &CString) -> SetupError {
+    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(program.as_bytes()));
+    match crate::runtime::security::landlock::hint::execute(rules, path) {
+        Some(denied) => error.detail(denied.detail).fix(denied.fix),
+        None => error,
+    }
 }
 
 /// The command's program, found in the sandbox's PATH, with its arguments

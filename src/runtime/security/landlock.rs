@@ -28,6 +28,8 @@ use nix::sys::stat::{Mode, SFlag, fstat};
 use crate::error::{Result, SetupError};
 use crate::spec::extension::LandlockRules as Landlock;
 
+pub mod hint;
+
 /// What [`apply`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {
@@ -35,6 +37,13 @@ pub struct Report {
     pub abi: i32,
     /// One line per rule the kernel could not enforce (best effort only).
     pub skipped: Vec<String>,
+}
+
+impl Report {
+    /// Whether the filesystem rules are in force (an EACCES may be theirs).
+    pub fn enforced(&self) -> bool {
+        self.abi >= FILESYSTEM
+    }
 }
 
 /// The first ABI of each feature our format uses.
