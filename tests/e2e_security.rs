@@ -65,6 +65,51 @@ fn landlock_allows_only_the_listed_paths() {
     assert!(out.stderr.contains("Permission denied"), "EACCES: {out}");
 }
 
+/// An execve Landlock refuses names the list and the path to add, and
+/// only when that is the cause.
+#[test]
+fn landlock_says_which_list_an_execve_lacks() {
+    if skip_unless_root() {
+        return;
+    }
+    let tools = common::e2e::open_tempdir("sandbox-tools-");
+    let script = tools.path().join("run");
+    std::fs::write(&script, "#!/bin/sh\necho ran\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let profile = |execute: &str| {
+        busybox_profile(&format!(
+            "[[mount]]\nsource = \"{}\"\ntarget = \"/opt\"\n\n[security.landlock]\nexecute = {execute}\nread = [\"/etc\"]\n",
+            tools.path().display()
+        ))
+    };
+    let p = profile("[\"/opt\", \"/etc\"]");
+    let out = run(&p, &["/bin/true"]);
+    println!("{out}");
+    assert_eq!(out.code, Some(126), "{out}");
+    assert!(
+        out.stderr.contains("Landlock: /bin/true (which is /bin/busybox) is under no path of security.landlock.execute [/opt, /etc] or write []"),
+        "names the program and the lists: {out}"
+    );
+    assert!(
+        out.stderr.contains("add /bin/busybox, or a directory above it, to security.landlock.execute"),
+        "{out}"
+    );
+    let out = run(&p, &["/opt/run"]);
+    assert_eq!(out.code, Some(126), "{out}");
+    assert!(
+        out.stderr.contains("/bin/sh (which is /bin/busybox), the interpreter of /opt/run, is under no path"),
+        "a covered script names its interpreter: {out}"
+    );
+    // Covered, but not executable for another reason (no x bit): no hint.
+    let out = run(&p, &["/etc/marker"]);
+    assert_eq!(out.code, Some(126), "{out}");
+    assert!(out.stderr.contains("execute /etc/marker: EACCES (Permission denied)"), "{out}");
+    assert!(!out.stderr.contains("Landlock"), "no hint where Landlock is not the cause: {out}");
+    // The fix it gives works.
+    let out = run(&profile("[\"/opt\", \"/bin/busybox\"]"), &["/opt/run"]);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(0), "ran\n"), "{out}");
+}
+
 #[test]
 fn landlock_limits_tcp_connect() {
     if skip_unless_root() {
