@@ -64,6 +64,7 @@
 //! with [`Cgroup::planned_dirs_in`] (or after it with [`Cgroup::dirs`]) cleans
 //! up with [`destroy_dirs`].
 
+mod delegation;
 mod files;
 mod hierarchy;
 mod kill;
@@ -117,6 +118,7 @@ pub use limits::{blkio_to_io_weight, shares_to_weight};
 pub use v2::SelfMove;
 
 use crate::error::{Result, SetupError};
+use delegation::Undelegated;
 use limits::Setting;
 use v1::V1;
 use v2::V2;
@@ -174,7 +176,7 @@ impl Cgroup {
         let v2_plan = h.v2.as_ref().zip(v2_path).map(|(v, p)| v2::plan(v, &p));
         let (on_v2, on_v1, mut unapplied) = route(h, v2_plan.as_ref(), request);
         if opts.required && !unapplied.is_empty() {
-            return Err(refuse(&unapplied));
+            return Err(refuse(&unapplied, None));
         }
         let mut cg = Cgroup { v2: None, v1: Vec::new(), owner: std::process::id(), removed: false };
         if let Some(Ok(plan)) = &v2_plan {
@@ -194,7 +196,12 @@ impl Cgroup {
             }
         }
         if opts.required && !unapplied.is_empty() {
-            return Err(refuse(&unapplied)); // `cg` drops: what was made is removed
+            // `cg` drops: what was made is removed.
+            let v2 = v2_plan.as_ref().and_then(|p| p.as_ref().ok()).filter(|_| !on_v2.is_empty());
+            let v1 = h.v1.iter().zip(&v1_paths).zip(&on_v1).filter(|(_, s)| !s.is_empty());
+            let v1: Vec<_> = v1.filter_map(|((x, path), _)| Some((x, x.dir_of(path)?))).collect();
+            let denied = Undelegated::find(v2.map(|p| (p.mount.as_path(), p.dir.as_path())), &v1);
+            return Err(refuse(&unapplied, denied.fix(nix::unistd::geteuid().as_raw())));
         }
         if cg.v2.is_none() && cg.v1.is_empty() {
             return Ok((None, unapplied));
@@ -347,11 +354,17 @@ fn tracking_hierarchy(h: &Hierarchies, any: bool) -> Option<usize> {
         .or_else(|| if any { h.v1.iter().position(plain) } else { None })
 }
 
-fn refuse(reasons: &[String]) -> SetupError {
-    SetupError::new("apply the sandbox's cgroup limits").detail(reasons.join("; ")).fix(
+/// The refusal of limits that could not be applied: each with its reason,
+/// and how to get a cgroup when the caller has none of its own
+/// (`delegation`), else how to get the controllers.
+fn refuse(reasons: &[String], delegation: Option<String>) -> SetupError {
+    SetupError::new("apply the sandbox's cgroup limits")
+        .detail(reasons.join("; "))
+        .fix(delegation.unwrap_or_else(|| {
         "give the launcher the controllers named above, or set `enforce = \"best-effort\"` under [limits] \
-         to run without these limits",
-    )
+             to run without these limits"
+            .to_owned()
+    }))
 }
 
 /// The value of `key` in a `key value` per line file (`memory.events`).
