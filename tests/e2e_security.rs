@@ -197,6 +197,35 @@ fn pids_limit_stops_a_fork_bomb() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "the sleeps died with the sandbox");
 }
 
+/// The rootless tier's user has no cgroup of its own: a required limit is
+/// refused, and the refusal says how to get one (and the way out without).
+#[test]
+fn a_limit_without_a_delegated_cgroup_says_how_to_get_one() {
+    if skip_unless_root() || common::e2e::skip_unless_rootless() {
+        return;
+    }
+    let uid = common::e2e::e2e_uid();
+    let out = run(&busybox_profile("[limits]\nmemory = \"64MiB\"\npids = 64\n"), &["/bin/true"]);
+    println!("{out}");
+    assert_eq!(out.code, Some(125), "{out}");
+    assert!(
+        out.stderr.contains("memory limit") && out.stderr.contains("pids limit"),
+        "names the limits: {out}"
+    );
+    assert!(out.stderr.contains(&format!("no cgroup is delegated to uid {uid}: ")), "says why: {out}");
+    assert!(out.stderr.contains("`systemd-run --user --scope -p Delegate=yes sandbox run …`"), "{out}");
+    if out.stderr.contains("the cgroup v1 hierarch") {
+        // v1 (this machine's hybrid setup), which systemd delegates to no user.
+        let own = format!("user-{uid}");
+        assert!(out.stderr.contains(&format!("`mkdir H/{own} && chown -R {uid} H/{own}`")), "{out}");
+        assert!(out.stderr.contains(&format!("linux.cgroupsPath is `/{own}/NAME`")), "{out}");
+    } else {
+        assert!(out.stderr.contains("is not yours: run the launcher in a delegated scope"), "{out}");
+    }
+    assert!(out.stderr.contains("(a profile has no key for it)"), "invents no profile key: {out}");
+    assert!(out.stderr.contains("or set `enforce = \"best-effort\"` under [limits]"), "{out}");
+}
+
 #[test]
 fn rlimits_apply() {
     if skip_unless_root() {

@@ -113,6 +113,18 @@ pub fn skip_unless_root() -> bool {
     skip_unless(is_root(), "needs root (run the suite as root; rootless is its own tier)")
 }
 
+/// Skip unless this is the rootless tier (`SANDBOX_E2E_USER` set): for what
+/// only an unprivileged caller meets. Unlike [`skip_unless`] this is no
+/// failure under `SANDBOX_MUST_WORK=1`: the root tier always skips it, and
+/// scripts/test.sh runs the same test binary again as the rootless tier.
+pub fn skip_unless_rootless() -> bool {
+    if rootless() {
+        return false;
+    }
+    println!("SKIPPED: rootless tier only (run with SANDBOX_E2E_USER=NAME)");
+    true
+}
+
 /// A busybox-static rootfs, built once per test binary.
 pub fn busybox_rootfs() -> &'static Path {
     static ROOTFS: OnceLock<tempfile::TempDir> = OnceLock::new();
