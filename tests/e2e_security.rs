@@ -201,7 +201,7 @@ fn pids_limit_stops_a_fork_bomb() {
 /// refused, and the refusal says how to get one (and the way out without).
 #[test]
 fn a_limit_without_a_delegated_cgroup_says_how_to_get_one() {
-    if skip_unless_root() || common::e2e::skip_unless_rootless() {
+    if skip_unless_root() || common::e2e::rootless_tier_only() {
         return;
     }
     let uid = common::e2e::e2e_uid();
