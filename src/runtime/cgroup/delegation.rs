@@ -26,16 +26,16 @@ impl Undelegated {
     /// not create a cgroup in: the deepest existing directory at or above
     /// each cgroup is not writable (EACCES, EPERM).
     pub fn find(v2: Option<(&Path, &Path)>, v1: &[(&Hierarchy, PathBuf)]) -> Undelegated {
-        let theirs = |mount: &Path, dir: &Path| {
+        let not_ours = |mount: &Path, dir: &Path| {
             let existing = existing(mount, dir);
             matches!(access(&existing, AccessFlags::W_OK), Err(Errno::EACCES | Errno::EPERM))
                 .then_some(existing)
         };
         Undelegated {
-            v2: v2.and_then(|(mount, dir)| theirs(mount, dir)),
+            v2: v2.and_then(|(mount, dir)| not_ours(mount, dir)),
             v1: v1
                 .iter()
-                .filter(|(h, dir)| theirs(&h.mount, dir).is_some())
+                .filter(|(h, dir)| not_ours(&h.mount, dir).is_some())
                 .map(|(h, _)| (*h).clone())
                 .collect(),
         }
@@ -61,7 +61,7 @@ impl Undelegated {
             let mounts: Vec<String> = self.v1.iter().map(|h| h.mount.display().to_string()).collect();
             let these = if mounts.len() == 1 { "hierarchy {} is" } else { "hierarchies {} are" };
             ways.push(format!(
-                "the cgroup v1 {} root's, and systemd delegates controllers only on cgroup v2 \
+                "the cgroup v1 {} not yours, and systemd delegates controllers only on cgroup v2 \
                  (there, `systemd-run --user --scope -p Delegate=yes sandbox run …` gives the launcher one): \
                  as root, `mkdir H/{own} && chown -R {uid} H/{own}` for each hierarchy H, then start the \
                  launcher in them (`echo $$ > H/{own}/cgroup.procs` from its shell)",
@@ -109,7 +109,7 @@ mod tests {
         assert!(
             fix.starts_with(
                 "no cgroup is delegated to uid 1000: the cgroup v1 hierarchies /sys/fs/cgroup/memory, \
-                 /sys/fs/cgroup/pids are root's"
+                 /sys/fs/cgroup/pids are not yours"
             ),
             "{fix}"
         );
@@ -128,7 +128,7 @@ mod tests {
             "{fix}"
         );
         let one = Undelegated { v2: None, v1: vec![v1("/sys/fs/cgroup/memory", "memory")] };
-        assert!(one.fix(7).unwrap().contains("hierarchy /sys/fs/cgroup/memory is root's"));
+        assert!(one.fix(7).unwrap().contains("hierarchy /sys/fs/cgroup/memory is not yours"));
     }
 
     #[test]
