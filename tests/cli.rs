@@ -90,7 +90,11 @@ fn help_version_and_usage_errors() {
     let out = sandbox(&["--version"]);
     assert_eq!(text(&out.stdout).trim(), format!("sandbox {}", env!("CARGO_PKG_VERSION")));
     let out = sandbox(&["check"]);
-    assert_eq!(out.status.code(), Some(125), "a usage error is a failure of sandbox itself: 125, as docker's");
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "a usage error is a failure of sandbox itself: 125, as docker's"
+    );
     assert!(text(&out.stderr).contains("PROFILE"));
     let out = sandbox(&["schema"]);
     assert!(out.status.success());
