@@ -1,5 +1,19 @@
 # Shared by bench/oci.sh and bench/named.sh (sourced).
 
+# bench_prepare TOOL:PACKAGE...: install what is missing, build the release
+# binary, and set S to it (.cargo/config.toml sets the target).
+bench_prepare() {
+    local need=() tool
+    for tool in "$@"; do
+        command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
+    done
+    if ((${#need[@]})); then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+    cargo build --release --locked -q
+    S=$repo/target/x86_64-unknown-linux-gnu/release/sandbox
+}
+
 # bench_crun_wrapper WORK: WORK/crun, crun behind a private mount namespace
 # that hides the v2 controllers: crun 1.8 refuses hybrid cgroups unless it
 # sees none (DESIGN.md §5).

@@ -15,16 +15,9 @@ repo=$(pwd)
 runs=${RUNS:-200}
 client_runs=${CLIENT_RUNS:-20}
 
-need=()
-for tool in hyperfine:hyperfine runc:runc crun:crun busybox:busybox-static python3:python3 \
-    containerd:containerd podman:podman; do
-    command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
-done
-if ((${#need[@]})); then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-cargo build --release --locked -q
-S=$repo/target/x86_64-unknown-linux-gnu/release/sandbox  # .cargo/config.toml
+# shellcheck source=lib.sh
+. "$repo/bench/lib.sh"
+bench_prepare hyperfine:hyperfine runc:runc crun:crun busybox:busybox-static python3:python3 containerd:containerd podman:podman
 
 work=$(mktemp -d /tmp/sandbox-oci-bench.XXXXXX)
 state=$work/state
@@ -42,8 +35,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# shellcheck source=lib.sh
-. "$repo/bench/lib.sh"
 bench_crun_wrapper "$work"
 
 rootfs=$work/rootfs
