@@ -19,6 +19,7 @@ pub mod compile;
 pub mod container;
 pub mod error;
 pub mod fsroot;
+pub mod image;
 pub mod linux;
 pub mod mountinfo;
 pub mod profile;
