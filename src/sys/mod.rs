@@ -13,3 +13,4 @@ pub mod net;
 pub mod process;
 pub mod signal;
 pub mod term;
+pub mod xattr;
