@@ -125,8 +125,9 @@ impl<R: Read> Hashing<R> {
         if got == *expected {
             Ok(size)
         } else {
-            Err(SetupError::new(format!("verify {what}"))
-                .detail(format!("its content is {got}, not {expected}: it was altered or damaged; nothing of it was kept")))
+            Err(SetupError::new(format!("verify {what}")).detail(format!(
+                "its content is {got}, not {expected}: it was altered or damaged; nothing of it was kept"
+            )))
         }
     }
 }

@@ -13,14 +13,25 @@ use super::digest::Digest;
 pub enum Source {
     /// An OCI image layout directory; `tag`: the index entry's
     /// `org.opencontainers.image.ref.name` (the only entry when absent).
-    Oci { path: PathBuf, tag: Option<String> },
+    Oci {
+        path: PathBuf,
+        tag: Option<String>,
+    },
     /// The same layout as a tar file.
-    OciArchive { path: PathBuf, tag: Option<String> },
+    OciArchive {
+        path: PathBuf,
+        tag: Option<String>,
+    },
     /// `docker save` output; `name`: one of its `RepoTags`.
-    DockerArchive { path: PathBuf, name: Option<String> },
+    DockerArchive {
+        path: PathBuf,
+        name: Option<String>,
+    },
     Registry(RegistryRef),
     /// A root file system as one tarball (plain, gzip, zstd or xz).
-    Tar { path: PathBuf },
+    Tar {
+        path: PathBuf,
+    },
 }
 
 /// `HOST/REPO[:TAG][@sha256:…]`, with docker's defaults filled in: no host
@@ -52,7 +63,9 @@ impl Source {
         let source = match scheme {
             "oci" => Source::Oci { path: need_path(path)?, tag: nonempty(extra, "tag")? },
             "oci-archive" => Source::OciArchive { path: need_path(path)?, tag: nonempty(extra, "tag")? },
-            "docker-archive" => Source::DockerArchive { path: need_path(path)?, name: nonempty(extra, "name")? },
+            "docker-archive" => {
+                Source::DockerArchive { path: need_path(path)?, name: nonempty(extra, "name")? }
+            }
             "tar" => Source::Tar { path: need_path(rest)? },
             "docker" => match rest.strip_prefix("//") {
                 Some(r) => Source::Registry(RegistryRef::parse(r)?),
@@ -130,7 +143,9 @@ impl RegistryRef {
             None => (name, None),
         };
         let (host, repo) = match name.split_once('/') {
-            Some((h, r)) if h.contains('.') || h.contains(':') || h == "localhost" => (h.to_owned(), r.to_owned()),
+            Some((h, r)) if h.contains('.') || h.contains(':') || h == "localhost" => {
+                (h.to_owned(), r.to_owned())
+            }
             Some(_) => ("docker.io".to_owned(), name.to_owned()),
             None => ("docker.io".to_owned(), format!("library/{name}")),
         };
@@ -146,14 +161,18 @@ impl RegistryRef {
         let repo_ok = !repo.is_empty()
             && repo.split('/').all(|part| {
                 !part.is_empty()
-                    && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
                     && part.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
             });
         if !repo_ok {
-            return Err(format!("`{repo}` is not a repository name: lowercase letters, digits, `.`, `_`, `-`, parts split by `/`"));
+            return Err(format!(
+                "`{repo}` is not a repository name: lowercase letters, digits, `.`, `_`, `-`, parts split by `/`"
+            ));
         }
-        let host_ok = !host.is_empty()
-            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+        let host_ok =
+            !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
         if !host_ok {
             return Err(format!("`{host}` is not a registry host"));
         }
@@ -215,7 +234,10 @@ mod tests {
             Source::parse("docker-archive:a.tar:busybox:1").unwrap(),
             Some(Source::DockerArchive { path: "a.tar".into(), name: Some("busybox:1".into()) })
         );
-        assert_eq!(Source::parse("tar:root.tar.gz").unwrap(), Some(Source::Tar { path: "root.tar.gz".into() }));
+        assert_eq!(
+            Source::parse("tar:root.tar.gz").unwrap(),
+            Some(Source::Tar { path: "root.tar.gz".into() })
+        );
         assert_eq!(Source::parse("host:/").unwrap(), None);
         assert_eq!(Source::parse("/srv/root").unwrap(), None);
         assert!(Source::parse("oci:").is_err());
@@ -226,16 +248,23 @@ mod tests {
     #[test]
     fn registry_refs_get_dockers_defaults() {
         let r = reg("docker://busybox");
-        assert_eq!((r.host.as_str(), r.repo.as_str(), r.tag.as_deref()), ("docker.io", "library/busybox", Some("latest")));
+        assert_eq!(
+            (r.host.as_str(), r.repo.as_str(), r.tag.as_deref()),
+            ("docker.io", "library/busybox", Some("latest"))
+        );
         let r = reg("docker://127.0.0.1:5000/team/tools:1.2");
-        assert_eq!((r.host.as_str(), r.repo.as_str(), r.tag.as_deref()), ("127.0.0.1:5000", "team/tools", Some("1.2")));
+        assert_eq!(
+            (r.host.as_str(), r.repo.as_str(), r.tag.as_deref()),
+            ("127.0.0.1:5000", "team/tools", Some("1.2"))
+        );
         assert_eq!(r.hostname(), "127.0.0.1");
         let pinned = format!("docker://localhost:5000/a@sha256:{}", "a".repeat(64));
         let r = reg(&pinned);
         assert_eq!((r.tag.as_deref(), r.reference().len()), (None, 71));
         assert_eq!(r.to_string(), pinned.trim_start_matches("docker://"));
         assert_eq!(reg("docker://[::1]:5000/a").hostname(), "::1");
-        for bad in ["docker://A/B", "docker://h.io/a:b c", "docker://h.io/../x", "docker://h.io/a@sha256:zz"] {
+        for bad in ["docker://A/B", "docker://h.io/a:b c", "docker://h.io/../x", "docker://h.io/a@sha256:zz"]
+        {
             assert!(Source::parse(bad).is_err(), "{bad}");
         }
     }
