@@ -100,14 +100,14 @@ impl<'a> Layer<'a> {
         let meta = self.meta(entry, &at)?;
         let is_dir = kind == EntryType::Directory || (slash && kind == EntryType::Regular);
         if path.is_empty() {
-            return self.root_entry(&at, is_dir, meta);
+            return self.root_entry(&at, is_dir, &meta);
         }
         if is_dir {
             self.directory(&at, parent, name, &meta)?;
             self.tree.dirs.push(DirMeta { path, mode: meta.mode, mtime: Some(meta.mtime) });
             return Ok(());
         }
-        self.dispatch(entry, &at, kind, meta)
+        self.dispatch(entry, &at, kind, &meta)
     }
 
     fn dispatch<R: Read>(
@@ -115,13 +115,13 @@ impl<'a> Layer<'a> {
         entry: &mut tar::Entry<'_, R>,
         at: &At<'_>,
         kind: EntryType,
-        meta: Meta,
+        meta: &Meta,
     ) -> Result<()> {
         let (parent, name) = path::split(at.entry);
         let dir = self.tree.dir(at, parent)?;
         let node = Node { dir: dir.as_fd(), name, at };
         match kind {
-            EntryType::Regular | EntryType::Continuous => self.file(entry, &node, &meta),
+            EntryType::Regular | EntryType::Continuous => self.file(entry, &node, meta),
             EntryType::Symlink | EntryType::Link => {
                 let link = entry.link_name_bytes().ok_or_else(|| at.refuse("is a link to nothing"))?;
                 if link.len() > self.opts.limits.max_path {
@@ -130,7 +130,7 @@ impl<'a> Layer<'a> {
                     return Err(self.limit(&over, len, "max_path", self.opts.limits.max_path));
                 }
                 if kind == EntryType::Symlink {
-                    self.symlink(&node, &link, &meta)
+                    self.symlink(&node, &link, meta)
                 } else {
                     self.hardlink(&node, &link)
                 }
@@ -140,13 +140,13 @@ impl<'a> Layer<'a> {
                 let bad = |_| at.refuse("has an unreadable device number");
                 let major = h.device_major().map_err(bad)?.unwrap_or(0);
                 let minor = h.device_minor().map_err(bad)?.unwrap_or(0);
-                self.device(&node, kind == EntryType::Char, (major, minor), &meta)
+                self.device(&node, kind == EntryType::Char, (major, minor), meta)
             }
             EntryType::Fifo => {
                 replace(&node, "create the fifo", || {
                     mknodat(node.dir, node.name, SFlag::S_IFIFO, Mode::S_IRUSR, 0)
                 })?;
-                self.attrs_at(&node, &meta)
+                self.attrs_at(&node, meta)
             }
             other => {
                 Err(at.refuse(&format!("has type `{}`, which a layer may not use", show(&[other.as_byte()]))))
@@ -244,7 +244,7 @@ impl<'a> Layer<'a> {
     /// `./` itself: the layer's own directory. Its owner is not applied and
     /// its mode loses group and other write (the store's directory must not
     /// become writable by other users of the host); its time and xattrs are kept.
-    fn root_entry(&mut self, at: &At<'_>, is_dir: bool, meta: Meta) -> Result<()> {
+    fn root_entry(&mut self, at: &At<'_>, is_dir: bool, meta: &Meta) -> Result<()> {
         if !is_dir {
             return Err(at.refuse("would replace the layer's own directory"));
         }

@@ -74,7 +74,6 @@ fn header(path: &[u8], kind: EntryType, size: u64, mode: u32, link: &[u8]) -> He
 #[derive(Clone, Copy)]
 enum E<'a> {
     File(&'a str, &'a [u8]),
-    Mode(&'a str, &'a [u8], u32),
     Dir(&'a str),
     DirMode(&'a str, u32),
     Sym(&'a str, &'a str),
@@ -98,10 +97,9 @@ fn pax_body(records: &[(&str, &[u8])]) -> Vec<u8> {
     out
 }
 
-fn append(b: &mut tar::Builder<impl Write>, e: E<'_>) {
-    let (h, data): (Header, Vec<u8>) = match e {
+fn append(builder: &mut tar::Builder<impl Write>, entry: E<'_>) {
+    let (h, data): (Header, Vec<u8>) = match entry {
         E::File(p, d) => (header(p.as_bytes(), EntryType::Regular, d.len() as u64, 0o644, b""), d.to_vec()),
-        E::Mode(p, d, m) => (header(p.as_bytes(), EntryType::Regular, d.len() as u64, m, b""), d.to_vec()),
         E::Dir(p) => (header(p.as_bytes(), EntryType::Directory, 0, 0o755, b""), vec![]),
         E::DirMode(p, m) => (header(p.as_bytes(), EntryType::Directory, 0, m, b""), vec![]),
         E::Sym(p, t) => (header(p.as_bytes(), EntryType::Symlink, 0, 0o777, t.as_bytes()), vec![]),
@@ -118,7 +116,7 @@ fn append(b: &mut tar::Builder<impl Write>, e: E<'_>) {
             (header(b"PaxHeader", EntryType::XHeader, body.len() as u64, 0o644, b""), body)
         }
     };
-    b.append(&h, &data[..]).unwrap();
+    builder.append(&h, &data[..]).unwrap();
 }
 
 fn tar_of(entries: &[E<'_>]) -> Vec<u8> {
@@ -472,7 +470,7 @@ fn random_and_truncated_input_never_panics() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for round in 0..200 {
         let len = usize::try_from(rng.next() % 3000).unwrap();
-        let mut bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let mut bytes: Vec<u8> = (0..len).map(|_| rng.next().to_le_bytes()[0]).collect();
         match round % 4 {
             1 if len > 2 => bytes[..2].copy_from_slice(&[0x1f, 0x8b]),
             2 if len > 6 => bytes[..6].copy_from_slice(&[0xfd, b'7', b'z', b'X', b'Z', 0]),
