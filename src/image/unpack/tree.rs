@@ -88,7 +88,7 @@ impl Tree {
         match beneath(self.root.as_fd(), path, OFlag::O_PATH | OFlag::O_DIRECTORY) {
             Ok(fd) => Ok(fd),
             Err(Errno::ENOENT | Errno::ELOOP | Errno::ENOTDIR) => {
-                self.walk(at, path, true).map(Option::unwrap)
+                self.walk(at, path, true)?.ok_or_else(|| at.sys("create the directory of", Errno::ENOENT))
             }
             Err(e) => Err(at.sys("open the directory of", e)),
         }
