@@ -15,4 +15,5 @@
 
 pub mod digest;
 pub mod reference;
+pub mod registry;
 pub mod unpack;
