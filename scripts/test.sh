@@ -27,6 +27,13 @@ command -v zsh >/dev/null || need_apt+=(zsh)
 command -v fish >/dev/null || need_apt+=(fish)
 command -v man >/dev/null || need_apt+=(man-db)
 command -v groff >/dev/null || need_apt+=(groff-base)
+# The registry client's servers and images (tests/registry.rs): a real
+# registry on loopback, umoci to build images, skopeo to push them, htpasswd
+# for the registry's password file.
+command -v docker-registry >/dev/null || need_apt+=(docker-registry)
+command -v skopeo >/dev/null || need_apt+=(skopeo)
+command -v umoci >/dev/null || need_apt+=(umoci)
+command -v htpasswd >/dev/null || need_apt+=(apache2-utils)
 if ((${#need_apt[@]})); then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
