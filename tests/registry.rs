@@ -3,8 +3,9 @@
 //! with skopeo, and a few lines of fake HTTP for what a real registry will
 //! not do (lie about a digest, send us to a plain-http token service).
 //! Nothing leaves the machine. Without the tools a test says why and
-//! passes, unless SANDBOX_MUST_WORK is set.
+//! passes, unless `SANDBOX_MUST_WORK` is set.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -79,10 +80,8 @@ impl Registry {
         if let Some((u, p)) = user {
             let line = run(Command::new("htpasswd").args(["-Bbn", u, p]));
             std::fs::write(dir.path().join("htpasswd"), line).unwrap();
-            config += &format!(
-                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
-                dir.path().join("htpasswd").display()
-            );
+            let path = dir.path().join("htpasswd");
+            writeln!(config, "auth:\n  htpasswd:\n    realm: test\n    path: {}", path.display()).unwrap();
         }
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
         let child = Command::new("docker-registry")
