@@ -411,12 +411,27 @@ fn tmpfs_data(ext: &Extension) -> String {
     }
 }
 
+/// The most lower layers overlayfs stacks (`OVL_MAX_STACK`).
+const MAX_LOWER: usize = 500;
+
 /// The overlay of the layers with the writable upper, on `root`.
 fn overlay(prep: &Prepared, scratch: &Path, root: &str, rootless: bool) -> Result<()> {
+    if prep.layers.len() > MAX_LOWER {
+        return Err(SetupError::new(format!("stack {} layers", prep.layers.len()))
+            .detail(format!("overlayfs stacks at most {MAX_LOWER}"))
+            .fix("squash the image (fewer layers), or split the profile's layers"));
+    }
+    // Each lower is named relative to /proc/self/fd, our cwd for the mount
+    // (overlayfs resolves relative paths from it): "12:13:…" rather than
+    // "/proc/self/fd/12:…", so even 500 layers fit the one page the
+    // kernel copies the mount options into.
+    chdir("/proc/self/fd").map_err(|e| SetupError::sys("chdir /proc/self/fd", e))?;
     let lower: Vec<String> = prep
         .layers
         .iter()
-        .map(|l| l.as_ref().map_or_else(|| "/".to_owned(), crate::fsroot::fd_path))
+        .map(|l| {
+            l.as_ref().map_or_else(|| "/".to_owned(), |f| std::os::fd::AsRawFd::as_raw_fd(f).to_string())
+        })
         .collect();
     let (upper, work) = match &prep.persistent {
         Some((u, w)) => (crate::fsroot::fd_path(u), crate::fsroot::fd_path(w)),
