@@ -159,9 +159,11 @@ impl<'a> Layer<'a> {
         let bad = |field: &str| at.refuse(&format!("has an unreadable {field}"));
         let mode = h.mode().map_err(|_| bad("mode"))? & 0o7777;
         let id = |v: io::Result<u64>| v.ok().and_then(|v| u32::try_from(v).ok()).filter(|&v| v != u32::MAX);
-        let uid = id(h.uid()).ok_or_else(|| bad("uid"))?;
-        let gid = id(h.gid()).ok_or_else(|| bad("gid"))?;
-        let secs = h.mtime().map_err(|_| bad("mtime"))?;
+        // An empty field is 0, as GNU tar, Go and Python read it.
+        let old = h.as_old();
+        let uid = if blank(&old.uid) { 0 } else { id(h.uid()).ok_or_else(|| bad("uid"))? };
+        let gid = if blank(&old.gid) { 0 } else { id(h.gid()).ok_or_else(|| bad("gid"))? };
+        let secs = if blank(&old.mtime) { 0 } else { h.mtime().map_err(|_| bad("mtime"))? };
         let mut mtime = TimeSpec::new(i64::try_from(secs).unwrap_or(i64::MAX), 0);
         let mut xattrs = Vec::new();
         let Some(pax) = entry.pax_extensions().map_err(|e| self.meter.error(self.what, &e))? else {
@@ -464,4 +466,9 @@ fn keep_xattr(
             skipped.push(format!("{}: xattr {} ({why})", show(at.entry), show(name.as_bytes())));
         }
     }
+}
+
+/// A numeric header field with nothing in it (all NUL or spaces).
+fn blank(field: &[u8]) -> bool {
+    field.iter().all(|&b| b == 0 || b == b' ')
 }
