@@ -90,7 +90,8 @@ impl Client {
 
     /// A blob's bytes as they stream (redirects to storage followed); the
     /// caller hashes them with `digest::Hashing` and verifies.
-    pub fn blob(&mut self, digest: &Digest) -> Result<Box<dyn Read + '_>> {
+    /// The reader owns its connection: it outlives this borrow of the client.
+    pub fn blob(&mut self, digest: &Digest) -> Result<Box<dyn Read>> {
         let path = format!("/v2/{}/blobs/{digest}", self.reference.repo);
         let what = format!("fetch the blob {}@{digest}", self.name());
         let response = self.get(&path, None, &what)?;
