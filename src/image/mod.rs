@@ -13,7 +13,14 @@
 //! config     image config → the profile's defaults, as one more source
 //! ```
 
+pub mod config;
 pub mod digest;
+pub mod lock;
+pub mod manifest;
+pub mod prune;
 pub mod reference;
 pub mod registry;
+pub mod resolve;
+pub mod sources;
+pub mod store;
 pub mod unpack;
