@@ -31,15 +31,24 @@ use crate::profile::model::{Dns, Layer, Model, NetMode, Seccomp, Terminal, User,
 pub const SANDBOX_IDS: u32 = 0x7000_0000;
 pub const SANDBOX_ID_COUNT: u32 = 65_536;
 
-/// The bundle a validated profile is: a pure function of the model and the
-/// caller's facts.
+/// Each image layer's unpacked directories, bottom to top.
+pub type Images = std::collections::BTreeMap<crate::image::reference::Source, Vec<std::path::PathBuf>>;
+
+/// The bundle a validated profile without images is.
 pub fn compile(model: &Model, host: &HostContext) -> Bundle {
+    compile_with(model, host, &Images::new())
+}
+
+/// The bundle a validated profile is: a pure function of the model, the
+/// caller's facts and where its images were unpacked (the caller resolved
+/// every image layer of `model` into `images` first).
+pub fn compile_with(model: &Model, host: &HostContext, images: &Images) -> Bundle {
     let userns = match model.namespaces.user {
         UserNamespace::New | UserNamespace::Auto => true,
         UserNamespace::Host => false,
     };
     let (uid, gid, groups) = ids(&model.process.user, host);
-    let extension = extension(model);
+    let extension = extension(model, images);
     let mut annotations = extension.to_annotations();
     if let Some(desc) = model.description.as_ref() {
         annotations.insert("org.opencontainers.image.description".into(), desc.clone());
@@ -261,10 +270,10 @@ pub fn weight_to_shares(weight: u64) -> u64 {
     2 + ((weight - 1) * 262_142).div_ceil(9_999)
 }
 
-fn extension(model: &Model) -> Extension {
+fn extension(model: &Model, images: &Images) -> Extension {
     let net = &model.network;
     Extension {
-        layers: model.rootfs.layers.iter().map(layer).collect(),
+        layers: model.rootfs.layers.iter().flat_map(|l| layer(l, images)).collect(),
         writable: writable(&model.rootfs.writable),
         network: NetworkSpec {
             mode: match net.mode {
@@ -291,10 +300,14 @@ fn extension(model: &Model) -> Extension {
     }
 }
 
-fn layer(layer: &Layer) -> LayerSpec {
+fn layer(layer: &Layer, images: &Images) -> Vec<LayerSpec> {
     match layer {
-        Layer::HostRoot => LayerSpec::HostRoot,
-        Layer::Dir(p) => LayerSpec::Dir(p.display().to_string()),
+        Layer::HostRoot => vec![LayerSpec::HostRoot],
+        Layer::Dir(p) => vec![LayerSpec::Dir(p.display().to_string())],
+        Layer::Image(source) => {
+            let dirs = images.get(source).expect("the caller resolved every image before compile");
+            dirs.iter().map(|d| LayerSpec::Dir(d.display().to_string())).collect()
+        }
     }
 }
 

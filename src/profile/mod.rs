@@ -102,6 +102,50 @@ pub fn load_profile_with(path: &Path, host: &HostContext, overrides: &Overrides)
     load(path, None, host, overrides)
 }
 
+/// A source merged below every file of the profile, which overrides each
+/// of its values: an image's config as `[process]` defaults.
+#[derive(Clone, Debug)]
+pub struct Below {
+    /// How messages and `explain` name it: `image oci:/srv/img config`.
+    pub label: String,
+    /// TOML.
+    pub text: String,
+}
+
+/// [`load_profile_with`] (or, without `path`, [`load_defaults`]) with
+/// `below` under the profile, bottom first.
+pub fn load_profile_over(
+    path: Option<&Path>,
+    host: &HostContext,
+    overrides: &Overrides,
+    below: &[Below],
+) -> Loaded {
+    let mut loaded = match path {
+        Some(p) => load(p, None, host, &Overrides::default()),
+        None => load_defaults(host, &Overrides::default()),
+    };
+    if loaded.merged.is_none() || !loaded.diags.is_empty() {
+        return loaded;
+    }
+    let anchor = path.map_or_else(|| host.cwd.join("sandbox.toml"), Path::to_path_buf);
+    let mut diags = Diags::default();
+    let mut merged = None;
+    for b in below {
+        let id = loaded.sources.add_labelled(host.cwd.join("(image)"), b.text.clone(), Some(b.label.clone()));
+        if let Some(node) = load::toml::parse(id, &b.text, &mut diags) {
+            merged = Some(match merged {
+                Some(m) => merge::merge(m, node, &[], ""),
+                None => node,
+            });
+        }
+    }
+    let tree = match (merged, loaded.merged.take()) {
+        (Some(m), Some(p)) => Some(merge::merge(m, p, &[], "")),
+        (_, p) => p,
+    };
+    finish(&anchor, tree, loaded.sources, diags, host, overrides)
+}
+
 /// The built-in defaults (the host's root under a tmpfs that takes the
 /// writes; everything else as the format's defaults say) with
 /// `overrides`: `sandbox run -- CMD`.
@@ -111,7 +155,7 @@ pub fn load_defaults(host: &HostContext, overrides: &Overrides) -> Loaded {
     let text = "rootfs.layers = [\"host:/\"]\n".to_owned();
     // Named `sandbox` (its cgroup's name), anchored in the current directory.
     let path = host.cwd.join("sandbox.toml");
-    let id = sources.add_labelled(path.clone(), text.clone(), Some("built-in defaults"));
+    let id = sources.add_labelled(path.clone(), text.clone(), Some("built-in defaults".to_owned()));
     let merged = load::toml::parse(id, &text, &mut diags);
     finish(&path, merged, sources, diags, host, overrides)
 }
@@ -161,7 +205,11 @@ fn with_overrides(
 ) -> Option<Node> {
     let text = overrides.text();
     // Its relative host paths are relative to where the command was typed.
-    let id = sources.add_labelled(host.cwd.join("(command line)"), text.clone(), Some(overrides::LABEL));
+    let id = sources.add_labelled(
+        host.cwd.join("(command line)"),
+        text.clone(),
+        Some(overrides::LABEL.to_owned()),
+    );
     let mut node = load::toml::parse(id, &text, diags)?;
     crate::profile::vars::expand_tree(&mut node, &host.cwd, host, sources, diags);
     Some(merge::merge(merged?, node, &[], ""))

@@ -65,6 +65,9 @@ pub enum Layer {
     HostRoot,
     /// A directory on the host, read-only.
     Dir(PathBuf),
+    /// An image or archive (its path absolute): all its layers, unpacked
+    /// in the image store before compile.
+    Image(crate::image::reference::Source),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -44,13 +44,13 @@ pub struct SourceFile {
     pub text: String,
     /// What to call it instead of its path: a source that is no file
     /// (the command line's overrides, the built-in defaults).
-    pub label: Option<&'static str>,
+    pub label: Option<String>,
 }
 
 impl SourceFile {
     /// How messages name it: its label, or its path.
     pub fn name(&self) -> String {
-        self.label.map_or_else(|| self.path.display().to_string(), str::to_owned)
+        self.label.clone().unwrap_or_else(|| self.path.display().to_string())
     }
 }
 
@@ -66,7 +66,7 @@ impl SourceMap {
     }
 
     /// A source that is no file: `path` only anchors its relative paths.
-    pub fn add_labelled(&mut self, path: PathBuf, text: String, label: Option<&'static str>) -> FileId {
+    pub fn add_labelled(&mut self, path: PathBuf, text: String, label: Option<String>) -> FileId {
         let id = FileId(u32::try_from(self.files.len()).expect("fewer than 2^32 files"));
         self.files.push(SourceFile { path, text, label });
         id

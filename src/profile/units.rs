@@ -36,6 +36,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "" | "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
+        "d" => 86_400_000,
         other => return Err(format!("unknown duration suffix \"{other}\"")),
     };
     scale(number, millis).map(Duration::from_millis).ok_or_else(|| format!("\"{text}\" is not a duration"))

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{Cx, flag};
+use crate::image::reference::{SCHEMES, Source};
 use crate::profile::diag::Diag;
 use crate::profile::model::{Layer, Mount, MountKind, Rootfs, SystemMounts, Writable};
 use crate::profile::raw::{self, Access, MountType, OneOf, WritableWord};
@@ -74,13 +75,41 @@ fn layer_of(cx: &mut Cx, layer: &Sp<String>) -> Option<Layer> {
     if text == "host:/" {
         return Some(Layer::HostRoot);
     }
+    match Source::parse(text) {
+        Ok(Some(source)) => return image_layer(cx, layer, source),
+        Err(e) => {
+            cx.error(Diag::at("profile::layer", layer.span, format!("layer `{text}`: {e}")));
+            return None;
+        }
+        Ok(None) => {}
+    }
     if let Some((scheme, _)) = text.split_once(':').filter(|(s, _)| !s.contains('/')) {
-        let diag = Diag::at("profile::layer", layer.span, format!("unsupported layer type `{scheme}:`"))
-            .help("layers are \"host:/\" or a directory; archives and images are not supported yet");
+        let diag = Diag::at("profile::layer", layer.span, format!("unknown layer type `{scheme}:`"))
+            .help(format!("layers are \"host:/\", a directory, or an image or archive: {SCHEMES}"));
         cx.error(diag);
         return None;
     }
     cx.existing_host_path("layer", layer, true).map(Layer::Dir)
+}
+
+/// An image or archive layer; a local one must exist (its path is made
+/// absolute, relative to the profile's directory).
+fn image_layer(cx: &mut Cx, layer: &Sp<String>, source: Source) -> Option<Layer> {
+    let Some(path) = source.path() else { return Some(Layer::Image(source)) };
+    let want_dir = matches!(source, Source::Oci { .. });
+    let at = Sp::new(path.display().to_string(), layer.span);
+    let found = cx.existing_host_path("image layer", &at, want_dir)?;
+    if !want_dir && found.is_dir() {
+        let diag = Diag::at(
+            "profile::layer",
+            layer.span,
+            format!("{} is a directory, not an archive", found.display()),
+        )
+        .help("an OCI layout directory is `oci:PATH`; a root directory is the plain path");
+        cx.error(diag);
+        return None;
+    }
+    Some(Layer::Image(source.with_path(found)))
 }
 
 pub(super) fn check_mounts(
