@@ -57,6 +57,36 @@ enum Command {
     },
     /// Print the JSON Schema of the profile format.
     Schema,
+    /// Fetch and unpack an image or archive (a reference, or every one a
+    /// profile names) into the store, asking a registry again.
+    Pull {
+        #[arg(value_name = "PROFILE|REF")]
+        target: String,
+        /// Print no progress.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Write PROFILE.lock: the digest of every image, archive and file the
+    /// profile is made of (`run --locked` refuses anything else).
+    Lock {
+        #[arg(value_name = "PROFILE")]
+        profile: PathBuf,
+        /// Print no progress.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// The store's images: reference, digest, layers, size, last use.
+    Images {
+        #[arg(short, long, default_value = "table")]
+        format: cli::ps::Format,
+    },
+    /// Remove images (all, or those unused for a time) and the layers only
+    /// they use; layers of running sandboxes stay.
+    Prune {
+        /// Only images not used for this long (30m, 12h, 7d).
+        #[arg(long, value_name = "DURATION")]
+        older_than: Option<String>,
+    },
     /// Print the completion script for SHELL (scripts/install.sh installs them).
     Completions {
         #[arg(value_name = "SHELL")]
@@ -173,6 +203,10 @@ fn main() -> ExitCode {
         Command::Spec { profile } => cli::spec::run(&profile, &host),
         Command::Explain { profile, all, overrides } => cli::explain::run(&profile, &overrides, all, &host),
         Command::Schema => cli::schema::run(),
+        Command::Pull { target, quiet } => cli::pull::run(&target, quiet, &host),
+        Command::Lock { profile, quiet } => cli::lock::run(&profile, quiet, &host),
+        Command::Images { format } => cli::image_list::run(format),
+        Command::Prune { older_than } => cli::prune::run(older_than.as_deref()),
         Command::Completions { shell } => cli::completions::run(shell, &Cli::command()),
         Command::Man { dir } => cli::man::run(dir.as_deref(), &Cli::command()),
         Command::Create(args) => cli::create::run(g, &args),

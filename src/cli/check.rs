@@ -12,7 +12,20 @@ pub fn run(profiles: &[PathBuf], host: &HostContext) -> ExitCode {
     let mut failed = false;
     for path in profiles {
         let loaded = load_profile(path, host);
-        if loaded.diags.is_empty() {
+        let stale = if loaded.diags.is_empty() {
+            crate::cli::lock::stale(path, host).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        if !stale.is_empty() {
+            failed = true;
+            report::error(&format!(
+                "{}: its lock is stale:\n  {}\n(review the change, then `sandbox lock {}`)",
+                path.display(),
+                stale.join("\n  "),
+                path.display()
+            ));
+        } else if loaded.diags.is_empty() {
             report::checked(path);
         } else {
             failed = true;

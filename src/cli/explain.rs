@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use sandbox::profile::host::HostContext;
-use sandbox::profile::{load_profile_with, profile_name};
+use sandbox::profile::profile_name;
 
 use crate::cli::overrides::OverrideArgs;
 use crate::cli::report;
@@ -17,7 +17,7 @@ pub fn run(profile: &Path, overrides: &OverrideArgs, all: bool, host: &HostConte
         Ok(o) => o,
         Err(e) => return report::error(&e),
     };
-    let loaded = load_profile_with(profile, host, &overrides);
+    let loaded = crate::cli::images::loaded(profile, host, &overrides);
     let Some(tree) = &loaded.merged else {
         return report::diagnostics(&loaded);
     };

@@ -10,15 +10,21 @@ pub mod delete;
 pub mod exec;
 pub mod explain;
 pub mod features;
+pub mod image_list;
+pub mod images;
 pub mod kill;
 pub mod list;
+pub mod lock;
 pub mod logs;
 pub mod man;
 pub mod monitor;
 pub mod oci;
 pub mod overrides;
 pub mod pause;
+pub mod progress;
+pub mod prune;
 pub mod ps;
+pub mod pull;
 pub mod report;
 pub mod rm;
 pub mod run;
@@ -35,16 +41,13 @@ use std::process::ExitCode;
 
 use clap::Command;
 use sandbox::profile::host::HostContext;
-use sandbox::profile::{Loaded, load_profile};
 use sandbox::spec::Bundle;
 
-/// Load, check and compile a profile; its diagnostics, printed, otherwise.
+/// Load, check and compile a profile (its images resolved); its
+/// diagnostics, printed, otherwise.
 fn compile(path: &Path, host: &HostContext) -> Result<Bundle, ExitCode> {
-    let loaded: Loaded = load_profile(path, host);
-    match &loaded.model {
-        Some(model) => Ok(sandbox::compile::compile(model, host)),
-        None => Err(report::diagnostics(&loaded)),
-    }
+    let overrides = sandbox::profile::overrides::Overrides::default();
+    images::ready(Some(path), host, &overrides, false, false).map(|r| r.bundle)
 }
 
 /// The command line users are shown: `cmd` without its hidden verbs

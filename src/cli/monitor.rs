@@ -106,6 +106,11 @@ fn monitor(root: &Root, name: &str, report: std::fs::File) {
         Ok(taken) => taken,
         Err(e) => return tell(&mut report, &format!("125\n{e}\n")),
     };
+    // Its image layers stay held while it runs: `prune` leaves them.
+    let _held = match held_layers(&bundle) {
+        Ok(h) => h,
+        Err(e) => return tell(&mut report, &format!("125\n{e}\n")),
+    };
     let keeper = match streams(root, name, named.interactive) {
         Ok(k) => k,
         Err(e) => return tell(&mut report, &format!("125\n{e}\n")),
@@ -160,4 +165,23 @@ fn streams(root: &Root, name: &str, interactive: bool) -> Result<std::process::C
     nix::unistd::dup2_stdout(&out_w).map_err(|e| format!("dup2 stdout: {e}"))?;
     nix::unistd::dup2_stderr(&out_w).map_err(|e| format!("dup2 stderr: {e}"))?;
     Ok(keeper)
+}
+
+/// Shared locks on the bundle's layers that are in the image store.
+fn held_layers(
+    bundle: &sandbox::spec::Bundle,
+) -> sandbox::error::Result<Vec<nix::fcntl::Flock<std::os::fd::OwnedFd>>> {
+    use sandbox::image::store::Store;
+    use sandbox::spec::extension::LayerSpec;
+    let dirs: Vec<std::path::PathBuf> = bundle
+        .ext
+        .layers
+        .iter()
+        .filter_map(|l| if let LayerSpec::Dir(d) = l { Some(std::path::PathBuf::from(d)) } else { None })
+        .collect();
+    let root = Store::default_root();
+    if !dirs.iter().any(|d| d.starts_with(&root)) {
+        return Ok(Vec::new());
+    }
+    Store::open(&root)?.hold(&dirs)
 }

@@ -27,6 +27,12 @@ pub fn diagnostics(loaded: &Loaded) -> ExitCode {
 }
 
 /// `check`'s line for a profile without problems.
+/// A step of a pull or unpack, one line on stderr.
+pub fn progress(line: &str) {
+    log("info", line);
+    eprintln!("sandbox: {line}");
+}
+
 pub fn checked(path: &Path) {
     println!("{}: ok", path.display());
 }

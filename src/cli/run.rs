@@ -48,6 +48,12 @@ pub struct RunArgs {
     /// With -d: keep stdin open, for `sandbox attach`.
     #[arg(short, long)]
     interactive: bool,
+    /// Refuse to run unless every image and file is what PROFILE.lock pins.
+    #[arg(long)]
+    locked: bool,
+    /// Print no progress while images are pulled and unpacked.
+    #[arg(short, long)]
+    quiet: bool,
     /// runc's form: keep the container (stopped) after it exits.
     #[arg(long)]
     keep: bool,
@@ -88,15 +94,11 @@ fn profile(g: &Global, path: Option<&Path>, args: &RunArgs, host: &HostContext) 
         Ok(o) => o,
         Err(e) => return setup_error(&e),
     };
-    let loaded = match path {
-        Some(p) => sandbox::profile::load_profile_with(p, host, &overrides),
-        None => sandbox::profile::load_defaults(host, &overrides),
-    };
-    let Some(model) = &loaded.model else {
-        report::diagnostics(&loaded);
+    let Ok(ready) = super::images::ready(path, host, &overrides, args.quiet, args.locked) else {
         return ExitCode::from(SETUP);
     };
-    let mut bundle = sandbox::compile::compile(model, host);
+    // The images' layers stay held (prune leaves them) until we return.
+    let (mut bundle, _images) = (ready.bundle, ready.images);
     set_command(&mut bundle, &args.command);
     if args.tty {
         bundle.ext.terminal = Terminal::Always;
