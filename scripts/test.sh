@@ -56,7 +56,7 @@ if [ "$(id -u)" = 0 ] && [ $# = 0 ]; then
     trap 'userdel "$user" 2>/dev/null' EXIT
     SANDBOX_E2E_USER="$user" cargo test --locked --no-fail-fast \
         --test e2e_run --test e2e_security --test e2e_teardown --test e2e_terminal \
-        --test e2e_escape --test e2e_control --test e2e_named || status=$?
+        --test e2e_escape --test e2e_control --test e2e_named --test e2e_images || status=$?
 fi
 # Tier 5: the cgroup-v2 lane, in a qemu guest (tests/vm/run.sh fetches qemu
 # and Debian's cloud kernel if they are missing), with the binary the

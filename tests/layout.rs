@@ -176,9 +176,31 @@ fn the_back_half_never_imports_the_front_half() {
     let found: Vec<String> = sources()
         .iter()
         .filter(|s| back.iter().any(|b| s.path.starts_with(b)))
-        .flat_map(|s| find_all(s, &s.production, &["crate::profile", "crate::compile"]).collect::<Vec<_>>())
+        .flat_map(|s| {
+            find_all(s, &s.production, &["crate::profile", "crate::compile", "crate::image"])
+                .collect::<Vec<_>>()
+        })
         .collect();
-    assert_none("runtime/, container/, spec/, linux/ and sys/ must not use profile/ or compile/", &found);
+    assert_none(
+        "runtime/, container/, spec/, linux/ and sys/ must not use profile/, compile/ or image/",
+        &found,
+    );
+}
+
+#[test]
+fn images_are_resolved_before_the_front_half_ends() {
+    // image/ does the I/O of images (the store, archives, registries) and
+    // knows nothing of profiles: the command line hands it sources and
+    // hands the profile its results.
+    let found: Vec<String> = sources()
+        .iter()
+        .filter(|s| s.path.starts_with("src/image/"))
+        .flat_map(|s| {
+            find_all(s, &s.production, &["crate::profile", "crate::compile", "crate::runtime"])
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_none("image/ must not use profile/, compile/ or runtime/", &found);
 }
 
 #[test]

@@ -5,12 +5,15 @@
 //! Nothing leaves the machine. Without the tools a test says why and
 //! passes, unless `SANDBOX_MUST_WORK` is set.
 
-use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
+
+use common::registry::{Registry, run};
 
 use base64::Engine as _;
 use sandbox::image::digest::{Digest, Hashing};
@@ -44,78 +47,7 @@ fn have_tools(test: &str) -> bool {
     false
 }
 
-fn run(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-    out.stdout
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A docker-registry on 127.0.0.1, killed (and its files removed) on drop.
-struct Registry {
-    child: Child,
-    host: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Registry {
-    /// With `user`: htpasswd auth for that user and password.
-    fn start(user: Option<(&str, &str)>) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        );
-        if let Some((u, p)) = user {
-            let line = run(Command::new("htpasswd").args(["-Bbn", u, p]));
-            std::fs::write(dir.path().join("htpasswd"), line).unwrap();
-            let path = dir.path().join("htpasswd");
-            writeln!(config, "auth:\n  htpasswd:\n    realm: test\n    path: {}", path.display()).unwrap();
-        }
-        std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.path().join("config.yml"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
-            .spawn()
-            .unwrap();
-        let registry = Registry { child, host: format!("127.0.0.1:{port}"), dir };
-        registry.wait_ready();
-        registry
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if ureq::get(format!("http://{}/v2/", self.host))
-                .config()
-                .http_status_as_error(false)
-                .build()
-                .call()
-                .is_ok()
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "docker-registry did not answer: {}",
-            std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
-        );
-    }
-
     /// Build an image with umoci (busybox in it when `layer`), push it as
     /// `test/img:TAG`; its manifest's raw bytes as the registry has them.
     fn push(&self, tag: &str, layer: bool, creds: Option<&str>) -> Vec<u8> {

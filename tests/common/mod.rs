@@ -4,6 +4,8 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod e2e;
+pub mod images;
+pub mod registry;
 pub mod tmux;
 
 use std::path::{Path, PathBuf};
