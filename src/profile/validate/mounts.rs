@@ -78,7 +78,10 @@ fn layer_of(cx: &mut Cx, layer: &Sp<String>) -> Option<Layer> {
     match Source::parse(text) {
         Ok(Some(source)) => return image_layer(cx, layer, source),
         Err(e) => {
-            cx.error(Diag::at("profile::layer", layer.span, format!("layer `{text}`: {e}")));
+            let help = format!(
+                "an image or archive layer is one of {SCHEMES}, e.g. \"docker://registry.example.com/team/tools:1\""
+            );
+            cx.error(Diag::at("profile::layer", layer.span, format!("layer `{text}`: {e}")).help(help));
             return None;
         }
         Ok(None) => {}
