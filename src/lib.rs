@@ -5,7 +5,9 @@
 //!
 //! ```text
 //! profile/  files → spanned trees → merged → raw → validated model (or every diagnostic)
-//!     ↓ model::Profile + host facts
+//!     ↓ the model's image layers
+//! image/    sources → verified, unpacked layers in the store + configs (loaded below the profile)
+//!     ↓ model::Profile + host facts + unpacked images
 //! compile/  pure: model → spec::Bundle
 //!     ↓ spec::Bundle (OCI spec + typed extension)   ← or a bundle directory, via spec::dir
 //! runtime/  Bundle → processes (launch, supervise) → runtime::Exit

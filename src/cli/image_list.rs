@@ -10,12 +10,9 @@ use crate::cli::ps::Format;
 use crate::cli::report;
 
 pub fn run(format: Format) -> ExitCode {
-    let store = match Store::open(&Store::default_root()) {
-        Ok(s) => s,
-        Err(e) => return report::error(&e.to_string()),
-    };
-    let rows: Vec<serde_json::Value> = store
-        .records()
+    // No store yet: no images (listing makes none).
+    let records = Store::existing(&Store::default_root()).map(|s| s.records()).unwrap_or_default();
+    let rows: Vec<serde_json::Value> = records
         .into_iter()
         .map(|(r, used, _)| {
             serde_json::json!({

@@ -37,7 +37,7 @@ pub fn stale(profile: &Path, host: &HostContext) -> Option<Vec<String>> {
     let loaded = load_profile_over(Some(profile), host, &Overrides::default(), &[]);
     let sources = loaded.model.as_ref().map(image_sources).unwrap_or_default();
     let mut now = current_lock(profile, &loaded, &[], &[]);
-    let store = sandbox::image::store::Store::open(&sandbox::image::store::Store::default_root()).ok();
+    let store = sandbox::image::store::Store::existing(&sandbox::image::store::Store::default_root());
     let base = std::path::absolute(profile.parent().unwrap_or(Path::new("."))).unwrap_or_default();
     for source in &sources {
         let key = lock::key(source, &base);

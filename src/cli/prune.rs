@@ -15,7 +15,10 @@ pub fn run(older_than: Option<&str>) -> ExitCode {
         Some(Ok(d)) => now().saturating_sub(d.as_secs()),
         Some(Err(e)) => return report::error(&format!("--older-than: {e} (write 30m, 12h or 7d)")),
     };
-    let pruned = Store::open(&Store::default_root()).and_then(|s| sandbox::image::prune::prune(&s, before));
+    let Some(store) = Store::existing(&Store::default_root()) else {
+        return report::out("no image store: nothing to remove\n");
+    };
+    let pruned = sandbox::image::prune::prune(&store, before);
     match pruned {
         Ok(p) => {
             let mut text = String::new();

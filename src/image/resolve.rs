@@ -141,6 +141,13 @@ fn import(store: &Store, source: &Source, progress: &mut dyn Progress) -> Result
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let record = Record { reference: what, digest, config, layers, size, stamp, pulled };
     store.put_record(&record)?;
+    if !store.as_root {
+        // Said once per import: what a rootless unpack cannot keep.
+        progress.done(&format!(
+            "{}: the image's owners are not kept (no privilege to chown): every file is yours, root in the sandbox",
+            record.reference
+        ));
+    }
     Ok(record)
 }
 

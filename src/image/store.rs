@@ -113,6 +113,14 @@ impl Store {
         Ok(store)
     }
 
+    /// The store at `root` if there is one, for reading only (`check`
+    /// must not create a store as a side effect).
+    pub fn existing(root: &Path) -> Option<Store> {
+        root.join("images")
+            .is_dir()
+            .then(|| Store { root: root.to_path_buf(), as_root: nix::unistd::geteuid().is_root() })
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

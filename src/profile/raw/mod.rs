@@ -95,8 +95,8 @@ pub enum Terminal {
 pub struct Rootfs {
     /// Bottom to top: "host:/" (the host's root, read-only), a directory (absolute, or
     /// relative to this profile), or an image or archive, all its layers:
-    /// "oci:PATH[:TAG]", "oci-archive:PATH[:TAG]", "docker-archive:PATH[:REPO:TAG]",
-    /// "docker://HOST/REPO[:TAG][@sha256:…]", "tar:PATH" (.tar, .gz, .zst, .xz).
+    /// `oci:PATH[:TAG]`, `oci-archive:PATH[:TAG]`, `docker-archive:PATH[:REPO:TAG]`,
+    /// `docker://HOST/REPO[:TAG][@sha256:…]`, `tar:PATH` (.tar, .gz, .zst, .xz).
     /// Default: `["host:/"]`.
     pub layers: Vec<Sp<String>>,
     /// "tmpfs" (default: changes are thrown away), "readonly", or { dir = "path" } to keep changes.
