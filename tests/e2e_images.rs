@@ -303,7 +303,11 @@ fn a_pull_killed_at_any_moment_leaves_nothing_a_run_would_trust() {
         for entry in placed {
             if entry.path().is_dir() {
                 let twin = clean.path().join("layers/sha256").join(entry.file_name());
-                assert_eq!(tree(&entry.path()), tree(&twin), "round {round}: a partial layer is in place");
+                assert_same_tree(
+                    &entry.path(),
+                    &twin,
+                    &format!("round {round}: a partial layer is in place"),
+                );
             }
         }
     }
@@ -403,12 +407,13 @@ fn tree(dir: &Path) -> Vec<String> {
             };
             let link = std::fs::read_link(&path).map(|l| l.display().to_string()).unwrap_or_default();
             let rel = path.strip_prefix(dir).unwrap().display().to_string();
+            // A directory's size is its file system's business (tmpfs and ext4 differ).
+            let size = if m.is_dir() { 0 } else { m.size() };
             out.push(format!(
-                "{rel} {:o} {}:{} {} {} {link} {content}",
+                "{rel} {:o} {}:{} {size} {} {link} {content}",
                 m.mode(),
                 m.uid(),
                 m.gid(),
-                m.size(),
                 m.rdev()
             ));
             if m.is_dir() {
@@ -508,4 +513,58 @@ fn a_registry_with_basic_auth_takes_credentials_from_the_auth_file_only() {
     let ok = finish(c);
     assert_eq!((ok.code, ok.stdout.as_str()), (Some(0), "from the top layer\n"), "{ok}");
     assert!(!denied.stderr.contains("s3cret") && !ok.stderr.contains("s3cret"), "no secret in messages");
+}
+
+/// Unmounts the test's own tmpfs, even when the test fails.
+struct Unmount<'a>(&'a Path);
+impl Drop for Unmount<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_leaves_the_store_consistent() {
+    if skip() || common::e2e::skip_unless_root() {
+        return;
+    }
+    // A store on a 4 MiB tmpfs of the test's own: the image needs more.
+    let dir = common::e2e::writable_tempdir("sandbox-full-");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m,mode=0777", "tmpfs"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    let _unmount = Unmount(dir.path());
+    let layout = format!("oci:{}:t", fixtures().layout.display());
+    let full = sandbox(dir.path(), &["pull", "-q", &layout]);
+    assert_eq!(full.code, Some(1), "{full}");
+    assert!(full.stderr.contains("ENOSPC"), "says the disk is full: {full}");
+    assert!(files_under(&dir.path().join("tmp")).is_empty(), "{:?}", files_under(&dir.path().join("tmp")));
+    assert!(files_under(&dir.path().join("images")).is_empty(), "no record of an image it could not hold");
+    // What it did put in place is whole, and a pull with room completes it.
+    let clean = store();
+    assert_eq!(sandbox(clean.path(), &["pull", "-q", &layout]).code, Some(0));
+    for entry in std::fs::read_dir(dir.path().join("layers/sha256")).unwrap().flatten() {
+        if entry.path().is_dir() {
+            assert_eq!(
+                tree(&entry.path()),
+                tree(&clean.path().join("layers/sha256").join(entry.file_name()))
+            );
+        }
+    }
+}
+
+/// `a` and `b` are the same tree; the message lists only what differs.
+fn assert_same_tree(a: &Path, b: &Path, what: &str) {
+    let (ta, tb) = (tree(a), tree(b));
+    let only_a: Vec<&String> = ta.iter().filter(|l| !tb.contains(l)).collect();
+    let only_b: Vec<&String> = tb.iter().filter(|l| !ta.contains(l)).collect();
+    assert!(
+        only_a.is_empty() && only_b.is_empty(),
+        "{what}: {} has {only_a:?}, {} has {only_b:?}",
+        a.display(),
+        b.display()
+    );
 }
