@@ -427,26 +427,12 @@ fn tree(dir: &Path) -> Vec<String> {
 
 #[test]
 fn a_registry_image_runs_and_its_second_start_needs_no_registry() {
-    if skip()
-        || skip_unless(
-            Command::new("docker-registry").arg("--version").output().is_ok(),
-            "docker-registry is missing",
-        )
-    {
+    if skip_registry() {
         return;
     }
     let store = store();
     let registry = common::registry::Registry::start(None);
-    let layout = format!("oci:{}:t", fixtures().layout.display());
-    let dest = format!("docker://{}/test/img:t", registry.host);
-    common::registry::run(Command::new("skopeo").args([
-        "--insecure-policy",
-        "copy",
-        "-q",
-        "--dest-tls-verify=false",
-        &layout,
-        &dest,
-    ]));
+    let dest = push_fixture(&registry, None);
     let p = profile_with(&dest, "");
     let script = "test ! -e /etc/marker && ls /data && echo $GREETING";
     let out = sandbox(store.path(), &["run", p.path.to_str().unwrap(), "--", "/bin/sh", "-c", script]);
@@ -468,28 +454,12 @@ fn a_registry_image_runs_and_its_second_start_needs_no_registry() {
 
 #[test]
 fn a_registry_with_basic_auth_takes_credentials_from_the_auth_file_only() {
-    if skip()
-        || skip_unless(
-            Command::new("docker-registry").arg("--version").output().is_ok(),
-            "docker-registry is missing",
-        )
-    {
+    if skip_registry() {
         return;
     }
     let store = store();
     let registry = common::registry::Registry::start(Some(("team", "s3cret-pass")));
-    let layout = format!("oci:{}:t", fixtures().layout.display());
-    let dest = format!("docker://{}/test/img:t", registry.host);
-    common::registry::run(Command::new("skopeo").args([
-        "--insecure-policy",
-        "copy",
-        "-q",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        "team:s3cret-pass",
-        &layout,
-        &dest,
-    ]));
+    let dest = push_fixture(&registry, Some("team:s3cret-pass"));
     let p = profile_with(&dest, "");
     // A home of its own: no ~/.docker/config.json but the test's.
     let home = common::e2e::open_tempdir("sandbox-home-");
@@ -567,4 +537,22 @@ fn assert_same_tree(a: &Path, b: &Path, what: &str) {
         a.display(),
         b.display()
     );
+}
+
+fn skip_registry() -> bool {
+    let here = Command::new("docker-registry").arg("--version").output().is_ok();
+    skip() || skip_unless(here, "docker-registry is missing (scripts/test.sh installs it)")
+}
+
+/// Push the fixture image to `registry` with skopeo; its `docker://` reference.
+fn push_fixture(registry: &common::registry::Registry, creds: Option<&str>) -> String {
+    let layout = format!("oci:{}:t", fixtures().layout.display());
+    let dest = format!("docker://{}/test/img:t", registry.host);
+    let mut copy = Command::new("skopeo");
+    copy.args(["--insecure-policy", "copy", "-q", "--dest-tls-verify=false"]);
+    if let Some(c) = creds {
+        copy.args(["--dest-creds", c]);
+    }
+    common::registry::run(copy.args([&layout, &dest]));
+    dest
 }
