@@ -120,18 +120,27 @@ pub fn load_profile_over(
     overrides: &Overrides,
     below: &[Below],
 ) -> Loaded {
-    let mut loaded = match path {
-        Some(p) => load(p, None, host, &Overrides::default()),
-        None => load_defaults(host, &Overrides::default()),
-    };
-    if loaded.merged.is_none() || !loaded.diags.is_empty() {
-        return loaded;
+    // Nothing below: load once (the launch path of most profiles).
+    if below.is_empty() {
+        return match path {
+            Some(p) => load(p, None, host, overrides),
+            None => load_defaults(host, overrides),
+        };
     }
-    let anchor = path.map_or_else(|| host.cwd.join("sandbox.toml"), Path::to_path_buf);
+    let mut sources = SourceMap::default();
     let mut diags = Diags::default();
+    let profile = match path {
+        Some(p) => load_merged(p, None, host, &mut sources, &mut diags),
+        None => {
+            let defaults = load_defaults(host, &Overrides::default());
+            sources = defaults.sources;
+            defaults.merged
+        }
+    };
+    let anchor = path.map_or_else(|| host.cwd.join("sandbox.toml"), Path::to_path_buf);
     let mut merged = None;
     for b in below {
-        let id = loaded.sources.add_labelled(host.cwd.join("(image)"), b.text.clone(), Some(b.label.clone()));
+        let id = sources.add_labelled(host.cwd.join("(image)"), b.text.clone(), Some(b.label.clone()));
         if let Some(node) = load::toml::parse(id, &b.text, &mut diags) {
             merged = Some(match merged {
                 Some(m) => merge::merge(m, node, &[], ""),
@@ -139,11 +148,11 @@ pub fn load_profile_over(
             });
         }
     }
-    let tree = match (merged, loaded.merged.take()) {
+    let tree = match (merged, profile) {
         (Some(m), Some(p)) => Some(merge::merge(m, p, &[], "")),
         (_, p) => p,
     };
-    finish(&anchor, tree, loaded.sources, diags, host, overrides)
+    finish(&anchor, tree, sources, diags, host, overrides)
 }
 
 /// The built-in defaults (the host's root under a tmpfs that takes the
