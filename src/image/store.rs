@@ -108,6 +108,7 @@ impl Store {
                     .fix("set SANDBOX_STORE to a directory you can write")
             })?;
         }
+        private_root(root)?;
         let store = Store { root: root.to_path_buf(), as_root: nix::unistd::geteuid().is_root() };
         store.sweep();
         Ok(store)
@@ -412,6 +413,30 @@ impl Store {
     }
 }
 
+/// The store's root must be ours and closed to everyone else: a
+/// directory made before us (`/var/lib/sandbox` 0755, or the `/tmp/sandbox`
+/// fallback another user made) would let others plant a layer under a
+/// digest's name, or reach the layers' setuid binaries and world-writable
+/// directories. Ours but open: closed (0700); another user's: refused.
+fn private_root(root: &Path) -> Result<()> {
+    let meta = fs::metadata(root)
+        .map_err(|e| SetupError::io(format!("open the image store {}", root.display()), &e))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(SetupError::new(format!("use the image store {}", root.display()))
+            .detail(format!(
+                "it belongs to uid {}, not to you (uid {me}): its owner could plant layers in it",
+                meta.uid()
+            ))
+            .fix("set SANDBOX_STORE to a directory of your own"));
+    }
+    if meta.mode() & 0o077 != 0 {
+        fs::set_permissions(root, fs::Permissions::from_mode(0o700))
+            .map_err(|e| SetupError::io(format!("make the image store {} private", root.display()), &e))?;
+    }
+    Ok(())
+}
+
 /// `12.3 MB`: sizes as `images` and the pull lines show them.
 pub fn megabytes(bytes: u64) -> String {
     format!("{}.{} MB", bytes / 1_000_000, bytes / 100_000 % 10)
@@ -467,4 +492,26 @@ pub fn remove_tree(path: &Path) -> std::io::Result<()> {
         }
     }
     fs::remove_dir(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_root_is_closed_and_another_users_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        fs::create_dir(&root).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        Store::open(&root).unwrap();
+        assert_eq!(fs::metadata(&root).unwrap().mode() & 0o777, 0o700, "closed to others");
+        if nix::unistd::geteuid().is_root() {
+            // A store another user made (the `/tmp/sandbox` fallback, say)
+            // may hold layers that user planted under a digest's name.
+            nix::unistd::chown(&root, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+            let err = Store::open(&root).err().expect("refused").to_string();
+            assert!(err.contains("65534"), "{err}");
+        }
+    }
 }

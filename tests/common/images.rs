@@ -130,9 +130,17 @@ fn open_tree(dir: &Path) {
     sh(&["chmod", "-R", "a+rX", dir.to_str().unwrap()]);
 }
 
-/// A store of the test's own, anyone may write (the rootless tier's user).
+/// A store of the test's own (in the rootless tier, its user's).
 pub fn store() -> tempfile::TempDir {
-    super::e2e::writable_tempdir("sandbox-store-")
+    // The store refuses a root another user owns: the rootless tier's is
+    // its user's, private, as its own default would be.
+    let dir = open_tempdir("sandbox-store-");
+    if super::e2e::rootless() {
+        let uid = nix::unistd::Uid::from_raw(super::e2e::e2e_uid());
+        nix::unistd::chown(dir.path(), Some(uid), None).unwrap();
+        set_mode(dir.path(), 0o700);
+    }
+    dir
 }
 
 /// `sha256:HEX` of `bytes`.
