@@ -4,10 +4,11 @@
 
 use std::fmt::Write as _;
 use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
-use nix::sys::stat::Mode;
+use nix::sys::stat::{Mode, SFlag};
 
 use super::manifest::ProcessConfig;
 
@@ -37,7 +38,10 @@ pub fn defaults(config: &ProcessConfig, layers: &[PathBuf]) -> Result<String, St
         let (uid, gid) = user_ids(user, layers)?;
         let _ = writeln!(out, "user = {{ uid = {uid}, gid = {gid} }}");
     }
-    let env: Vec<(&str, &str)> = config.env.iter().flatten().filter_map(|e| e.split_once('=')).collect();
+    // A name given twice is given its last value, as docker does (twice in
+    // a TOML table is an error: the image would not load at all).
+    let env: std::collections::BTreeMap<&str, &str> =
+        config.env.iter().flatten().filter_map(|e| e.split_once('=')).collect();
     if !env.is_empty() {
         out.push_str("[process.env]\n");
         for (k, v) in env {
@@ -47,9 +51,10 @@ pub fn defaults(config: &ProcessConfig, layers: &[PathBuf]) -> Result<String, St
     Ok(out)
 }
 
-/// A TOML basic string (JSON's escapes are TOML's).
+/// A TOML basic string (JSON's escapes are TOML's; TOML also forbids a
+/// raw DEL, which JSON leaves as it is).
 fn string(s: &str) -> String {
-    serde_json::to_string(s).expect("a string serializes")
+    serde_json::to_string(s).expect("a string serializes").replace('\u{7f}', "\\u007f")
 }
 
 /// `User` as the image means it: `uid`, `uid:gid`, `name`, `name:group`;
@@ -101,10 +106,19 @@ fn lookup_file(layers: &[PathBuf], rel: &str) -> Option<String> {
 fn read_beneath(dir: &Path, rel: &str) -> Option<String> {
     let root =
         nix::fcntl::open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ok()?;
-    let how = OpenHow::new().flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW).resolve(
+    let how = OpenHow::new().flags(OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW).resolve(
         ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS,
     );
-    let fd = openat2(&root, rel, how).ok()?;
+    let found = openat2(&root, rel, how).ok()?;
+    // Only a regular file is opened for reading: opening a FIFO would wait
+    // forever, and a device node (a root store keeps them) is the host's
+    // device, whose driver acts on the open (a watchdog starts counting).
+    let st = nix::sys::stat::fstat(&found).ok()?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+        return None;
+    }
+    let reopen = format!("/proc/self/fd/{}", found.as_raw_fd());
+    let fd = nix::fcntl::open(reopen.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).ok()?;
     let mut text = String::new();
     std::fs::File::from(fd).take(MAX_ID_FILE).read_to_string(&mut text).ok()?;
     Some(text)
@@ -142,6 +156,33 @@ mod tests {
         assert_eq!(user_ids("app:staff", &layers), Ok((1000, 50)));
         assert_eq!(user_ids("7", &layers), Ok((7, 0)));
         assert!(user_ids("nobody", &layers).unwrap_err().contains("nobody"));
+    }
+
+    #[test]
+    fn any_env_value_and_a_repeated_name_load() {
+        let config = ProcessConfig {
+            env: Some(vec!["A=1".into(), "D=x\u{7f}y\u{1b}[2J".into(), "A=2".into()]),
+            ..ProcessConfig::default()
+        };
+        let text = defaults(&config, &[]).unwrap();
+        let parsed: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let env = parsed["process"]["env"].as_table().unwrap();
+        assert_eq!(env["A"].as_str(), Some("2"), "the last value, as docker");
+        assert_eq!(env["D"].as_str(), Some("x\u{7f}y\u{1b}[2J"));
+    }
+
+    #[test]
+    fn a_fifo_passwd_is_not_opened() {
+        // An image's /etc/passwd as a FIFO: opening it to read would block
+        // the launcher forever (nothing writes it).
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        nix::unistd::mkfifo(&dir.path().join("etc/passwd"), Mode::S_IRUSR | Mode::S_IWUSR).unwrap();
+        let layers = vec![dir.path().to_path_buf()];
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(user_ids("app", &layers)).unwrap());
+        let got = rx.recv_timeout(std::time::Duration::from_secs(5)).expect("the lookup returns");
+        assert!(got.is_err(), "{got:?}");
     }
 
     #[test]
