@@ -49,15 +49,25 @@ pub(super) struct Layer<'a> {
     size: u64,
     entries: u64,
     skipped: Vec<String>,
+    /// Skipped lines past [`MAX_SKIPPED`], counted only.
+    omitted: u64,
 }
+
+/// Lines of `skipped` kept: a layer of a million device nodes (rootless)
+/// or of PAX records naming xattrs must not grow them without bound.
+const MAX_SKIPPED: usize = 100;
 
 impl<'a> Layer<'a> {
     pub(super) fn new(tree: Tree, what: &'a str, opts: &'a Options, meter: Rc<Meter>) -> Layer<'a> {
-        Layer { tree, what, opts, meter, buf: vec![0; BUF], size: 0, entries: 0, skipped: Vec::new() }
+        let buf = vec![0; BUF];
+        Layer { tree, what, opts, meter, buf, size: 0, entries: 0, skipped: Vec::new(), omitted: 0 }
     }
 
     pub(super) fn finish(mut self, diff_id: Digest) -> Result<Unpacked> {
         self.tree.finish(self.what)?;
+        if self.omitted > 0 {
+            self.skipped.push(format!("… and {} more", self.omitted));
+        }
         Ok(Unpacked { diff_id, size: self.size, entries: self.entries, skipped: self.skipped })
     }
 
@@ -68,6 +78,15 @@ impl<'a> Layer<'a> {
     }
 
     pub(super) fn add<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
+        let added = self.add_entry(entry);
+        if self.skipped.len() > MAX_SKIPPED {
+            self.omitted += (self.skipped.len() - MAX_SKIPPED) as u64;
+            self.skipped.truncate(MAX_SKIPPED);
+        }
+        added
+    }
+
+    fn add_entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
         self.entries += 1;
         let limits = self.opts.limits;
         if self.entries > limits.max_entries {

@@ -499,3 +499,14 @@ fn random_and_truncated_input_never_panics() {
         let _ = f.unpack(&bad, &root());
     }
 }
+
+#[test]
+fn skipped_lines_are_bounded() {
+    // Each rootless device node is a line; a hostile layer has millions.
+    let f = Fixture::new();
+    let names: Vec<String> = (0..1000).map(|i| format!("dev/n{i}")).collect();
+    let entries: Vec<E<'_>> = names.iter().map(|n| E::Node(n, EntryType::Block, 8, 0)).collect();
+    let got = f.unpack(&tar_of(&entries), &rootless()).unwrap();
+    assert!(got.skipped.len() <= 101, "{}", got.skipped.len());
+    assert_eq!(got.skipped.last().map(String::as_str), Some("… and 900 more"));
+}
