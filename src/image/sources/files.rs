@@ -33,6 +33,16 @@ pub struct DirFiles(pub PathBuf);
 impl Files for DirFiles {
     fn open(&self, name: &str) -> Result<(Box<dyn Read + '_>, u64)> {
         let path = self.0.join(plain(name, &self.0)?);
+        // Only a regular file (a symlink to one too): a layout from a pull
+        // request may point a blob at a FIFO (the open waits forever), at
+        // /dev/zero (a tar end, then zeros to drain forever) or at a device
+        // whose driver acts on the open.
+        let regular = std::fs::metadata(&path)
+            .map_err(|e| SetupError::io(format!("open {}", path.display()), &e))?
+            .is_file();
+        if !regular {
+            return Err(SetupError::new(format!("open {}", path.display())).detail("not a regular file"));
+        }
         let file = File::open(&path).map_err(|e| SetupError::io(format!("open {}", path.display()), &e))?;
         let size = file.metadata().map_err(|e| SetupError::io(format!("stat {}", path.display()), &e))?.len();
         Ok((Box::new(file), size))
@@ -145,6 +155,23 @@ pub fn read_small(files: &dyn Files, name: &str, limit: u64) -> Result<Vec<u8>> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_layout_file_that_is_not_regular_is_refused() {
+        use super::{DirFiles, Files};
+        let dir = tempfile::tempdir().unwrap();
+        nix::unistd::mkfifo(&dir.path().join("index.json"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("oci-layout")).unwrap();
+        let files = DirFiles(dir.path().to_path_buf());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let fifo = files.open("index.json").is_err();
+            let zero = files.open("oci-layout").is_err();
+            tx.send((fifo, zero)).unwrap();
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(5)).expect("the opens return");
+        assert_eq!(got, (true, true));
+    }
+
     #[test]
     fn links_resolve_inside_the_archive() {
         assert_eq!(super::join_link("a/layer.tar", "../b/layer.tar").as_deref(), Some("b/layer.tar"));

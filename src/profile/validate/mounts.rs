@@ -102,13 +102,18 @@ fn image_layer(cx: &mut Cx, layer: &Sp<String>, source: Source) -> Option<Layer>
     let want_dir = matches!(source, Source::Oci { .. });
     let at = Sp::new(path.display().to_string(), layer.span);
     let found = cx.existing_host_path("image layer", &at, want_dir)?;
-    if !want_dir && found.is_dir() {
-        let diag = Diag::at(
-            "profile::layer",
-            layer.span,
-            format!("{} is a directory, not an archive", found.display()),
-        )
-        .help("an OCI layout directory is `oci:PATH`; a root directory is the plain path");
+    // An archive is a regular file: a device (`tar:/dev/watchdog`: its
+    // driver acts on our open, as root) or a FIFO or `/dev/zero` (read
+    // forever) is refused before anything opens it.
+    if !want_dir && !found.is_file() {
+        let (what, help) = if found.is_dir() {
+            ("a directory", "an OCI layout directory is `oci:PATH`; a root directory is the plain path")
+        } else {
+            ("not a regular file", "an archive layer names a file (.tar, .tar.gz, .tar.zst, .tar.xz)")
+        };
+        let diag =
+            Diag::at("profile::layer", layer.span, format!("{} is {what}, not an archive", found.display()))
+                .help(help);
         cx.error(diag);
         return None;
     }
@@ -272,6 +277,25 @@ fn permissions(cx: &mut Cx, p: &Sp<String>) -> Option<u32> {
                 .help("write the mode in octal, e.g. \"1777\" or \"0755\""),
             );
             None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::profile::host::HostContext;
+
+    #[test]
+    fn an_archive_layer_that_is_a_device_is_refused() {
+        for layer in ["tar:/dev/null", "oci-archive:/dev/zero", "docker-archive:/dev/zero"] {
+            let text = format!("[rootfs]\nlayers = [{layer:?}]\n");
+            let path = Path::new("/layer-test/p.toml");
+            let loaded = crate::profile::load_profile_text(path, text, &HostContext::fixed());
+            assert!(loaded.model.is_none(), "{layer}");
+            let said = format!("{:?}", loaded.diags);
+            assert!(said.contains("not a regular file"), "{layer}: {said}");
         }
     }
 }
