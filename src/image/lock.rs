@@ -66,8 +66,18 @@ impl Lock {
             toml::to_string(self).map_err(|e| SetupError::new("write the lock").detail(e.to_string()))?
         );
         let tmp = path_of(&path.with_extension(format!("tmp.{}", std::process::id())));
-        std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
+        // A new file, never one already there: the profile's directory is a
+        // checkout a pull request fills, and a symlink planted at this
+        // (guessable) name must not have the lock written through it.
+        let write = || {
+            let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            std::io::Write::write_all(&mut file, text.as_bytes())?;
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| {
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                let _ = std::fs::remove_file(&tmp);
+            }
             SetupError::io(format!("write {}", path.display()), &e)
         })
     }
@@ -133,5 +143,18 @@ mod tests {
         let s = Source::Oci { path: "/srv/team/img".into(), tag: Some("1".into()) };
         assert_eq!(key(&s, Path::new("/srv/team")), "oci:img:1");
         assert_eq!(key(&s, Path::new("/elsewhere")), "oci:/srv/team/img:1");
+    }
+
+    #[test]
+    fn a_symlink_at_the_temporary_name_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("bashrc");
+        std::fs::write(&victim, "keep\n").unwrap();
+        let path = dir.path().join("p.toml.lock");
+        let tmp = dir.path().join(format!("p.toml.tmp.{}.lock", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        assert!(Lock::default().write(&path).is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep\n");
+        assert!(!path.exists());
     }
 }
