@@ -246,6 +246,29 @@ fn a_lock_pins_images_and_files_and_locked_refuses_drift() {
 }
 
 #[test]
+fn check_reports_an_image_neither_the_lock_nor_the_store_has() {
+    if skip() {
+        return;
+    }
+    let store = store();
+    let layout = format!("oci:{}:t", fixtures().layout.display());
+    let p = profile_with(&layout, "");
+    std::fs::set_permissions(p.dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let path = p.path.to_str().unwrap();
+    assert_eq!(sandbox(store.path(), &["lock", "--quiet", path]).code, Some(0));
+    // A change adds an image nobody pulled yet (a fresh checkout, CI): the
+    // lock does not pin it, and that is what `check` must say.
+    let added = format!("tar:{}", fixtures().rootfs_tar.display());
+    let text = std::fs::read_to_string(&p.path).unwrap();
+    let layers = text.replace(&format!("[{layout:?}]"), &format!("[{added:?}, {layout:?}]"));
+    assert_ne!(layers, text);
+    std::fs::write(&p.path, layers).unwrap();
+    let check = sandbox(store.path(), &["check", path]);
+    assert_eq!(check.code, Some(1), "{check}");
+    assert!(check.stderr.contains("stale") && check.stderr.contains(&format!("image {added}")), "{check}");
+}
+
+#[test]
 fn concurrent_pulls_share_the_work_and_leave_one_copy() {
     if skip() {
         return;

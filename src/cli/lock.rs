@@ -39,12 +39,21 @@ pub fn stale(profile: &Path, host: &HostContext) -> Option<Vec<String>> {
     let mut now = current_lock(profile, &loaded, &[], &[]);
     let store = sandbox::image::store::Store::existing(&sandbox::image::store::Store::default_root());
     let base = std::path::absolute(profile.parent().unwrap_or(Path::new("."))).unwrap_or_default();
+    // An image the store lacks is taken as locked; one the lock lacks too
+    // is drift of its own (not a reason to skip the whole check: a change
+    // adding an image nobody pulled yet is exactly what `check` is for).
+    let mut unpinned = Vec::new();
     for source in &sources {
         let key = lock::key(source, &base);
         match store.as_ref().and_then(|s| s.record(&source.to_string())) {
             Some(record) => drop(now.images.insert(key, record.digest)),
-            None => drop(now.images.insert(key.clone(), locked.images.get(&key).cloned()?)),
+            None => match locked.images.get(&key) {
+                Some(digest) => drop(now.images.insert(key, digest.clone())),
+                None => unpinned.push(format!("image {key}: not in the lock (not pulled: no digest yet)")),
+            },
         }
     }
-    Some(locked.drift(&now))
+    let mut drift = locked.drift(&now);
+    drift.extend(unpinned);
+    Some(drift)
 }
