@@ -50,24 +50,22 @@ pub fn ready(
     let sources = image_sources(model);
     let images = resolve_all(&pinned(&sources, lock.as_ref(), path), Fetch::Missing, quiet)
         .map_err(|e| report::error(&e.to_string()))?;
-    if let (Some(lock), Some(p)) = (&lock, path) {
-        let drift = lock.drift(&current_lock(p, &loaded, &sources, &images));
-        if !drift.is_empty() {
-            let fix = format!("review the change, then `sandbox lock {}`", p.display());
-            return Err(report::error(&format!(
-                "--locked: {} differs from its lock:\n  {}\n({fix})",
-                p.display(),
-                drift.join("\n  ")
-            )));
-        }
-    }
+    check_lock(lock.as_ref(), path, &loaded, &sources, &images)?;
     if sources.is_empty() {
         let bundle = sandbox::compile::compile(model, host);
         return Ok(Ready { bundle, images });
     }
     let below = configs(&images).map_err(|e| report::error(&e))?;
+    // The profile's files are read again: what runs is this second read,
+    // so it is the one the lock and the resolved images must match (a
+    // file changed in between must not slip past --locked, nor name an
+    // image that was not resolved).
     let loaded = load_profile_over(path, host, overrides, &below);
     let Some(model) = &loaded.model else { return Err(report::diagnostics(&loaded)) };
+    if image_sources(model) != sources {
+        return Err(report::error("the profile changed while it was loaded; run it again"));
+    }
+    check_lock(lock.as_ref(), path, &loaded, &sources, &images)?;
     let map: Images = sources.iter().zip(&images).map(|(s, r)| (s.clone(), r.layers.clone())).collect();
     let bundle = sandbox::compile::compile_with(model, host, &map);
     Ok(Ready { bundle, images })
@@ -128,6 +126,28 @@ fn configs(images: &[Resolved]) -> Result<Vec<Below>, String> {
         below.push(Below { label: sandbox::image::config::label(&image.source.to_string()), text });
     }
     Ok(below)
+}
+
+/// With `--locked`, refuse any difference between the lock and what
+/// `loaded` and `images` are.
+fn check_lock(
+    lock: Option<&Lock>,
+    path: Option<&Path>,
+    loaded: &Loaded,
+    sources: &[Source],
+    images: &[Resolved],
+) -> Result<(), ExitCode> {
+    let (Some(lock), Some(p)) = (lock, path) else { return Ok(()) };
+    let drift = lock.drift(&current_lock(p, loaded, sources, images));
+    if drift.is_empty() {
+        return Ok(());
+    }
+    let fix = format!("review the change, then `sandbox lock {}`", p.display());
+    Err(report::error(&format!(
+        "--locked: {} differs from its lock:\n  {}\n({fix})",
+        p.display(),
+        drift.join("\n  ")
+    )))
 }
 
 fn read_lock(profile: &Path) -> Result<Lock, ExitCode> {
