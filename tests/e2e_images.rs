@@ -523,8 +523,10 @@ fn a_full_disk_leaves_the_store_consistent() {
     }
     // A store on a 4 MiB tmpfs of the test's own: the image needs more.
     let dir = common::e2e::writable_tempdir("sandbox-full-");
+    // Owned by whoever runs the sandbox: a store must be its user's.
+    let owner = if rootless() { common::e2e::e2e_uid() } else { 0 };
     let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m,mode=0777", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", &format!("size=4m,mode=0700,uid={owner}"), "tmpfs"])
         .arg(dir.path())
         .status()
         .unwrap();

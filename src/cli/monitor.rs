@@ -183,5 +183,9 @@ fn held_layers(
     if !dirs.iter().any(|d| d.starts_with(&root)) {
         return Ok(Vec::new());
     }
-    Store::open(&root)?.hold(&dirs)
+    let store = Store::open(&root)?;
+    // Under the store's shared lock, as a resolve takes them: prune holds
+    // it exclusively while it decides what nothing holds.
+    let _shared = store.lock(false)?;
+    store.hold(&dirs)
 }

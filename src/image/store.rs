@@ -126,11 +126,12 @@ impl Store {
         Ok(store)
     }
 
-    /// The store at `root` if there is one, for reading only (`check`
-    /// must not create a store as a side effect).
+    /// The store at `root` if there is one of ours, for reading only
+    /// (`check` must not create a store as a side effect, nor trust one
+    /// another user could have planted records in).
     pub fn existing(root: &Path) -> Option<Store> {
-        root.join("images")
-            .is_dir()
+        let ours = fs::metadata(root).is_ok_and(|m| m.uid() == nix::unistd::geteuid().as_raw());
+        (ours && root.join("images").is_dir())
             .then(|| Store { root: root.to_path_buf(), as_root: nix::unistd::geteuid().is_root() })
     }
 

@@ -129,13 +129,12 @@ pub fn load_profile_over(
     }
     let mut sources = SourceMap::default();
     let mut diags = Diags::default();
-    let profile = match path {
-        Some(p) => load_merged(p, None, host, &mut sources, &mut diags),
-        None => {
-            let defaults = load_defaults(host, &Overrides::default());
-            sources = defaults.sources;
-            defaults.merged
-        }
+    let profile = if let Some(p) = path {
+        load_merged(p, None, host, &mut sources, &mut diags)
+    } else {
+        let defaults = load_defaults(host, &Overrides::default());
+        sources = defaults.sources;
+        defaults.merged
     };
     let anchor = path.map_or_else(|| host.cwd.join("sandbox.toml"), Path::to_path_buf);
     let mut merged = None;
