@@ -30,7 +30,7 @@ pub fn diagnostics(loaded: &Loaded) -> ExitCode {
 /// A step of a pull or unpack, one line on stderr.
 pub fn progress(line: &str) {
     log("info", line);
-    eprintln!("sandbox: {line}");
+    eprintln!("sandbox: {}", printable(line));
 }
 
 pub fn checked(path: &Path) {
@@ -74,7 +74,7 @@ pub fn debug(text: &str) {
 /// Something the sandbox's launch noted while it ran.
 pub fn note(note: &Note) {
     log("warning", &note.to_string());
-    eprintln!("sandbox: {note}");
+    eprintln!("sandbox: {}", printable(&note.to_string()));
 }
 
 /// A sandbox that ended: its status, and why when it is ours, not the command's.
@@ -92,14 +92,14 @@ pub fn exit(exit: Exit) -> ExitCode {
 /// A sandbox that did not run its command.
 pub fn failure(failure: &Failure) -> ExitCode {
     log("error", &failure.error().to_string());
-    eprintln!("sandbox: {}", failure.error());
+    eprintln!("sandbox: {}", printable(&failure.error().to_string()));
     status(failure.code())
 }
 
 /// An error of the CLI's own (writing a bundle), or of a lifecycle verb.
 pub fn error(text: &str) -> ExitCode {
     log("error", text);
-    eprintln!("sandbox: {text}");
+    eprintln!("sandbox: {}", printable(text));
     ExitCode::FAILURE
 }
 
@@ -131,4 +131,27 @@ pub fn out(text: &str) -> ExitCode {
 /// Statuses are 0..=255; anything else is reported as a setup failure.
 fn status(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(125))
+}
+
+/// `text` with its control characters (but line breaks and tabs) escaped:
+/// messages quote what images, registries and sandboxed commands said, and
+/// those must not drive the caller's terminal (an escape sequence in a tag
+/// name, say).
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let escape = |c: char| {
+        if c.is_control() && c != '\n' && c != '\t' { c.escape_default().to_string() } else { c.to_string() }
+    };
+    std::borrow::Cow::Owned(text.chars().map(escape).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn messages_cannot_drive_the_terminal() {
+        assert_eq!(super::printable("tag \u{1b}[2J\u{7}x\nnext"), "tag \\u{1b}[2J\\u{7}x\nnext");
+        assert!(matches!(super::printable("plain\ttext"), std::borrow::Cow::Borrowed(_)));
+    }
 }
