@@ -85,36 +85,52 @@ pub fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| SetupError::new(format!("read {what}")).detail(e.to_string()))
 }
 
-/// The OCI names of this machine's platform.
-pub fn this_platform() -> (&'static str, &'static str) {
-    let arch = match std::env::consts::ARCH {
+/// This machine's OCI architecture name.
+pub fn this_arch() -> &'static str {
+    match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
         "x86" => "386",
-        "powerpc64" => "ppc64le",
+        "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
         other => other,
-    };
-    ("linux", arch)
+    }
 }
 
-/// The entry of `index` for this machine, or an error listing what it has.
-pub fn choose<'a>(index: &'a Index, what: &str) -> Result<&'a Descriptor> {
-    let (os, arch) = this_platform();
-    let fits = |d: &&Descriptor| d.platform.as_ref().is_some_and(|p| p.os == os && p.architecture == arch);
-    if let Some(found) = index.manifests.iter().find(fits) {
-        return Ok(found);
+/// An index entry's platform: os, architecture, variant.
+pub type PlatformOf<'t, T> = dyn Fn(&T) -> Option<(&str, &str, Option<&str>)> + 't;
+
+/// The entry of an index (OCI or a docker manifest list, from a layout or
+/// a registry) for `linux`/`arch`: one without a variant (or arm64's `v8`)
+/// if several match; an error listing the platforms it has if none does.
+pub fn choose<'a, T>(
+    entries: &'a [T],
+    platform: &PlatformOf<'_, T>,
+    arch: &str,
+    what: &str,
+) -> Result<&'a T> {
+    let fits = |e: &&T| platform(e).is_some_and(|(os, a, _)| os == "linux" && a == arch);
+    let plain = |e: &&T| platform(e).and_then(|(_, _, v)| v).is_none_or(|v| arch == "arm64" && v == "v8");
+    let matching: Vec<&T> = entries.iter().filter(fits).collect();
+    if let Some(chosen) = matching.iter().copied().find(plain).or(matching.first().copied()) {
+        return Ok(chosen);
     }
-    let has: Vec<String> = index
-        .manifests
+    let has: Vec<String> = entries
         .iter()
-        .map(|d| {
-            d.platform
-                .as_ref()
-                .map_or_else(|| "(no platform)".to_owned(), |p| format!("{}/{}", p.os, p.architecture))
-        })
+        .filter_map(platform)
+        .map(|(os, a, v)| format!("{os}/{a}{}", v.map(|v| format!("/{v}")).unwrap_or_default()))
+        .filter(|p| p != "unknown/unknown")
         .collect();
-    Err(SetupError::new(format!("choose the {os}/{arch} image in {what}"))
-        .detail(format!("it has {}", if has.is_empty() { "no images".to_owned() } else { has.join(", ") })))
+    Err(SetupError::new(format!("choose the image for linux/{arch} in {what}"))
+        .detail(format!(
+            "it has only {}",
+            if has.is_empty() { "no platforms".to_owned() } else { has.join(", ") }
+        ))
+        .fix("use an image built for this machine's architecture"))
+}
+
+/// A layout's index entry's platform, for [`choose`].
+pub fn descriptor_platform(d: &Descriptor) -> Option<(&str, &str, Option<&str>)> {
+    d.platform.as_ref().map(|p| (p.os.as_str(), p.architecture.as_str(), p.variant.as_deref()))
 }
 
 /// The diff-ids a config lists, one per layer of `manifest`.

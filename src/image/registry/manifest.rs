@@ -78,47 +78,17 @@ struct Platform {
     variant: Option<String>,
 }
 
-/// This machine's OCI architecture name.
-pub fn this_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
-        other => other,
-    }
-}
-
-/// The digest of the entry of an index for `linux`/`arch`: one without a
-/// variant (or arm64's `v8`) if several match; an error listing the
-/// platforms it has if none does.
+/// The digest of the entry of an index for `linux`/`arch` (see
+/// [`crate::image::manifest::choose`]).
 pub fn choose(bytes: &[u8], arch: &str, what: &str) -> Result<Digest> {
     let index: Index = serde_json::from_slice(bytes)
         .map_err(|e| SetupError::new(format!("read {what}")).detail(format!("not an image index: {e}")))?;
-    let fits = |e: &&Entry| e.platform.as_ref().is_some_and(|p| p.os == "linux" && p.architecture == arch);
-    let plain = |e: &&Entry| {
-        e.platform.as_ref().and_then(|p| p.variant.as_deref()).is_none_or(|v| arch == "arm64" && v == "v8")
-    };
-    let matching: Vec<&Entry> = index.manifests.iter().filter(fits).collect();
-    let Some(chosen) = matching.iter().copied().find(plain).or(matching.first().copied()) else {
-        let has: Vec<String> = index
-            .manifests
-            .iter()
-            .filter_map(|e| e.platform.as_ref())
-            .map(|p| {
-                let variant = p.variant.as_deref().map(|v| format!("/{v}")).unwrap_or_default();
-                format!("{}/{}{variant}", p.os, p.architecture)
-            })
-            .filter(|p| p != "unknown/unknown")
-            .collect();
-        return Err(SetupError::new(format!("choose the image for linux/{arch} in {what}"))
-            .detail(format!(
-                "it has only {}",
-                if has.is_empty() { "no platforms".to_owned() } else { has.join(", ") }
-            ))
-            .fix("use an image built for this machine's architecture"));
-    };
+    let chosen = crate::image::manifest::choose(&index.manifests, &entry_platform, arch, what)?;
     Digest::parse(&chosen.digest, &format!("the linux/{arch} entry of {what}"))
+}
+
+fn entry_platform(e: &Entry) -> Option<(&str, &str, Option<&str>)> {
+    e.platform.as_ref().map(|p| (p.os.as_str(), p.architecture.as_str(), p.variant.as_deref()))
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ impl Client {
         }
         let index = Digest::of(&bytes);
         let what = format!("the image index {}@{index}", self.name());
-        let chosen = manifest::choose(&bytes, manifest::this_arch(), &what)?;
+        let chosen = manifest::choose(&bytes, crate::image::manifest::this_arch(), &what)?;
         let (bytes, kind) = self.fetch_manifest(&chosen.to_string(), Some(chosen.clone()))?;
         if kind == Kind::Index {
             return Err(SetupError::new(format!("read the manifest {}@{chosen}", self.name()))

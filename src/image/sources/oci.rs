@@ -77,7 +77,9 @@ fn manifest_for(files: &dyn Files, entry: &Descriptor, what: &str, depth: u8) ->
         return Err(SetupError::new(format!("read {what}")).detail("indexes nested more than 3 deep"));
     }
     let index: Index = manifest::parse(&bytes, &format!("index {digest} of {what}"))?;
-    manifest_for(files, manifest::choose(&index, what)?, what, depth + 1)
+    let entry =
+        manifest::choose(&index.manifests, &manifest::descriptor_platform, manifest::this_arch(), what)?;
+    manifest_for(files, entry, what, depth + 1)
 }
 
 /// A small blob, verified against its digest.
