@@ -24,6 +24,7 @@ pub mod fsroot;
 pub mod image;
 pub mod linux;
 pub mod mountinfo;
+pub mod net;
 pub mod profile;
 pub mod runtime;
 pub mod spec;

@@ -286,6 +286,7 @@ fn extension(model: &Model, images: &Images) -> Extension {
             },
             dns_from_host: net.dns == Some(Dns::Host),
             hosts: net.hosts.iter().map(|(name, ip)| (ip.to_string(), name.clone())).collect(),
+            nat: None,
         },
         landlock: model.security.landlock.clone(),
         init: model.process.init,

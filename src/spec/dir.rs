@@ -105,6 +105,7 @@ fn oci_meaning(spec: &Spec, layers: Vec<LayerSpec>, writable: WritableSpec) -> E
             dns: None,
             dns_from_host: false,
             hosts: Vec::new(),
+            nat: None,
         },
         landlock: None,
         init: false,

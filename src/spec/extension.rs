@@ -40,7 +40,7 @@ impl Extension {
         Extension {
             layers: vec![LayerSpec::Dir("/srv/root".into())],
             writable: WritableSpec::Readonly,
-            network: NetworkSpec { mode: NetMode::None, dns: None, dns_from_host: false, hosts: Vec::new() },
+            network: NetworkSpec { mode: NetMode::None, dns: None, dns_from_host: false, hosts: Vec::new(), nat: None },
             landlock: None,
             init: true,
             terminal: Terminal::Never,
@@ -92,6 +92,23 @@ pub enum NetMode {
     None,
     /// The host's.
     Host,
+    /// A network namespace of its own, connected to the host's network by a
+    /// user-mode stack (see [`NatSpec`]).
+    Nat,
+}
+
+/// What a `nat` network publishes and lets through.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct NatSpec {
+    /// Host ports that lead into the sandbox.
+    pub publish: Vec<crate::net::rule::Publish>,
+    /// The host's loopback is reachable, as `host.sandbox.internal`.
+    pub host_loopback: bool,
+    /// `None`: every destination; a list: only these, and the sandbox's
+    /// resolver for DNS.
+    #[serde(deserialize_with = "present")]
+    pub egress: Option<Vec<crate::net::rule::Allow>>,
 }
 
 /// Landlock's rules as the runtime applies them (the profile's own type
@@ -120,6 +137,10 @@ pub struct NetworkSpec {
     pub dns_from_host: bool,
     /// Extra /etc/hosts lines: (address, name).
     pub hosts: Vec<(String, String)>,
+    /// With `mode = nat`, and only then. A bundle that lost it is refused
+    /// rather than run without its egress rules.
+    #[serde(default)]
+    pub nat: Option<NatSpec>,
 }
 
 /// An `Option` that must be written out (`null` for none): serde would
