@@ -5,6 +5,7 @@
 
 pub mod e2e;
 pub mod images;
+pub mod netlab;
 pub mod registry;
 pub mod tmux;
 

@@ -14,6 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <mqueue.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -285,6 +289,140 @@ static int mode_reap(char **argv) {
     return 0;
 }
 
+/* net tcp|udp|icmp HOST [PORT]: one exchange with a network peer, from
+ * inside a sandbox. TCP connects and reads a line; UDP sends "probe" on a
+ * connected socket and reads the reply; ICMP sends one echo request (a
+ * ping socket, else a raw one) and waits for the reply. Prints
+ * `net=ok reply=...`, `net=ENAME` for the first call that failed (the
+ * step in `step=`), or `net=TIMEOUT` after 3 s without an answer; and
+ * `ms=` the time it took, so a test tells a refusal from a timeout. */
+static long ms_since(const struct timespec *t0) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static int net_fail(const char *step, int e, const struct timespec *t0) {
+    printf("net=%s step=%s ms=%ld\n", err(e), step, ms_since(t0));
+    return 1;
+}
+
+/* Wait up to 3 s for `events` on s; 0 when ready, -1 on timeout (errno 0). */
+static int net_wait(int s, short events) {
+    struct pollfd p = {.fd = s, .events = events};
+    int n = poll(&p, 1, 3000);
+    if (n == 0) errno = 0;
+    return n == 1 ? 0 : -1;
+}
+
+static int mode_net(const char *proto, const char *host, const char *port) {
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int icmp = !strcmp(proto, "icmp"), udp = !strcmp(proto, "udp");
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = udp || icmp ? SOCK_DGRAM : SOCK_STREAM};
+    struct addrinfo *ai;
+    int g = getaddrinfo(host, icmp ? NULL : port, &hints, &ai);
+    if (g) {
+        printf("net=RESOLVE step=getaddrinfo error=%s ms=%ld\n", gai_strerror(g), ms_since(&t0));
+        return 1;
+    }
+    char addr[64] = "";
+    getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof addr, NULL, 0, NI_NUMERICHOST);
+    printf("addr=%s\n", addr);
+    int v6 = ai->ai_family == AF_INET6;
+    int s;
+    if (icmp) {
+        int p = v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+        s = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, p);
+        if (s < 0) s = socket(ai->ai_family, SOCK_RAW | SOCK_CLOEXEC, p);
+    } else {
+        s = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | (udp ? 0 : SOCK_NONBLOCK), 0);
+    }
+    if (s < 0) return net_fail("socket", errno, &t0);
+    if (connect(s, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) return net_fail("connect", errno, &t0);
+    if (!udp && !icmp) {
+        if (net_wait(s, POLLOUT) < 0) return errno ? net_fail("connect", errno, &t0) : (printf("net=TIMEOUT step=connect ms=%ld\n", ms_since(&t0)), 1);
+        int e = 0;
+        socklen_t len = sizeof e;
+        getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &len);
+        if (e) return net_fail("connect", e, &t0);
+    } else if (udp) {
+        if (send(s, "probe\n", 6, 0) < 0) return net_fail("send", errno, &t0);
+    } else {
+        /* type, code, checksum, id, sequence 1; a ping socket sets the id
+         * and the checksum itself, a raw one sends ours (the kernel adds
+         * ICMPv6's). */
+        unsigned char echo[16] = {v6 ? 128 : ICMP_ECHO, 0, 0, 0, 0x51, 0x7e, 0, 1};
+        unsigned sum = 0;
+        for (size_t i = 0; i < sizeof echo; i += 2) sum += echo[i] << 8 | echo[i + 1];
+        while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+        echo[2] = ~sum >> 8, echo[3] = ~sum & 0xff;
+        if (send(s, echo, sizeof echo, 0) < 0) return net_fail("send", errno, &t0);
+    }
+    char buf[512];
+    for (;;) {
+        if (net_wait(s, POLLIN) < 0) {
+            if (errno) return net_fail("recv", errno, &t0);
+            printf("net=TIMEOUT step=recv ms=%ld\n", ms_since(&t0));
+            return 1;
+        }
+        ssize_t n = recv(s, buf, sizeof buf - 1, 0);
+        if (n < 0) return net_fail("recv", errno, &t0);
+        buf[n] = 0;
+        if (!icmp) break;
+        /* A raw IPv4 socket sees the IP header, and every ICMP message. */
+        unsigned char *m = (unsigned char *)buf;
+        if (!v6 && n > 20 && (m[0] >> 4) == 4) m += (m[0] & 15) * 4;
+        if (*m == (v6 ? 129 : ICMP_ECHOREPLY)) {
+            snprintf(buf, sizeof buf, "echo-reply");
+            break;
+        }
+        if (*m == (v6 ? 1 : ICMP_DEST_UNREACH)) {
+            printf("net=UNREACHABLE step=recv code=%d ms=%ld\n", m[1], ms_since(&t0));
+            return 1;
+        }
+    }
+    buf[strcspn(buf, "\n")] = 0;
+    printf("net=ok reply=%s ms=%ld\n", buf, ms_since(&t0));
+    return 0;
+}
+
+/* serve tcp|udp PORT: a server in the sandbox for published ports. TCP
+ * answers each connection with `sandbox tcp PORT`, UDP each datagram with
+ * `sandbox udp PORT ` and the datagram; prints `serving` once listening.
+ * Ends with its parent, and after 60 s in any case. */
+static int mode_serve(const char *proto, int port) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    alarm(60);
+    int udp = !strcmp(proto, "udp");
+    int s = socket(AF_INET6, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    int off = 0, on = 1;
+    setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(port), .sin6_addr = IN6ADDR_ANY_INIT};
+    if (report("bind", bind(s, (struct sockaddr *)&a, sizeof a))) return 1;
+    if (!udp && report("listen", listen(s, 16))) return 1;
+    printf("serving\n");
+    char buf[512], reply[600];
+    for (;;) {
+        if (udp) {
+            struct sockaddr_storage from;
+            socklen_t len = sizeof from;
+            ssize_t n = recvfrom(s, buf, sizeof buf - 1, 0, (struct sockaddr *)&from, &len);
+            if (n < 0) continue;
+            buf[n] = 0;
+            int m = snprintf(reply, sizeof reply, "sandbox udp %d %s", port, buf);
+            sendto(s, reply, m, 0, (struct sockaddr *)&from, len);
+        } else {
+            int c = accept4(s, NULL, NULL, SOCK_CLOEXEC);
+            if (c < 0) continue;
+            int m = snprintf(reply, sizeof reply, "sandbox tcp %d\n", port);
+            if (write(c, reply, m) < 0) perror("write");
+            close(c);
+        }
+    }
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *mode = argc > 1 ? argv[1] : "";
@@ -304,7 +442,10 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "tiocsti")) return mode_tiocsti();
     if (!strcmp(mode, "orphan")) return mode_orphan(argc > 2 ? atoi(argv[2]) : 30);
     if (!strcmp(mode, "reap") && argc > 2) return mode_reap(argv + 2);
+    if (!strcmp(mode, "serve") && argc > 3) return mode_serve(argv[2], atoi(argv[3]));
+    if (!strcmp(mode, "net") && argc > 3) return mode_net(argv[2], argv[3], argc > 4 ? argv[4] : "0");
     fprintf(stderr, "usage: probe fds|escape|read P|write P T|init [PID]|suid DIR|connect P|"
-                    "listen P|inotify|inotify1|mqueue|mqueue1|syscall NR|tiocsti|orphan [S]|reap CMD...\n");
+                    "listen P|inotify|inotify1|mqueue|mqueue1|syscall NR|tiocsti|orphan [S]|reap CMD...|"
+                    "net tcp|udp|icmp HOST [PORT]|serve tcp|udp PORT\n");
     return 2;
 }
