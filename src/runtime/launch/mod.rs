@@ -370,6 +370,9 @@ impl Sandbox {
 
     /// Kill it, wait for it, remove its cgroup; whether it ran out of memory.
     fn end(self, notes: Notes) -> bool {
+        if let Some(stack) = &self.stack {
+            stack.kill();
+        }
         let _ = kill(self.pid, Signal::SIGKILL);
         let _ = waitid(Id::PIDFd(self.pidfd.as_fd()), WaitPidFlag::WEXITED);
         let oom = self.cgroup.as_ref().is_some_and(Cgroup::oom_killed);
