@@ -218,10 +218,12 @@ pub fn parse_publish(s: &str) -> Result<Publish, String> {
     };
     let (host_ports, sandbox_ports) = (parse_ports(host)?, parse_ports(sandbox)?);
     if host_ports.count() != sandbox_ports.count() {
+        let ports =
+            |r: PortRange| if r.count() == 1 { "1 port".to_owned() } else { format!("{} ports", r.count()) };
         return Err(format!(
-            "{host_ports} is {} port(s) but {sandbox_ports} is {}: give both ranges the same length",
-            host_ports.count(),
-            sandbox_ports.count()
+            "the host's {host_ports} is {} but the sandbox's {sandbox_ports} is {}: give both ranges the same length",
+            ports(host_ports),
+            ports(sandbox_ports)
         ));
     }
     Ok(Publish { host_addr: addr, host_ports, sandbox_ports, proto })

@@ -180,7 +180,10 @@ fn every_publish_mistake_is_named_with_its_fix() {
         ("8080:0", "port 0 is not a port"),
         ("8080:80/icmp", "ICMP cannot be published: write /tcp or /udp"),
         ("8080:80/sctp", "unknown protocol \"sctp\""),
-        ("8080-8081:80", "8080-8081 is 2 port(s) but 80 is 1: give both ranges the same length"),
+        (
+            "8080-8081:80",
+            "the host's 8080-8081 is 2 ports but the sandbox's 80 is 1 port: give both ranges the same length",
+        ),
         ("8081-8080:80-81", "runs backwards"),
         ("localhost:8080:80", "\"localhost\" is not an IPv4 address"),
         ("::1:8080:80", "put an IPv6 host address in brackets"),
