@@ -25,6 +25,10 @@ use serde::{Deserialize, Serialize};
 /// (podman's `host.containers.internal`).
 pub const HOST_NAME: &str = "host.sandbox.internal";
 
+/// What an egress allowlist lets out besides its rules, in words (for
+/// `explain`): name resolution, and only through the sandbox's resolver.
+pub const IMPLICIT_DNS: &str = "DNS (udp+tcp 53) to the sandbox's resolver";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Proto {
