@@ -148,3 +148,19 @@ fn command_line_ports_and_rules_append_to_the_profiles() {
         "example.org:443/tcp 192.0.2.1:80/tcp"
     );
 }
+
+#[test]
+fn a_port_published_on_the_command_line_is_checked_with_the_profiles() {
+    let mut overrides = Overrides::default();
+    overrides.publish("7070:70/udp");
+    let loaded = load_with(&format!("{NAT}ports = [\"8080:80\"]\n"), &overrides);
+    let nat = loaded.model.as_ref().and_then(|m| m.network.nat.clone()).expect("valid");
+    let published: Vec<String> = nat.publish.iter().map(ToString::to_string).collect();
+    assert_eq!(published, ["127.0.0.1:8080:80/tcp", "127.0.0.1:7070:70/udp"]);
+
+    let loaded = load_with("[network]\nmode = \"none\"\n", &overrides);
+    let diag = loaded.diags.first().expect("refused");
+    assert_eq!((diag.code, loaded.diags.len()), ("profile::nat-only", 1));
+    let at = diag.primary.as_ref().unwrap().span.file;
+    assert_eq!(loaded.sources.get(at).name(), crate::profile::overrides::LABEL, "shown where it was given");
+}
