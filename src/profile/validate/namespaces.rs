@@ -18,6 +18,12 @@ pub(super) fn check(
     let mut ok = private_mount(cx, ns);
     let mode = net_mode(cx, ns.net.as_ref(), net.mode.as_ref());
     ok &= mode.is_some();
+    let nat = match mode {
+        Some(NetMode::Nat) => super::network::nat(cx, net).map(Some),
+        Some(other) => super::network::nat_only(cx, net, other).then_some(None),
+        // The mode is in doubt (that is reported): no mode to hold the nat keys to.
+        None => None,
+    };
     let mode = mode.unwrap_or(NetMode::None);
     let namespaces = namespaces(ns, mode);
     let hostname = hostname(cx, ns, net.hostname.as_ref(), namespaces.uts, name);
@@ -30,11 +36,6 @@ pub(super) fn check(
         }
     };
     let hosts = hosts(cx, &net.hosts);
-    let nat = if mode == NetMode::Nat {
-        super::network::nat(cx, net).map(Some)
-    } else {
-        super::network::nat_only(cx, net, mode).then_some(None)
-    };
     let network = match (ok, hostname, dns, hosts, nat) {
         (true, Some(hostname), Some(dns), Some(hosts), Some(nat)) => {
             Some(Network { mode, hostname, dns, hosts, nat })

@@ -125,9 +125,11 @@ fn egress(cx: &mut Cx, e: &raw::Egress, host_loopback: bool) -> Option<Vec<Allow
 
 /// With egress denied, `CAP_NET_ADMIN` in the sandbox's user namespace
 /// could delete the rules that deny it (they are in its network namespace).
+/// Only on a nat network: elsewhere `egress` is an error of its own.
 pub(super) fn check_net_admin(cx: &mut Cx, net: &raw::Network, security: &raw::Security) {
     let Some(deny) = net.egress.as_ref().and_then(|e| e.value.default.as_ref()) else { return };
-    if deny.value != EgressDefault::Deny {
+    let nat = net.mode.as_ref().is_some_and(|m| m.value == raw::NetMode::Nat);
+    if !nat || deny.value != EgressDefault::Deny {
         return;
     }
     for c in &security.capabilities {

@@ -94,6 +94,8 @@ fn nat_keys_on_another_network_are_each_an_error() {
 fn the_net_namespace_key_agrees_with_nat_only_when_it_is_new() {
     assert_eq!(codes(&format!("{NAT}[namespaces]\nnet = \"new\"\n")), [""; 0]);
     assert_eq!(codes(&format!("{NAT}[namespaces]\nnet = \"host\"\n")), ["profile::namespace-conflict"]);
+    let conflicting = format!("{NAT}ports = [\"8080:80\"]\n[namespaces]\nnet = \"host\"\n");
+    assert_eq!(codes(&conflicting), ["profile::namespace-conflict"], "the ports are not held to a guess");
 }
 
 #[test]
@@ -125,6 +127,8 @@ fn net_admin_is_refused_only_while_egress_is_denied() {
     assert_eq!(codes(&with("deny", "cap_net_admin")), ["profile::net-admin"]);
     assert_eq!(codes(&with("allow", "NET_ADMIN")), [""; 0]);
     assert_eq!(codes(&with("deny", "NET_BIND_SERVICE")), [""; 0]);
+    let none = "[network.egress]\ndefault = \"deny\"\n[security]\ncapabilities = [\"NET_ADMIN\"]\n";
+    assert_eq!(codes(none), ["profile::nat-only"], "no nat network, no rules to delete");
 }
 
 #[test]
