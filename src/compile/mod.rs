@@ -279,6 +279,7 @@ fn extension(model: &Model, images: &Images) -> Extension {
             mode: match net.mode {
                 NetMode::None => SpecNetMode::None,
                 NetMode::Host => SpecNetMode::Host,
+                NetMode::Nat => SpecNetMode::Nat,
             },
             dns: match &net.dns {
                 Some(Dns::Servers(s)) => Some(s.iter().map(ToString::to_string).collect()),
@@ -286,7 +287,9 @@ fn extension(model: &Model, images: &Images) -> Extension {
             },
             dns_from_host: net.dns == Some(Dns::Host),
             hosts: net.hosts.iter().map(|(name, ip)| (ip.to_string(), name.clone())).collect(),
-            nat: None,
+            // Without `dns`, a nat sandbox keeps `dns: None`: the runtime
+            // points its resolv.conf at the user-mode stack's forwarder.
+            nat: net.nat.clone(),
         },
         landlock: model.security.landlock.clone(),
         init: model.process.init,
