@@ -14,7 +14,9 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
-insmod /vm/overlay.ko
+# overlayfs, tun, dummy and nf_tables with what the egress rules use, in
+# dependency order (tests/vm/run.sh resolved it).
+for m in $(cat /vm/modules/order); do insmod /vm/modules/$m.ko || echo "guest: insmod $m failed"; done
 echo 'sbx:x:1000:1000::/tmp:/bin/sh' >>/etc/passwd
 echo 'sbx:x:1000:' >>/etc/group
 

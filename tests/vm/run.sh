@@ -57,7 +57,6 @@ if ! ls "$kdir"/boot/vmlinuz-* >/dev/null 2>&1; then
 fi
 vmlinuz=$(ls "$kdir"/boot/vmlinuz-* | head -n1)
 kver=${vmlinuz##*/vmlinuz-}
-overlay_ko=$(find "$kdir/lib/modules/$kver" -name overlay.ko | head -n1)
 echo "vm: kernel $kver ready ($(took "$t"))"
 
 # 3. The sandbox binary, stripped, with the shared libraries it loads.
@@ -83,7 +82,42 @@ for lib in $(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// 
     mkdir -p "$root$(dirname "$lib")"
     cp -L "$lib" "$root$lib"
 done
-cp "$overlay_ko" "$root/vm/overlay.ko"
+
+# Kernel modules, with what they depend on (read from each module's
+# .modinfo: the package has no modules.dep), listed in load order in
+# /vm/modules/order: overlayfs; tun and dummy for the nat network and the
+# guest's own interface; nf_tables with what the egress ruleset uses.
+mdir=$kdir/lib/modules/$kver
+mkdir -p "$root/vm/modules"
+declare -A ko_path=() ko_seen=()
+while read -r f; do
+    name=${f##*/}
+    name=${name%%.ko*}
+    ko_path[${name//-/_}]=$f
+done < <(find "$mdir" -name '*.ko*')
+module() {
+    local name=${1//-/_} f dest dep
+    [ -z "${ko_seen[$name]:-}" ] || return 0
+    ko_seen[$name]=1
+    f=${ko_path[$name]:-}
+    if [ -z "$f" ]; then
+        grep -Eq "/${name//_/[-_]}\.ko" "$mdir/modules.builtin" && return 0
+        echo "vm: kernel module $name not found in $mdir" >&2
+        exit 1
+    fi
+    dest=$root/vm/modules/$name.ko
+    case $f in
+    *.ko.xz) xz -dc "$f" >"$dest" ;;
+    *.ko.zst) zstd -qdc "$f" >"$dest" ;;
+    *.ko.gz) gzip -dc "$f" >"$dest" ;;
+    *) cp "$f" "$dest" ;;
+    esac
+    for dep in $(tr '\0' '\n' <"$dest" | sed -n 's/^depends=//p' | tr ',' ' '); do
+        module "$dep"
+    done
+    echo "$name" >>"$root/vm/modules/order"
+}
+for m in overlay tun dummy nf_tables nft_ct nft_reject_inet; do module "$m"; done
 cp "$here/guest.sh" "$here/as-user.sh" "$root/vm/"
 cp -r "$here/profiles" "$root/vm/profiles"
 # The sandboxes' rootfs: busybox and its applets.
