@@ -34,6 +34,10 @@ command -v docker-registry >/dev/null || need_apt+=(docker-registry)
 command -v skopeo >/dev/null || need_apt+=(skopeo)
 command -v umoci >/dev/null || need_apt+=(umoci)
 command -v htpasswd >/dev/null || need_apt+=(apache2-utils)
+# What network.mode = "nat" runs: pasta (Debian's passt) and nft for the
+# egress rules; the VM lane copies both into its guest.
+[ -x /usr/bin/pasta ] || need_apt+=(passt)
+[ -x /usr/sbin/nft ] || need_apt+=(nftables)
 if ((${#need_apt[@]})); then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"

@@ -30,6 +30,9 @@ need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v cpio >/dev/null || need+=(cpio)
 command -v busybox >/dev/null || need+=(busybox-static)
+# The nat network's user-mode stack and its egress rules (rootless nat tests).
+[ -x /usr/bin/pasta ] || need+=(passt)
+[ -x /usr/sbin/nft ] || need+=(nftables)
 if ((${#need[@]})); then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -78,9 +81,26 @@ applets() {
 }
 applets "$root/bin"
 strip -o "$root/vm/bin/sandbox" "$bin" 2>/dev/null || cp "$bin" "$root/vm/bin/sandbox"
-for lib in $(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
-    mkdir -p "$root$(dirname "$lib")"
-    cp -L "$lib" "$root$lib"
+# libs PROGRAM [DIR]: the shared libraries it loads, at their paths under
+# DIR (the guest's root by default).
+libs() {
+    for lib in $(ldd "$1" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+        mkdir -p "${2:-$root}$(dirname "$lib")"
+        cp -L "$lib" "${2:-$root}$lib"
+    done
+}
+libs "$bin"
+# program PATH [DIR]: it at its own path under DIR (a link stays a link),
+# with its libraries.
+program() {
+    mkdir -p "${2:-$root}$(dirname "$1")"
+    cp -P "$1" "${2:-$root}$1"
+    libs "$1" "${2:-}"
+}
+# pasta is a link to passt, which execs passt.avx2 when the CPU has AVX2
+# (-cpu max may); nft for the egress rules.
+for p in /usr/bin/pasta /usr/bin/pasta.avx2 /usr/bin/passt /usr/bin/passt.avx2 /usr/sbin/nft; do
+    if [ -e "$p" ]; then program "$p"; fi
 done
 
 # Kernel modules, with what they depend on (read from each module's
