@@ -3,7 +3,8 @@
 # under qemu (software emulation: KVM cannot boot a guest here) with an
 # initramfs holding the sandbox binary, busybox, a test rootfs and
 # tests/vm/guest.sh, which mounts only cgroup2 and runs the limit, placement
-# and Landlock tests against the real kernel. Prints each guest result, how
+# and Landlock tests against the real kernel, and the nat network (pasta
+# and nftables) as root and rootless. Prints each guest result, how
 # long each part took, and ends with `N passed, N failed`; exits non-zero on
 # any failure, a missing summary (the guest died) or a timeout.
 #
@@ -143,8 +144,13 @@ cp -r "$here/profiles" "$root/vm/profiles"
 # The sandboxes' rootfs: busybox and its applets.
 mkdir -p "$root"/vm/rootfs/{bin,dev,proc,sys,tmp,etc}
 applets "$root/vm/rootfs/bin"
+# nft too, for the nat tests to show that the sandbox cannot read its rules.
+program /usr/sbin/nft "$root/vm/rootfs"
 echo "root:x:0:0:root:/:/bin/sh" >"$root/vm/rootfs/etc/passwd"
 echo "root:x:0:" >"$root/vm/rootfs/etc/group"
+# The nat tests bind a resolv.conf here (the rootfs belongs to ids that a
+# rootless sandbox does not map, so it could not create one).
+: >"$root/vm/rootfs/etc/resolv.conf"
 cat >"$root/init" <<'INIT'
 #!/bin/sh
 /bin/busybox mkdir -p /newroot
