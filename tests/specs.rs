@@ -132,3 +132,12 @@ fn rootless_callers_get_a_user_namespace_with_their_ids_mapped() {
     let spec = sandbox::compile::compile(opted.model.as_ref().unwrap(), &root).spec;
     assert!(spec.linux().as_ref().unwrap().uid_mappings().is_none());
 }
+
+#[test]
+fn landlock_is_a_second_wall_for_the_egress_rules() {
+    let loaded = load("tests/fixtures/egress-wall.toml");
+    let spec: serde_json::Value = serde_json::from_str(&spec_json(&loaded)).unwrap();
+    let landlock: serde_json::Value =
+        serde_json::from_str(spec["annotations"]["dev.sandbox.landlock"].as_str().unwrap()).unwrap();
+    assert_eq!(landlock["tcp_connect"], serde_json::json!([53, 80, 443, 5432, 5433]), "{landlock}");
+}

@@ -105,11 +105,7 @@ fn pasta_args(nat: &NatSpec, root: bool) -> Vec<String> {
 
 /// pasta's `ADDR/PORT[-LAST]:TARGET[-LAST]`.
 fn forward_spec(p: &Publish) -> String {
-    format!("{}/{}:{}", p.host_addr, range(p.host_ports), range(p.sandbox_ports))
-}
-
-fn range(r: PortRange) -> String {
-    if r.first == r.last { r.first.to_string() } else { format!("{}-{}", r.first, r.last) }
+    format!("{}/{}:{}", p.host_addr, p.host_ports, p.sandbox_ports)
 }
 
 /// The egress rules as one nftables table in the sandbox's namespace: its
@@ -125,14 +121,14 @@ fn ruleset(allow: &[Allow], dns: &[IpAddr], pinned: &Pinned, gateway: Option<Ipv
     r.push_str("\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept\n");
     for server in dns {
         for proto in [Proto::Udp, Proto::Tcp] {
-            rule(&mut r, *server, 0, proto, Some(PortRange { first: 53, last: 53 }));
+            rule(&mut r, *server, None, proto, Some(PortRange { first: 53, last: 53 }));
         }
     }
     for a in allow {
-        let addrs: Vec<(IpAddr, u8)> = match &a.dest {
-            Dest::Net { addr, prefix } => vec![(*addr, *prefix)],
-            Dest::Name(name) => pinned.get(name).into_iter().flatten().map(|a| (*a, 0)).collect(),
-            Dest::Host => gateway.map(|g| (IpAddr::V4(g), 0)).into_iter().collect(),
+        let addrs: Vec<(IpAddr, Option<u8>)> = match &a.dest {
+            Dest::Net { addr, prefix } => vec![(*addr, Some(*prefix))],
+            Dest::Name(name) => pinned.get(name).into_iter().flatten().map(|a| (*a, None)).collect(),
+            Dest::Host => gateway.map(|g| (IpAddr::V4(g), None)).into_iter().collect(),
         };
         for (addr, prefix) in addrs {
             rule(&mut r, addr, prefix, a.proto, a.ports);
@@ -144,17 +140,20 @@ fn ruleset(allow: &[Allow], dns: &[IpAddr], pinned: &Pinned, gateway: Option<Ipv
     r
 }
 
-/// One accept line; `prefix` 0 means the single address.
-fn rule(r: &mut String, addr: IpAddr, prefix: u8, proto: Proto, ports: Option<PortRange>) {
+/// One accept line; no `prefix` means the single address.
+fn rule(r: &mut String, addr: IpAddr, prefix: Option<u8>, proto: Proto, ports: Option<PortRange>) {
     let (family, icmp, full) = match addr {
         IpAddr::V4(_) => ("ip", "icmp", 32),
         IpAddr::V6(_) => ("ip6", "ipv6-icmp", 128),
     };
-    let dest = if prefix == 0 || prefix == full { addr.to_string() } else { format!("{addr}/{prefix}") };
+    let dest = match prefix {
+        Some(p) if p < full => format!("{addr}/{p}"),
+        _ => addr.to_string(),
+    };
     let what = match (proto, ports) {
         (Proto::Icmp, _) => format!("meta l4proto {icmp}"),
-        (Proto::Tcp, Some(p)) => format!("tcp dport {}", range(p)),
-        (Proto::Udp, Some(p)) => format!("udp dport {}", range(p)),
+        (Proto::Tcp, Some(p)) => format!("tcp dport {p}"),
+        (Proto::Udp, Some(p)) => format!("udp dport {p}"),
         (Proto::Tcp, None) => "meta l4proto tcp".to_owned(),
         (Proto::Udp, None) => "meta l4proto udp".to_owned(),
     };

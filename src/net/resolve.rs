@@ -82,7 +82,7 @@ pub fn host_routes() -> HostRoutes {
 }
 
 /// The first IPv4 default route's gateway: destination 0, flags up and
-/// gateway (RTF_UP | RTF_GATEWAY); /proc prints addresses in host order.
+/// gateway (`RTF_UP | RTF_GATEWAY`); /proc prints addresses in host order.
 pub(crate) fn gateway4(table: &str) -> Option<Ipv4Addr> {
     table.lines().skip(1).find_map(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -95,7 +95,7 @@ pub(crate) fn gateway4(table: &str) -> Option<Ipv4Addr> {
     })
 }
 
-/// Whether an IPv6 default route is up, not a reject route (RTF_REJECT).
+/// Whether an IPv6 default route is up, not a reject route (`RTF_REJECT`).
 pub(crate) fn default6(table: &str) -> bool {
     table.lines().any(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();

@@ -88,7 +88,7 @@ impl Stack {
         let helper = Child::spawn("start the network setup helper", |err| {
             configure(plan, programs.nft.as_deref(), ns, err)
         })?;
-        wait_ready(&pasta, helper)?;
+        wait_ready(&pasta, &helper)?;
         Ok(Stack { pasta })
     }
 
@@ -132,7 +132,7 @@ impl Child {
     }
 
     /// What it wrote to stderr, without pasta's complaints about syslog.
-    fn stderr(&self) -> String {
+    fn output(&self) -> String {
         let mut text = String::new();
         let _ = nix::unistd::lseek(&self.stderr, 0, nix::unistd::Whence::SeekSet);
         let mut file = std::fs::File::from(self.stderr.try_clone().expect("dup a memfd"));
@@ -150,7 +150,7 @@ impl Child {
     }
 
     fn failure(&self, status: &WaitStatus) -> SetupError {
-        let detail = match (self.stderr(), status) {
+        let detail = match (self.output(), status) {
             (text, _) if !text.is_empty() => text,
             (_, WaitStatus::Exited(_, code)) => format!("exit status {code}"),
             (_, other) => format!("{other:?}"),
@@ -167,7 +167,7 @@ impl Drop for Child {
 }
 
 /// Wait for the helper to finish (ready) while pasta keeps running.
-fn wait_ready(pasta: &Child, helper: Child) -> Result<(), SetupError> {
+fn wait_ready(pasta: &Child, helper: &Child) -> Result<(), SetupError> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         if let Some(status) = helper.reap(WaitPidFlag::WNOHANG) {
@@ -223,24 +223,16 @@ fn place_fds(fds: &[BorrowedFd<'_>], stderr: &OwnedFd, stdin: Option<BorrowedFd<
     // Raw from here: close_all_but closes them, and an OwnedFd dropped
     // after that would close a number twice.
     let null = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDWR, nix::sys::stat::Mode::empty())?.into_raw_fd();
-    dup_to(stdin.map_or(Ok(null), away)?, 0)?;
-    dup_to(null, 1)?;
-    dup_to(stderr.as_raw_fd(), 2)?;
+    sys::fd::dup_to(stdin.map_or(Ok(null), away)?, 0)?;
+    sys::fd::dup_to(null, 1)?;
+    sys::fd::dup_to(stderr.as_raw_fd(), 2)?;
     let mut keep = Vec::new();
     for (i, fd) in moved.into_iter().enumerate() {
         let target = 3 + i32::try_from(i).unwrap_or(0);
-        dup_to(fd, target)?;
+        sys::fd::dup_to(fd, target)?;
         keep.push(target);
     }
     sys::fd::close_all_but(&keep)
-}
-
-fn dup_to(fd: RawFd, target: RawFd) -> Result<(), Errno> {
-    #[allow(unsafe_code)]
-    // SAFETY: dup2 on descriptors of this (forked, about to exec) process;
-    // the one it replaces is ours to replace.
-    let ret = unsafe { libc::dup2(fd, target) };
-    Errno::result(ret).map(drop)
 }
 
 fn exec(program: &std::path::Path, args: &[String]) -> Errno {
@@ -299,7 +291,7 @@ fn ruleset_fd(ruleset: &str) -> Result<OwnedFd, Errno> {
     Ok(fd)
 }
 
-/// nft needs CAP_NET_ADMIN over the namespace; when our id in the
+/// nft needs `CAP_NET_ADMIN` over the namespace; when our id in the
 /// sandbox's user namespace is not its root, execve would drop it: keep
 /// it as an ambient capability.
 fn keep_net_admin() -> Result<(), Errno> {

@@ -56,6 +56,7 @@ fn the_ruleset_allows_resolvers_and_rules_then_rejects() {
         allow(Dest::Net { addr: "2001:db8::".parse().unwrap(), prefix: 32 }, Proto::Udp, Some((1000, 2000))),
         allow(Dest::Net { addr: "198.18.0.2".parse().unwrap(), prefix: 32 }, Proto::Icmp, None),
         allow(Dest::Host, Proto::Tcp, Some((8080, 8080))),
+        allow(Dest::Net { addr: "0.0.0.0".parse().unwrap(), prefix: 0 }, Proto::Udp, Some((123, 123))),
     ];
     let mut pinned = Pinned::new();
     pinned.insert("registry.test".into(), vec!["198.18.0.9".parse().unwrap(), "fd00::9".parse().unwrap()]);

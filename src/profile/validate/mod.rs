@@ -30,6 +30,7 @@ pub fn validate(raw: &raw::Profile, name: &str, sources: &SourceMap, diags: &mut
     let security = security::check(&mut cx, &raw.security);
     check_subids(&mut cx, raw, process.as_ref(), namespaces);
     network::check_net_admin(&mut cx, &raw.network, &raw.security);
+    network::check_landlock_ports(&mut cx, &raw.network, &raw.security);
     if let (Some(p), Some(r), Some(m), Some(n), Some(s), Some(l)) =
         (&process, &rootfs, &mounts, &network, &security, &raw.security.landlock)
     {

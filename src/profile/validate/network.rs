@@ -146,5 +146,34 @@ pub(super) fn check_net_admin(cx: &mut Cx, net: &raw::Network, security: &raw::S
     }
 }
 
+/// Landlock's TCP rules are the egress rules' second wall (compile adds
+/// their ports to `tcp_connect`), and Landlock filters connects port by
+/// port: with a `landlock` section, each TCP rule names its ports, at most
+/// [`LANDLOCK_PORTS`] of them.
+pub(super) fn check_landlock_ports(cx: &mut Cx, net: &raw::Network, security: &raw::Security) {
+    let nat = net.mode.as_ref().is_some_and(|m| m.value == raw::NetMode::Nat);
+    let Some(e) = net.egress.as_ref().filter(|e| nat && denies(&e.value)) else { return };
+    if security.landlock.is_none() {
+        return;
+    }
+    for r in &e.value.allow {
+        let Ok(a) = rule::parse_allow(&r.value) else { continue };
+        let count = a.ports.map_or(usize::from(u16::MAX), |p| usize::from(p.last - p.first) + 1);
+        if a.proto == rule::Proto::Tcp && count > LANDLOCK_PORTS {
+            let diag = Diag::at(
+                "profile::egress-landlock",
+                r.span,
+                format!("security.landlock limits TCP connects port by port, and this rule allows {count} ports"),
+            )
+            .help(format!("name the rule's ports (at most {LANDLOCK_PORTS}), or remove the landlock section"));
+            cx.error(diag);
+        }
+    }
+}
+
+/// The most ports one TCP rule may open through Landlock (one Landlock
+/// rule each).
+pub const LANDLOCK_PORTS: usize = 1024;
+
 #[cfg(test)]
 mod tests;
