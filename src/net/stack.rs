@@ -170,14 +170,16 @@ impl Drop for Child {
 fn wait_ready(pasta: &Child, helper: &Child) -> Result<(), SetupError> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
+        // pasta first: a helper that found the routes is no proof that
+        // pasta still runs.
+        if let Some(status) = pasta.reap(WaitPidFlag::WNOHANG) {
+            return Err(pasta.failure(&status).fix("pasta could not connect the sandbox's network namespace"));
+        }
         if let Some(status) = helper.reap(WaitPidFlag::WNOHANG) {
             return match status {
                 WaitStatus::Exited(_, 0) => Ok(()),
                 other => Err(helper.failure(&other)),
             };
-        }
-        if let Some(status) = pasta.reap(WaitPidFlag::WNOHANG) {
-            return Err(pasta.failure(&status).fix("pasta could not connect the sandbox's network namespace"));
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {

@@ -160,6 +160,12 @@ pub fn nat(ext: &Extension) -> Result<Option<Nat>, SetupError> {
             .fix("export the bundle again with `sandbox bundle`")
     })?;
     let routes = resolve::host_routes();
+    if routes.gateway4.is_none() && !routes.default6 {
+        // pasta would exit, and the command run with no network at all.
+        return Err(SetupError::new("connect the sandbox's network (network.mode = \"nat\")")
+            .detail("the host has no default route, so pasta has no interface to go out through")
+            .fix("give the host a default route, or use network.mode = \"none\""));
+    }
     if spec.host_loopback && routes.gateway4.is_none() {
         return Err(SetupError::new("reach the host's loopback from the sandbox (network.host_loopback)")
             .detail("the host has no IPv4 default route, which pasta maps to its loopback")
