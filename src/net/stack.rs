@@ -21,6 +21,9 @@ use crate::error::SetupError;
 use crate::net::plan::NatPlan;
 use crate::sys;
 
+/// The device pasta makes the sandbox's interface with.
+const TUN: &str = "/dev/net/tun";
+
 /// How long pasta may take to configure the namespace (it takes ~10 ms).
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -54,6 +57,12 @@ impl Programs {
     /// an error that names its package.
     pub fn find(plan: &NatPlan) -> Result<Programs, SetupError> {
         let pasta = find("pasta", "passt")?;
+        // What pasta opens in the sandbox's namespaces, with our rights
+        // there: say so now rather than through pasta's own words.
+        if let Err(e) = nix::unistd::access(TUN, nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK) {
+            return Err(SetupError::sys(format!("open {TUN} for network.mode = \"nat\""), e)
+                .fix(format!("pasta needs {TUN} read-write for this user (distributions ship it 0666), or run as root")));
+        }
         let nft = plan.ruleset.is_some().then(|| find("nft", "nftables")).transpose()?;
         Ok(Programs { pasta, nft })
     }
@@ -173,7 +182,13 @@ fn wait_ready(pasta: &Child, helper: &Child) -> Result<(), SetupError> {
         // pasta first: a helper that found the routes is no proof that
         // pasta still runs.
         if let Some(status) = pasta.reap(WaitPidFlag::WNOHANG) {
-            return Err(pasta.failure(&status).fix("pasta could not connect the sandbox's network namespace"));
+            let error = pasta.failure(&status);
+            let tun = error.detail.as_deref().is_some_and(|d| d.contains("/dev/net/tun") || d.contains("tun socket"));
+            return Err(error.fix(if tun {
+                "pasta needs /dev/net/tun read-write for this user (distributions ship it 0666), or run as root"
+            } else {
+                "pasta could not connect the sandbox's network namespace"
+            }));
         }
         if let Some(status) = helper.reap(WaitPidFlag::WNOHANG) {
             return match status {
