@@ -34,11 +34,12 @@ command -v docker-registry >/dev/null || need_apt+=(docker-registry)
 command -v skopeo >/dev/null || need_apt+=(skopeo)
 command -v umoci >/dev/null || need_apt+=(umoci)
 command -v htpasswd >/dev/null || need_apt+=(apache2-utils)
-# network.mode = "nat" (tests/e2e_network.rs, root tier only): pasta, nft
-# inside the sandbox's namespace, the test lab's DNS server and ip, and
-# iperf3 for bench/network.sh.
-command -v pasta >/dev/null || need_apt+=(passt)
-command -v nft >/dev/null || [ -x /usr/sbin/nft ] || need_apt+=(nftables)
+# What network.mode = "nat" runs: pasta (Debian's passt) and nft for the
+# egress rules; the VM lane copies both into its guest.
+[ -x /usr/bin/pasta ] || need_apt+=(passt)
+[ -x /usr/sbin/nft ] || need_apt+=(nftables)
+# The test lab of tests/e2e_network.rs (root tier only): its DNS server
+# and ip; iperf3 for bench/network.sh.
 command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need_apt+=(dnsmasq-base)
 command -v ip >/dev/null || [ -x /usr/sbin/ip ] || need_apt+=(iproute2)
 command -v iperf3 >/dev/null || need_apt+=(iperf3)

@@ -46,6 +46,37 @@ fn five_mistakes_are_all_reported_with_their_spans() {
 }
 
 #[test]
+fn every_nat_mistake_is_reported_at_its_line() {
+    let loaded = load("tests/fixtures/nat-mistakes.toml");
+    let text = rendered(&loaded);
+    let at: Vec<(&str, usize)> = loaded
+        .diags
+        .iter()
+        .map(|d| {
+            (
+                d.code,
+                loaded
+                    .sources
+                    .line_col(d.primary.as_ref().unwrap().span.file, d.primary.as_ref().unwrap().span.start)
+                    .0,
+            )
+        })
+        .collect();
+    let expected = [
+        ("profile::publish", 4),
+        ("profile::publish-conflict", 4),
+        ("profile::publish", 4),
+        ("profile::egress", 9),
+        ("profile::egress-rule", 10),
+        ("profile::egress", 11),
+        ("profile::egress-rule", 12),
+        ("profile::egress-rule", 13),
+    ];
+    assert_eq!(at, expected, "{text}");
+    insta::assert_snapshot!("nat_mistakes", text);
+}
+
+#[test]
 fn yaml_diagnostics_point_at_line_and_column() {
     let loaded = load("tests/fixtures/five-mistakes.yaml");
     assert_eq!(loaded.diags.len(), 5, "{}", rendered(&loaded));

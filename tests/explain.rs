@@ -39,3 +39,35 @@ fn replace_swaps_an_inherited_list_instead_of_appending() {
     assert_eq!(landlock.write.len(), 2, "appended: base's and the child's");
     assert_eq!(model.process.command, ["/bin/true"], "scalars override");
 }
+
+#[test]
+fn explain_shows_the_effective_network_rules_where_they_were_written() {
+    let loaded = load("tests/fixtures/extends/nat-child.toml");
+    assert!(loaded.model.is_some(), "{}", common::rendered(&loaded));
+    let tree = loaded.merged.as_ref().unwrap();
+    let network = |text: String| -> String {
+        common::redact(&text)
+            .lines()
+            .filter(|l| l.starts_with("network."))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") + "\n")
+            .collect()
+    };
+    let text = network(sandbox::profile::explain::explain(tree, &loaded.sources));
+    // Canonical text: the default address and protocol written out, names lower-cased.
+    assert!(text.contains(
+        "network.ports[0] = \"127.0.0.1:8080:80/tcp\" # [REPO]/tests/fixtures/extends/nat-base.toml:4"
+    ));
+    assert!(text.contains("network.egress.allow[1] = \"host.sandbox.internal:8080/tcp\" # [REPO]/tests/fixtures/extends/nat-child.toml:9"));
+    // The rule no list writes, after the ones it does, from the line that denies.
+    let lines: Vec<&str> = text.lines().collect();
+    let implicit = lines.iter().position(|l| l.starts_with("network.egress.implicit")).expect("shown");
+    assert!(lines[implicit - 1].starts_with("network.egress.allow[2] ="), "{text}");
+    assert!(lines[implicit].contains("= \"DNS (udp+tcp 53) to the sandbox's resolver\""), "{text}");
+    assert!(
+        lines[implicit].ends_with("# implied by [REPO]/tests/fixtures/extends/nat-base.toml:7"),
+        "{text}"
+    );
+    insta::assert_snapshot!("explain_nat", text);
+    let all = network(sandbox::profile::explain::explain_all(tree, &loaded.sources, "nat-child"));
+    insta::assert_snapshot!("explain_all_nat", all);
+}

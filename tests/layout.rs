@@ -13,6 +13,7 @@ const MAX_FN_LINES: usize = 60;
 /// `#[allow(unsafe_code)]` and a SAFETY comment): a new one is a decision,
 /// made here.
 const UNSAFE_CALLS: &[&str] = &[
+    "src/net/stack.rs",          // fork pasta and the nft helper: from the launcher, one thread
     "src/runtime/join.rs",       // fork, clone3: `exec`'s launcher checked it has one thread
     "src/runtime/launch/mod.rs", // clone3: the launcher checked it has one thread
     "src/runtime/process/child.rs", // fork: a clone3 child has one thread

@@ -62,6 +62,30 @@ fn toml_and_yaml_forms_compile_to_the_same_spec() {
     let yaml = spec_json(&load("tests/fixtures/equiv/full.yaml"));
     assert!(toml.contains("\"CAP_NET_BIND_SERVICE\""), "the fixture exercises capabilities");
     assert_eq!(toml, yaml);
+    let toml = spec_json(&load("tests/fixtures/equiv/nat.toml"));
+    let yaml = spec_json(&load("tests/fixtures/equiv/nat.yaml"));
+    assert!(toml.contains("registry.npmjs.org"), "the fixture exercises egress rules");
+    assert_eq!(toml, yaml);
+}
+
+#[test]
+fn a_nat_network_compiles_to_its_own_namespace_and_the_extensions_rules() {
+    let loaded = load("tests/fixtures/equiv/nat.toml");
+    let bundle = sandbox::compile::compile(loaded.model.as_ref().unwrap(), &HostContext::fixed());
+    let namespaces = bundle.spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
+    assert!(namespaces.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network));
+    let net = &bundle.ext.network;
+    assert_eq!(net.mode, sandbox::spec::extension::NetMode::Nat);
+    assert!(
+        net.dns.is_none() && !net.dns_from_host,
+        "the runtime points resolv.conf at the stack's forwarder"
+    );
+    let nat = net.nat.as_ref().expect("a nat network carries its rules");
+    assert_eq!(nat.egress.as_ref().map(Vec::len), Some(5));
+    insta::assert_snapshot!("nat_network_extension", serde_json::to_string_pretty(net).unwrap());
+    let annotations = bundle.spec.annotations().clone().expect("annotations are set");
+    let back = sandbox::spec::Extension::from_annotations(&annotations).expect("parse back").expect("ours");
+    assert_eq!(back, bundle.ext, "the rules survive an exported config.json");
 }
 
 #[test]
@@ -107,4 +131,13 @@ fn rootless_callers_get_a_user_namespace_with_their_ids_mapped() {
     let opted = sandbox::profile::load_profile_text(std::path::Path::new("/p.toml"), text.into(), &root);
     let spec = sandbox::compile::compile(opted.model.as_ref().unwrap(), &root).spec;
     assert!(spec.linux().as_ref().unwrap().uid_mappings().is_none());
+}
+
+#[test]
+fn landlock_is_a_second_wall_for_the_egress_rules() {
+    let loaded = load("tests/fixtures/egress-wall.toml");
+    let spec: serde_json::Value = serde_json::from_str(&spec_json(&loaded)).unwrap();
+    let landlock: serde_json::Value =
+        serde_json::from_str(spec["annotations"]["dev.sandbox.landlock"].as_str().unwrap()).unwrap();
+    assert_eq!(landlock["tcp_connect"], serde_json::json!([53, 80, 443, 5432, 5433]), "{landlock}");
 }

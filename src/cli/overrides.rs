@@ -22,9 +22,14 @@ pub struct OverrideArgs {
     /// The command's working directory (process.cwd).
     #[arg(short, long, value_name = "DIR")]
     workdir: Option<String>,
-    /// network.mode: none or host.
+    /// network.mode: none, host or nat.
     #[arg(long, value_name = "MODE")]
     network: Option<String>,
+    /// Publish a port of a nat sandbox on the host (added to network.ports):
+    /// HOST:SANDBOX or ADDR:HOST:SANDBOX (ports or ranges), /udp after for UDP; on 127.0.0.1
+    /// unless ADDR says otherwise.
+    #[arg(short, long = "publish", value_name = "[ADDR:]HOST:SANDBOX")]
+    publish: Vec<String>,
     /// limits.memory, e.g. 512MiB.
     #[arg(long, value_name = "SIZE")]
     memory: Option<String>,
@@ -60,6 +65,9 @@ impl OverrideArgs {
         }
         if let Some(dir) = &self.workdir {
             o.string(&["process", "cwd"], dir);
+        }
+        for p in &self.publish {
+            o.publish(p);
         }
         let shorthands = [
             (&self.network, ["network", "mode"]),

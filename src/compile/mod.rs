@@ -15,7 +15,8 @@ use oci_spec::runtime::{
 };
 
 use crate::spec::extension::{
-    Extension, LayerSpec, NetMode as SpecNetMode, NetworkSpec, Terminal as SpecTerminal, WritableSpec,
+    Extension, LandlockRules, LayerSpec, NetMode as SpecNetMode, NetworkSpec, Terminal as SpecTerminal,
+    WritableSpec,
 };
 use crate::spec::{Bundle, DEFAULT_PATH};
 
@@ -270,6 +271,20 @@ pub fn weight_to_shares(weight: u64) -> u64 {
     2 + ((weight - 1) * 262_142).div_ceil(9_999)
 }
 
+/// Landlock as the egress rules' second wall: with egress denied, TCP
+/// connects to the rules' ports (and to 53, DNS over TCP to the
+/// resolver), added to those the profile lists. Landlock cannot name an
+/// address; nftables holds those.
+fn egress_wall(mut landlock: LandlockRules, net: &crate::profile::model::Network) -> LandlockRules {
+    let Some(allow) = net.nat.as_ref().and_then(|n| n.egress.as_ref()) else { return landlock };
+    let tcp = allow.iter().filter(|a| a.proto == crate::net::rule::Proto::Tcp);
+    let ports = tcp.filter_map(|a| a.ports).flat_map(|p| p.first..=p.last);
+    landlock.tcp_connect.extend(ports.chain([53]));
+    landlock.tcp_connect.sort_unstable();
+    landlock.tcp_connect.dedup();
+    landlock
+}
+
 fn extension(model: &Model, images: &Images) -> Extension {
     let net = &model.network;
     Extension {
@@ -279,6 +294,7 @@ fn extension(model: &Model, images: &Images) -> Extension {
             mode: match net.mode {
                 NetMode::None => SpecNetMode::None,
                 NetMode::Host => SpecNetMode::Host,
+                NetMode::Nat => SpecNetMode::Nat,
             },
             dns: match &net.dns {
                 Some(Dns::Servers(s)) => Some(s.iter().map(ToString::to_string).collect()),
@@ -286,9 +302,11 @@ fn extension(model: &Model, images: &Images) -> Extension {
             },
             dns_from_host: net.dns == Some(Dns::Host),
             hosts: net.hosts.iter().map(|(name, ip)| (ip.to_string(), name.clone())).collect(),
-            nat: None,
+            // Without `dns`, a nat sandbox keeps `dns: None`: the runtime
+            // points its resolv.conf at the user-mode stack's forwarder.
+            nat: net.nat.clone(),
         },
-        landlock: model.security.landlock.clone(),
+        landlock: model.security.landlock.clone().map(|l| egress_wall(l, &model.network)),
         init: model.process.init,
         terminal: match model.process.terminal {
             Terminal::Auto => SpecTerminal::Auto,

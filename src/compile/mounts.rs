@@ -16,9 +16,10 @@ fn mount(target: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
 }
 
 /// Where host services keep their unix sockets (FHS: /run, and /tmp for X11,
-/// ssh-agent or tmux): a sandbox with no network must not reach them either,
+/// ssh-agent or tmux): a sandbox with no network (or a nat network, whose
+/// egress rules bind only its own namespace) must not reach them either,
 /// and a pathname socket is reached through the file system, whatever the
-/// network namespace. With `host:/` and no network, each is a fresh tmpfs
+/// network namespace. With `host:/` and not the host's network, each is a fresh tmpfs
 /// unless the profile mounts something there itself (a socket it wants to
 /// pass in is bound after, on top). /var/run is /run on current systems.
 fn hidden_host_trees(model: &Model) -> Vec<Mount> {

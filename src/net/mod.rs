@@ -8,3 +8,6 @@
 //! options and an nftables ruleset.
 
 pub mod rule;
+pub mod plan;
+pub mod resolve;
+pub mod stack;

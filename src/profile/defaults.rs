@@ -58,6 +58,14 @@ impl Key {
 }
 
 const RLIMIT: &str = "not set: the caller's limit is inherited";
+/// Keys that mean something only on a nat network (elsewhere they are errors).
+const NAT: When = When::Is("network.mode", "nat");
+
+/// Nested tables whose absence means what the empty table means, so their
+/// keys' defaults hold when they are left out (an absent `[security.landlock]`
+/// is no Landlock at all, but an absent `[network.egress]` lets everything out,
+/// as `default = "allow"` does).
+const IMPLIED_TABLES: &[&str] = &["network.egress"];
 const RLIMIT_HALF: &str = "the other half of the pair";
 
 /// The format's keys in its order (`raw::Profile`'s fields, depth first).
@@ -113,6 +121,10 @@ pub const KEYS: &[Key] = &[
     },
     none("network.dns", "the root filesystem's own /etc/resolv.conf"),
     key("network.hosts", "{}", "no extra /etc/hosts entries"),
+    key("network.ports", "[]", "nothing published").when(NAT),
+    key("network.host_loopback", "false", "the host's own services stay out of reach").when(NAT),
+    key("network.egress.default", r#""allow""#, "every destination").when(NAT),
+    key("network.egress.allow", "[]", "no rules (with \"deny\": only DNS to the resolver)").when(NAT),
     none("limits.memory", "no limit"),
     none("limits.memory_swap", "no limit"),
     none("limits.cpus", "no limit"),
@@ -189,7 +201,7 @@ pub fn unset(tree: &Node, name: &str) -> Vec<Unset> {
             let applies = match table {
                 Some(t) => matches!(t.value, Value::Map(_)) && t.get(leaf).is_none(),
                 // A section left out has its defaults; a nested table left out has none.
-                None => !parent.contains(['.', '[']),
+                None => !parent.contains(['.', '[']) || IMPLIED_TABLES.contains(&parent),
             };
             if !applies || !holds(tree, key.when, &path) {
                 continue;

@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use crate::net::rule;
 use crate::profile::defaults::{self, Step};
 use crate::profile::load::node::{Node, Value};
 use crate::profile::source::SourceMap;
@@ -23,6 +24,7 @@ struct Line {
 pub fn explain(tree: &Node, sources: &SourceMap) -> String {
     let mut lines = Vec::new();
     walk(tree, &mut Vec::new(), sources, &mut lines);
+    implicit_dns(tree, sources, &mut lines);
     render(&lines)
 }
 
@@ -33,6 +35,7 @@ pub fn explain(tree: &Node, sources: &SourceMap) -> String {
 pub fn explain_all(tree: &Node, sources: &SourceMap, name: &str) -> String {
     let mut lines = Vec::new();
     walk(tree, &mut Vec::new(), sources, &mut lines);
+    implicit_dns(tree, sources, &mut lines);
     lines.extend(defaults::unset(tree, name).into_iter().map(|u| Line {
         path: u.path,
         value: u.value,
@@ -95,10 +98,46 @@ fn walk(node: &Node, path: &mut Vec<Step>, sources: &SourceMap, lines: &mut Vec<
         }
         _ => lines.push(Line {
             path: path.clone(),
-            value: scalar(node),
+            value: canonical(path, node).unwrap_or_else(|| scalar(node)),
             origin: sources.location(node.span).to_string(),
         }),
     }
+}
+
+/// A published port or an egress rule in its canonical text (address and
+/// protocol written out), so what `explain` shows is what the sandbox gets;
+/// `None` for any other value, or one that does not parse (`check` says why).
+fn canonical(path: &[Step], node: &Node) -> Option<String> {
+    let Value::Str(text) = &node.value else { return None };
+    let key = |i: usize| match path.get(i) {
+        Some(Step::Key(k)) => k.as_str(),
+        _ => "",
+    };
+    let shown = match (key(0), key(1), key(2), path.len()) {
+        ("network", "ports", _, 3) => rule::parse_publish(text).ok()?.to_string(),
+        ("network", "egress", "allow", 4) => rule::parse_allow(text).ok()?.to_string(),
+        _ => return None,
+    };
+    Some(format!("{shown:?}"))
+}
+
+/// With egress denied, the rule every allowlist has without writing it:
+/// a line after the egress lines, its origin the `default = "deny"` that
+/// implies it.
+fn implicit_dns(tree: &Node, sources: &SourceMap, lines: &mut Vec<Line>) {
+    let Some(default) = tree.get("network").and_then(|n| n.get("egress")).and_then(|e| e.get("default"))
+    else {
+        return;
+    };
+    if !matches!(&default.value, Value::Str(s) if s == "deny") {
+        return;
+    }
+    let egress = [Step::Key("network".to_owned()), Step::Key("egress".to_owned())];
+    let at = lines.iter().rposition(|l| l.path.starts_with(&egress)).map_or(lines.len(), |i| i + 1);
+    let mut path = egress.to_vec();
+    path.push(Step::Key("implicit".to_owned()));
+    let origin = format!("implied by {}", sources.location(default.span));
+    lines.insert(at, Line { path, value: format!("{:?}", rule::IMPLICIT_DNS), origin });
 }
 
 /// `process.env."A.B"`, `mount[0].target`.

@@ -135,7 +135,8 @@ pub enum UserNamespace {
 }
 
 /// Where host services keep their unix sockets: a `host:/` sandbox without
-/// network gets each as a fresh tmpfs instead of the host's (see
+/// the host's network (`none`, or `nat`, whose egress rules a socket would
+/// go around) gets each as a fresh tmpfs instead of the host's (see
 /// `compile::mounts`), unless the profile mounts something there.
 pub const SOCKET_TREES: &[(&str, u32)] = &[("/run", 0o755), ("/tmp", 0o1777), ("/var/tmp", 0o1777)];
 
@@ -148,7 +149,7 @@ impl Model {
 
 /// [`Model::hidden_host_trees`], from its parts (validation has no model yet).
 pub fn hidden_host_trees(rootfs: &Rootfs, mounts: &[Mount], network: &Network) -> Vec<(&'static str, u32)> {
-    if network.mode != NetMode::None || !rootfs.layers.contains(&Layer::HostRoot) {
+    if network.mode == NetMode::Host || !rootfs.layers.contains(&Layer::HostRoot) {
         return Vec::new();
     }
     let mounted = |t: &str| mounts.iter().any(|m| m.target == std::path::Path::new(t));
@@ -161,6 +162,9 @@ pub struct Network {
     pub hostname: String,
     pub dns: Option<Dns>,
     pub hosts: Vec<(String, IpAddr)>,
+    /// Published ports, host loopback and egress rules: `Some` exactly
+    /// when `mode` is [`NetMode::Nat`].
+    pub nat: Option<Nat>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,7 +172,16 @@ pub enum NetMode {
     /// Own network namespace with only loopback.
     None,
     Host,
+    /// Own network namespace, reaching the host's network through a
+    /// user-mode stack.
+    Nat,
 }
+
+/// What a nat network publishes and lets out: the validated profile's is
+/// exactly what the runtime enforces, so the model uses the contract's
+/// type (`egress: None` lets everything out; a list lets out only its
+/// rules and DNS to the sandbox's resolver).
+pub use crate::spec::extension::NatSpec as Nat;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Dns {

@@ -84,6 +84,13 @@ impl Overrides {
         Ok(())
     }
 
+    /// `-p SPEC`: one more published port, appended to `network.ports`; it
+    /// is checked with the profile's own (a mistake is shown at its place
+    /// on the command line).
+    pub fn publish(&mut self, spec: &str) {
+        self.append(&["network", "ports"], string(spec));
+    }
+
     fn append(&mut self, path: &[&str], item: String) {
         let key = key_text(path);
         if let Some((_, Entry::List(items))) = self.lines.iter_mut().find(|(k, _)| *k == key) {
@@ -164,6 +171,8 @@ mod tests {
         o.env("LANG");
         o.mount("./src:/src:rw").unwrap();
         o.mount("/data:/data").unwrap();
+        o.publish("8080:80");
+        o.publish("[::1]:53:53/udp");
         o.set("process.command=[\"sh\", \"-c\", \"true\"]").unwrap();
         o.set("network.mode=not toml at all").unwrap();
         let text = o.text();
@@ -173,6 +182,7 @@ mod tests {
              process.env.\"A.B\" = \"x\\ny\"\nprocess.inherit_env = [\"TERM\", \"LANG\"]\n\
              mount = [{ source = \"./src\", target = \"/src\", mode = \"rw\" }, \
              { source = \"/data\", target = \"/data\", mode = \"ro\" }]\n\
+             network.ports = [\"8080:80\", \"[::1]:53:53/udp\"]\n\
              process.command = [\"sh\", \"-c\", \"true\"]\nnetwork.mode = \"not toml at all\"\n"
         );
         let parsed: toml::Table = toml::from_str(&text).expect("valid TOML");

@@ -58,3 +58,13 @@ pub fn accept(listener: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     // else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
+
+/// dup2(2): `fd` also at `target`, which is closed first if open. For a
+/// forked child placing descriptors before it execs: whatever held
+/// `target` is that child's to replace.
+pub fn dup_to(fd: RawFd, target: RawFd) -> Result<(), Errno> {
+    // SAFETY: dup2 only changes the descriptor table; no Rust owner of
+    // `target` survives the exec that follows in its callers.
+    let ret = unsafe { libc::dup2(fd, target) };
+    Errno::result(ret).map(drop)
+}

@@ -6,7 +6,8 @@
 # no-internal-processes rule), and starts each sandbox the way a delegated
 # unit would: alone in a fresh cgroup of its own. Each test prints
 # `PASS name (time)` or `FAIL name: reasons` with the sandbox's output, and
-# the last line is `N passed, N failed`.
+# the last line is `N passed, N failed`. The nat tests run pasta on a
+# dummy uplink with servers on it (see net_up).
 
 export PATH=/bin:/vm/bin
 mount -t proc proc /proc
@@ -14,7 +15,9 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
-insmod /vm/overlay.ko
+# overlayfs, tun, dummy and nf_tables with what the egress rules use, in
+# dependency order (tests/vm/run.sh resolved it).
+for m in $(cat /vm/modules/order); do insmod /vm/modules/$m.ko || echo "guest: insmod $m failed"; done
 echo 'sbx:x:1000:1000::/tmp:/bin/sh' >>/etc/passwd
 echo 'sbx:x:1000:' >>/etc/group
 
@@ -31,6 +34,29 @@ mkdir $CG $CG/runner
 echo "+cpu +io +memory +pids" >$CG/cgroup.subtree_control
 echo $$ >$CG/runner/cgroup.procs
 echo "guest: kernel $(uname -r); cgroup2 offers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+
+# The nat network's guest side. /dev/net/tun open to everyone, as
+# distributions make it (devtmpfs creates it 0600), so that an unprivileged
+# pasta can open it. dummy0 (loading dummy makes it) is the guest's uplink:
+# pasta takes the interface of the default route and copies its first
+# address (10.0.2.15) and the gateway into the sandbox. 10.0.3.1 and 10.0.3.2 on it stand for the
+# internet, with httpd serving on 10.0.3.1:8080, 10.0.3.1:8081 and
+# 10.0.3.2:8080 (each names itself); the nat profile allows the first only.
+# Set up before the tests, so that every sandbox sees the same host.
+net_up() {
+    chmod 666 /dev/net/tun &&
+        ip link set lo up &&
+        { [ -e /sys/class/net/dummy0 ] || ip link add dummy0 type dummy; } &&
+        ip addr add 10.0.2.15/24 dev dummy0 &&
+        ip addr add 10.0.3.1/24 dev dummy0 &&
+        ip addr add 10.0.3.2/24 dev dummy0 &&
+        ip link set dummy0 up &&
+        ip route add default via 10.0.2.2 dev dummy0 || return 1
+    for s in 10.0.3.1:8080 10.0.3.1:8081 10.0.3.2:8080; do
+        mkdir -p /srv/$s && echo "served by $s" >/srv/$s/index.html && httpd -p $s -h /srv/$s || return 1
+    done
+}
+net_up || echo "guest: the nat network's uplink could not be set up"
 
 passed=0
 failed=0
@@ -307,6 +333,100 @@ t_rootless_pids() {
     has "^16$"
 }
 
+# The three servers, asked from anywhere: what each answers (its body) or
+# why not, one line each, and how long the two that the nat profile denies
+# took, in the sandbox's clock (a reset answers at once; a dropped SYN would
+# hang until the profile's timeout). Then, when $0 is nft, whether nft can
+# list the rules there (it must not: no CAP_NET_ADMIN), and the uid map.
+# wget, not nc: nc shuts down its sending half at EOF, and through the
+# Debian pasta (2023-03) such a client was left in FIN_WAIT2, the server's
+# FIN never passed on, so nc waited forever. busybox wget's -T crashes
+# (SIGSEGV), hence no -T.
+NAT_PROBES='
+probe() { wget -qO- "http://$1:$2/" 2>&1 | sed "s|^|$1:$2 |"; }
+probe 10.0.3.1 8080
+read -r a _ </proc/uptime
+probe 10.0.3.2 8080
+probe 10.0.3.1 8081
+read -r b _ </proc/uptime
+echo "denied $a $b"
+if [ "$0" = nft ]; then rules=$(nft list ruleset 2>&1); echo "nft: $? $rules" | head -n 3; fi
+cat /proc/self/uid_map'
+
+# Control: from the guest itself all three servers answer, so a refusal
+# in a sandbox is its egress rules'.
+t_nat_uplink() {
+    out=$(sh -c "$NAT_PROBES")
+    has "^10.0.3.1:8080 served by 10.0.3.1:8080$"
+    has "^10.0.3.2:8080 served by 10.0.3.2:8080$"
+    has "^10.0.3.1:8081 served by 10.0.3.1:8081$"
+    [ "$(stat -c %a /dev/net/tun)" = 666 ] || fail "/dev/net/tun is not 0666"
+}
+
+# What a nat sandbox's probes must show: the allowed server answers, the
+# other two are refused by a reset (at once: under 2 s for both), and the
+# sandbox's nft cannot read its rules.
+nat_egress_checks() {
+    rc_is 0
+    has "^10.0.3.1:8080 served by 10.0.3.1:8080$"
+    has "^10.0.3.2:8080 .*Connection refused$"
+    has "^10.0.3.1:8081 .*Connection refused$"
+    cs=$(echo "$out" | awk '$1 == "denied" { printf "%d", ($3 - $2) * 100 }')
+    [ "${cs:-999}" -lt 200 ] 2>/dev/null || fail "the two refusals took ${cs:-?} cs: a timeout, not a reset"
+    has "^nft: [1-9]"
+    has "Operation not permitted"
+    lacks "table inet sandbox"
+}
+
+# After a nat sandbox: its pasta has ended and the published port is closed
+# (no listener on 127.0.0.1:8080, 0100007F:1F90 in /proc/net/tcp), and no
+# rules were left in the guest's own namespace.
+nat_gone() {
+    [ "$(ps -o args | grep -c '[p]asta')" = 0 ] || fail "pasta outlived the sandbox: $(ps -o pid,args | grep '[p]asta')"
+    ! grep -q '^ *[0-9]*: 0100007F:1F90 00000000:0000 0A' /proc/net/tcp || fail "127.0.0.1:8080 is still listened on"
+    tables=$(/usr/sbin/nft list tables 2>&1)
+    [ -z "$tables" ] || fail "the guest has nftables tables: $tables"
+}
+
+t_nat_root() {
+    launch vmtests/s-nat nat sh -c "$NAT_PROBES" nft
+    nat_egress_checks
+    nat_gone
+}
+
+t_rootless_nat_egress() {
+    delegate
+    launch vmtests/u1000 --user nat sh -c "$NAT_PROBES" nft
+    nat_egress_checks
+    has "^ *0 *1000 *1$"
+    nat_gone
+}
+
+# The sandbox serves one connection on its port 80 and exits; meanwhile the
+# guest polls 127.0.0.1:8080 (pasta listens there from the start, and closes
+# a connection it cannot pass on while nothing listens inside yet).
+t_rootless_nat_publish() {
+    delegate
+    rm -f /tmp/polled
+    (
+        i=0
+        while [ $i -lt 150 ]; do
+            r=$(nc 127.0.0.1 8080 </dev/null 2>/dev/null)
+            [ -n "$r" ] && echo "$r" >/tmp/polled && break
+            sleep 0.1
+            i=$((i + 1))
+        done
+    ) &
+    poller=$!
+    launch vmtests/u1000 --user nat sh -c 'nc -l -p 80 -e echo published by the sandbox && echo served'
+    wait $poller
+    rc_is 0
+    has "^served$"
+    polled=$(cat /tmp/polled 2>/dev/null)
+    [ "$polled" = "published by the sandbox" ] || fail "127.0.0.1:8080 did not lead to the sandbox's port 80 (read \"$polled\")"
+    nat_gone
+}
+
 test_ "pure cgroup v2, controllers delegated" t_pure_v2
 test_ "memory.max: hog OOM-killed, 137, memory.events" t_oom
 test_ "memory.swap.max written as memory_swap - memory" t_swap
@@ -325,6 +445,10 @@ test_ "Landlock ABI 2, required: names the rules" t_landlock_required
 test_ "Landlock ABI 2, best-effort: reports, enforces" t_landlock_best_effort
 test_ "rootless: delegated memory.max, OOM 137" t_rootless_oom
 test_ "rootless: delegated pids.max" t_rootless_pids
+test_ "nat uplink: the guest reaches all three servers" t_nat_uplink
+test_ "nat as root: egress to 10.0.3.1:8080 only, resets" t_nat_root
+test_ "rootless nat: egress to 10.0.3.1:8080 only, resets" t_rootless_nat_egress
+test_ "rootless nat: 127.0.0.1:8080 published to port 80" t_rootless_nat_publish
 
 echo "$passed passed, $failed failed"
 sync

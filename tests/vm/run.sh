@@ -3,7 +3,8 @@
 # under qemu (software emulation: KVM cannot boot a guest here) with an
 # initramfs holding the sandbox binary, busybox, a test rootfs and
 # tests/vm/guest.sh, which mounts only cgroup2 and runs the limit, placement
-# and Landlock tests against the real kernel. Prints each guest result, how
+# and Landlock tests against the real kernel, and the nat network (pasta
+# and nftables) as root and rootless. Prints each guest result, how
 # long each part took, and ends with `N passed, N failed`; exits non-zero on
 # any failure, a missing summary (the guest died) or a timeout.
 #
@@ -30,6 +31,9 @@ need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v cpio >/dev/null || need+=(cpio)
 command -v busybox >/dev/null || need+=(busybox-static)
+# The nat network's user-mode stack and its egress rules (rootless nat tests).
+[ -x /usr/bin/pasta ] || need+=(passt)
+[ -x /usr/sbin/nft ] || need+=(nftables)
 if ((${#need[@]})); then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -57,7 +61,6 @@ if ! ls "$kdir"/boot/vmlinuz-* >/dev/null 2>&1; then
 fi
 vmlinuz=$(ls "$kdir"/boot/vmlinuz-* | head -n1)
 kver=${vmlinuz##*/vmlinuz-}
-overlay_ko=$(find "$kdir/lib/modules/$kver" -name overlay.ko | head -n1)
 echo "vm: kernel $kver ready ($(took "$t"))"
 
 # 3. The sandbox binary, stripped, with the shared libraries it loads.
@@ -79,18 +82,75 @@ applets() {
 }
 applets "$root/bin"
 strip -o "$root/vm/bin/sandbox" "$bin" 2>/dev/null || cp "$bin" "$root/vm/bin/sandbox"
-for lib in $(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
-    mkdir -p "$root$(dirname "$lib")"
-    cp -L "$lib" "$root$lib"
+# libs PROGRAM [DIR]: the shared libraries it loads, at their paths under
+# DIR (the guest's root by default).
+libs() {
+    for lib in $(ldd "$1" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+        mkdir -p "${2:-$root}$(dirname "$lib")"
+        cp -L "$lib" "${2:-$root}$lib"
+    done
+}
+libs "$bin"
+# program PATH [DIR]: it at its own path under DIR (a link stays a link),
+# with its libraries.
+program() {
+    mkdir -p "${2:-$root}$(dirname "$1")"
+    cp -P "$1" "${2:-$root}$1"
+    libs "$1" "${2:-}"
+}
+# pasta is a link to passt, which execs passt.avx2 when the CPU has AVX2
+# (-cpu max may); nft for the egress rules.
+for p in /usr/bin/pasta /usr/bin/pasta.avx2 /usr/bin/passt /usr/bin/passt.avx2 /usr/sbin/nft; do
+    if [ -e "$p" ]; then program "$p"; fi
 done
-cp "$overlay_ko" "$root/vm/overlay.ko"
+
+# Kernel modules, with what they depend on (read from each module's
+# .modinfo: the package has no modules.dep), listed in load order in
+# /vm/modules/order: overlayfs; tun and dummy for the nat network and the
+# guest's own interface; nf_tables with what the egress ruleset uses.
+mdir=$kdir/lib/modules/$kver
+mkdir -p "$root/vm/modules"
+declare -A ko_path=() ko_seen=()
+while read -r f; do
+    name=${f##*/}
+    name=${name%%.ko*}
+    ko_path[${name//-/_}]=$f
+done < <(find "$mdir" -name '*.ko*')
+module() {
+    local name=${1//-/_} f dest dep
+    [ -z "${ko_seen[$name]:-}" ] || return 0
+    ko_seen[$name]=1
+    f=${ko_path[$name]:-}
+    if [ -z "$f" ]; then
+        grep -Eq "/${name//_/[-_]}\.ko" "$mdir/modules.builtin" && return 0
+        echo "vm: kernel module $name not found in $mdir" >&2
+        exit 1
+    fi
+    dest=$root/vm/modules/$name.ko
+    case $f in
+    *.ko.xz) xz -dc "$f" >"$dest" ;;
+    *.ko.zst) zstd -qdc "$f" >"$dest" ;;
+    *.ko.gz) gzip -dc "$f" >"$dest" ;;
+    *) cp "$f" "$dest" ;;
+    esac
+    for dep in $(tr '\0' '\n' <"$dest" | sed -n 's/^depends=//p' | tr ',' ' '); do
+        module "$dep"
+    done
+    echo "$name" >>"$root/vm/modules/order"
+}
+for m in overlay tun dummy nf_tables nft_ct nft_reject_inet; do module "$m"; done
 cp "$here/guest.sh" "$here/as-user.sh" "$root/vm/"
 cp -r "$here/profiles" "$root/vm/profiles"
 # The sandboxes' rootfs: busybox and its applets.
 mkdir -p "$root"/vm/rootfs/{bin,dev,proc,sys,tmp,etc}
 applets "$root/vm/rootfs/bin"
+# nft too, for the nat tests to show that the sandbox cannot read its rules.
+program /usr/sbin/nft "$root/vm/rootfs"
 echo "root:x:0:0:root:/:/bin/sh" >"$root/vm/rootfs/etc/passwd"
 echo "root:x:0:" >"$root/vm/rootfs/etc/group"
+# The nat tests bind a resolv.conf here (the rootfs belongs to ids that a
+# rootless sandbox does not map, so it could not create one).
+: >"$root/vm/rootfs/etc/resolv.conf"
 cat >"$root/init" <<'INIT'
 #!/bin/sh
 /bin/busybox mkdir -p /newroot

@@ -24,6 +24,7 @@ const CONTEXTS: &[&str] = &[
     "[namespaces]\nuts = \"host\"\n",
     "[namespaces]\nnet = \"host\"\n",
     "[network]\nmode = \"host\"\n",
+    "[network]\nmode = \"nat\"\n",
 ];
 
 /// The profile is named `minimal`, for the derived hostname.

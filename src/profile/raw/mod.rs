@@ -4,6 +4,7 @@
 //! what editors show.
 
 mod de;
+mod network;
 mod wrappers;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 pub use de::from_node;
+pub use network::{DnsWord, Egress, EgressDefault, NetMode, Network};
 pub use wrappers::{Lit, OneOf};
 
 use crate::profile::source::Sp;
@@ -217,34 +219,6 @@ pub enum NsMode {
 pub enum UserNs {
     Auto,
     New,
-    Host,
-}
-
-/// Network, hostname and name resolution.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default)]
-#[schemars(deny_unknown_fields)]
-pub struct Network {
-    /// "none" (default: own network namespace, loopback up) or "host".
-    pub mode: Option<Sp<NetMode>>,
-    /// Hostname inside the sandbox. Default "sandbox".
-    pub hostname: Option<Sp<String>>,
-    /// "host" copies the caller's /etc/resolv.conf; a list of server addresses writes one.
-    pub dns: Option<OneOf<DnsWord, Vec<Sp<String>>>>,
-    /// Extra /etc/hosts entries: name = "address".
-    pub hosts: BTreeMap<String, Sp<String>>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum NetMode {
-    None,
-    Host,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum DnsWord {
     Host,
 }
 

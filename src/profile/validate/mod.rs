@@ -4,6 +4,7 @@
 mod limits;
 mod mounts;
 mod namespaces;
+mod network;
 mod process;
 mod security;
 mod view;
@@ -28,17 +29,13 @@ pub fn validate(raw: &raw::Profile, name: &str, sources: &SourceMap, diags: &mut
     let limits = limits::check(&mut cx, &raw.limits);
     let security = security::check(&mut cx, &raw.security);
     check_subids(&mut cx, raw, process.as_ref(), namespaces);
+    network::check_net_admin(&mut cx, &raw.network, &raw.security);
+    network::check_landlock_ports(&mut cx, &raw.network, &raw.security);
     if let (Some(p), Some(r), Some(m), Some(n), Some(s), Some(l)) =
         (&process, &rootfs, &mounts, &network, &security, &raw.security.landlock)
     {
         if s.landlock.as_ref().is_some_and(|l| !l.best_effort) {
-            let mut etc_files = Vec::new();
-            if n.dns.is_some() {
-                etc_files.push("resolv.conf");
-            }
-            if !n.hosts.is_empty() {
-                etc_files.push("hosts");
-            }
+            let etc_files = etc_files(n);
             let view = view::View {
                 rootfs: r,
                 mounts: m,
@@ -65,6 +62,24 @@ pub fn validate(raw: &raw::Profile, name: &str, sources: &SourceMap, diags: &mut
         limits: limits?,
         security: security?,
     })
+}
+
+/// The files the runtime writes into the sandbox's /etc: resolv.conf for
+/// `dns` (and for nat, which points it at the user-mode stack's forwarder),
+/// hosts for `hosts` (and for nat's pinned names and host.sandbox.internal).
+fn etc_files(n: &crate::profile::model::Network) -> Vec<&'static str> {
+    let nat_names = n.nat.as_ref().is_some_and(|nat| {
+        nat.host_loopback
+            || nat.egress.iter().flatten().any(|r| matches!(r.dest, crate::net::rule::Dest::Name(_)))
+    });
+    let mut files = Vec::new();
+    if n.dns.is_some() || n.nat.is_some() {
+        files.push("resolv.conf");
+    }
+    if !n.hosts.is_empty() || nat_names {
+        files.push("hosts");
+    }
+    files
 }
 
 /// The hostname of a profile named `name` that sets none (and has a UTS

@@ -18,6 +18,12 @@ pub(super) fn check(
     let mut ok = private_mount(cx, ns);
     let mode = net_mode(cx, ns.net.as_ref(), net.mode.as_ref());
     ok &= mode.is_some();
+    let nat = match mode {
+        Some(NetMode::Nat) => super::network::nat(cx, net).map(Some),
+        Some(other) => super::network::nat_only(cx, net, other).then_some(None),
+        // The mode is in doubt (that is reported): no mode to hold the nat keys to.
+        None => None,
+    };
     let mode = mode.unwrap_or(NetMode::None);
     let namespaces = namespaces(ns, mode);
     let hostname = hostname(cx, ns, net.hostname.as_ref(), namespaces.uts, name);
@@ -30,8 +36,10 @@ pub(super) fn check(
         }
     };
     let hosts = hosts(cx, &net.hosts);
-    let network = match (ok, hostname, dns, hosts) {
-        (true, Some(hostname), Some(dns), Some(hosts)) => Some(Network { mode, hostname, dns, hosts }),
+    let network = match (ok, hostname, dns, hosts, nat) {
+        (true, Some(hostname), Some(dns), Some(hosts), Some(nat)) => {
+            Some(Network { mode, hostname, dns, hosts, nat })
+        }
         _ => None,
     };
     (namespaces, network)
@@ -50,7 +58,8 @@ fn private_mount(cx: &mut Cx, ns: &raw::Namespaces) -> bool {
     false
 }
 
-/// Which namespaces are new: by default all but time; mount always; net as `mode` says.
+/// Which namespaces are new: by default all but time; mount always; net
+/// unless `mode` is "host" (a nat network is a namespace of its own too).
 fn namespaces(ns: &raw::Namespaces, mode: NetMode) -> Namespaces {
     let new = |mode: Option<&Sp<NsMode>>, default: bool| mode.map_or(default, |m| m.value == NsMode::New);
     Namespaces {
@@ -64,7 +73,7 @@ fn namespaces(ns: &raw::Namespaces, mode: NetMode) -> Namespaces {
         mount: true,
         ipc: new(ns.ipc.as_ref(), true),
         uts: new(ns.uts.as_ref(), true),
-        net: mode == NetMode::None,
+        net: mode != NetMode::Host,
         cgroup: new(ns.cgroup.as_ref(), true),
         time: new(ns.time.as_ref(), false),
     }
@@ -114,15 +123,16 @@ fn hosts(cx: &mut Cx, entries: &BTreeMap<String, Sp<String>>) -> Option<Vec<(Str
 }
 
 /// `network.mode` and `namespaces.net` say the same thing; when both are
-/// written they must agree.
+/// written they must agree: "host" with "host", "none" or "nat" with "new".
 fn net_mode(cx: &mut Cx, ns: Option<&Sp<NsMode>>, mode: Option<&Sp<raw::NetMode>>) -> Option<NetMode> {
     let from_mode = mode.map(|m| match m.value {
         raw::NetMode::None => NetMode::None,
         raw::NetMode::Host => NetMode::Host,
+        raw::NetMode::Nat => NetMode::Nat,
     });
     let from_ns = ns.map(|n| if n.value == NsMode::Host { NetMode::Host } else { NetMode::None });
     match (from_mode, from_ns) {
-        (Some(a), Some(b)) if a != b => {
+        (Some(a), Some(b)) if (a == NetMode::Host) != (b == NetMode::Host) => {
             let (m, n) = (mode.expect("set"), ns.expect("set"));
             let diag = Diag::at(
                 "profile::namespace-conflict",
@@ -131,11 +141,12 @@ fn net_mode(cx: &mut Cx, ns: Option<&Sp<NsMode>>, mode: Option<&Sp<raw::NetMode>
             )
             .label(n.span, "the namespace is set here")
             .help(
-                "write only `network.mode`: \"none\" gives a new net namespace, \"host\" shares the host's",
+                "write only `network.mode`: \"none\" and \"nat\" give a new net namespace, \"host\" shares the host's",
             );
             cx.error(diag);
             None
         }
+        // `mode` says more than the namespace ("nat" or "none" for "new").
         (a, b) => Some(a.or(b).unwrap_or(NetMode::None)),
     }
 }

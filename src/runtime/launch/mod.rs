@@ -51,9 +51,10 @@ pub type OnStart<'a> = &'a mut dyn FnMut(&Launched) -> Result<(), SetupError>;
 /// The calling process must be single-threaded (the sandbox and the watcher
 /// are forked from it); a library caller with threads gets an error.
 pub fn run(bundle: &Bundle, notes: Notes, on_start: OnStart<'_>) -> Result<Exit, Failure> {
-    let Held { plan, upper, cgroup, mut watcher } = hold(bundle, Runner::Foreground, notes)?;
+    let Held { plan, upper, cgroup, mut watcher, nat } = hold(bundle, Runner::Foreground, notes)?;
     let upper_dir = upper.as_deref().map(AsFd::as_fd);
-    let result = launch(bundle, &plan, cgroup, &mut watcher, upper_dir, notes, on_start);
+    let started = Start { cgroup, nat: nat.as_ref() };
+    let result = launch(bundle, &plan, started, &mut watcher, upper_dir, notes, on_start);
     if let Some(w) = watcher {
         w.dismiss();
     }
@@ -62,38 +63,52 @@ pub fn run(bundle: &Bundle, notes: Notes, on_start: OnStart<'_>) -> Result<Exit,
 
 /// What the launcher holds before the clone, whichever way it starts the
 /// sandbox: the plan, the persistent upper's lock, the cgroup and its
-/// watcher.
+/// watcher, the `nat` network's plan.
 struct Held {
     plan: LaunchPlan,
     upper: Option<Flock<OwnedFd>>,
     cgroup: Option<Cgroup>,
     watcher: Option<Watcher>,
+    nat: Option<prepare::Nat>,
+}
+
+/// What `spawn` starts the sandbox with.
+struct Start<'a> {
+    cgroup: Option<Cgroup>,
+    nat: Option<&'a prepare::Nat>,
 }
 
 fn hold(bundle: &Bundle, runner: Runner, notes: Notes) -> Result<Held, Failure> {
     single_threaded()?;
     crate::runtime::refuse::check(&bundle.spec, runner)?;
+    if runner == Runner::Container && bundle.ext.network.mode == crate::spec::extension::NetMode::Nat {
+        return Err(SetupError::new("create the container")
+            .detail("network.mode = \"nat\" needs its user-mode stack for the container's whole life, and `create` leaves no process of ours to hold it")
+            .fix("let the OCI client give the container its network, or start it with `sandbox run -d`")
+            .into());
+    }
     let plan = LaunchPlan::new(&bundle.spec, &bundle.ext, Caller::current())?;
+    let nat = prepare::nat(&bundle.ext)?;
     let upper = prepare::lock_upper(&bundle.ext)?;
     let (cgroup, watcher) = if plan.cgroup {
         prepare::cgroup(&bundle.spec, &bundle.ext, &bundle.name, notes)?
     } else {
         (None, None)
     };
-    Ok(Held { plan, upper, cgroup, watcher })
+    Ok(Held { plan, upper, cgroup, watcher, nat })
 }
 
 /// clone3 the sandbox, start it, supervise it, and end it.
 fn launch(
     bundle: &Bundle,
     plan: &LaunchPlan,
-    cgroup: Option<Cgroup>,
+    start: Start<'_>,
     watcher: &mut Option<Watcher>,
     upper_dir: Option<BorrowedFd<'_>>,
     notes: Notes,
     on_start: OnStart<'_>,
 ) -> Result<Exit, Failure> {
-    let child = child_plan(bundle, plan, upper_dir, None)?;
+    let child = child_plan(bundle, plan, upper_dir, None, start.nat)?;
     // Without a pty the command shares the caller's terminal, and may change
     // its settings on its way out (`stty -echo`): they are put back when we
     // return. Saved before the command can run.
@@ -106,7 +121,7 @@ fn launch(
     // Only we hold the write end: the sandbox's init sees EOF when we are gone.
     let (lifeline, held) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| SetupError::sys("create the lifeline pipe", e))?;
-    let (sandbox, started) = spawn(plan, cgroup, watcher, &child, Some(lifeline), notes)?;
+    let (sandbox, started) = spawn(plan, start, watcher, &child, Some(lifeline), notes)?;
     let result = started.and_then(|started| {
         let dirs = sandbox.cgroup.as_ref().map(Cgroup::dirs).unwrap_or_default();
         on_start(&Launched { pid: sandbox.pid, cgroup_dirs: dirs, namespaces: started.namespaces.clone() })?;
@@ -143,10 +158,10 @@ pub fn create(
     notes: Notes,
     ready: &mut dyn FnMut(&Created) -> Result<(), SetupError>,
 ) -> Result<Created, Failure> {
-    let Held { plan, upper, cgroup, mut watcher } = hold(bundle, Runner::Container, notes)?;
-    let mut child = child_plan(bundle, &plan, upper.as_deref().map(AsFd::as_fd), Some(gate))?;
+    let Held { plan, upper, cgroup, mut watcher, nat: _ } = hold(bundle, Runner::Container, notes)?;
+    let mut child = child_plan(bundle, &plan, upper.as_deref().map(AsFd::as_fd), Some(gate), None)?;
     child.preserve_fds = preserve_fds;
-    let spawned = spawn(&plan, cgroup, &mut watcher, &child, None, notes);
+    let spawned = spawn(&plan, Start { cgroup, nat: None }, &mut watcher, &child, None, notes);
     let (sandbox, started) = match spawned {
         Ok(spawned) => spawned,
         Err(failure) => {
@@ -202,19 +217,28 @@ impl Created {
 /// (`start::start`): to the command's exec, or to its start gate.
 fn spawn(
     plan: &LaunchPlan,
-    cgroup: Option<Cgroup>,
+    start: Start<'_>,
     watcher: &mut Option<Watcher>,
     child: &ChildPlan,
     lifeline: Option<OwnedFd>,
     notes: Notes,
 ) -> Result<(Sandbox, Result<start::Started, Failure>), Failure> {
     let (ours, theirs) = sync::pair()?;
-    let (pid, pidfd) = clone(plan, cgroup.as_ref(), theirs, lifeline.as_ref(), child)?;
+    let (pid, pidfd) = clone(plan, start.cgroup.as_ref(), theirs, lifeline.as_ref(), child)?;
     drop(lifeline);
-    let sandbox = Sandbox { pid, pidfd, cgroup };
+    let mut sandbox = Sandbox { pid, pidfd, cgroup: start.cgroup, stack: None };
     let cloned = start::Cloned { pid, cgroup: sandbox.cgroup.as_ref(), sock: &ours };
     let guarded = if plan.init { Ok(()) } else { prepare::guard_pid_1(watcher, &sandbox.pidfd) };
-    let started = guarded.map_err(Failure::from).and_then(|()| start::start(&cloned, plan, child, notes));
+    let mut stack = None;
+    let mut network = |ns| {
+        let nat = start.nat.expect("called only with a nat plan");
+        stack = Some(prepare::start_nat(nat, &ns, watcher)?);
+        Ok(())
+    };
+    let network: Option<start::Network<'_>> = if start.nat.is_some() { Some(&mut network) } else { None };
+    let started =
+        guarded.map_err(Failure::from).and_then(|()| start::start(&cloned, plan, child, network, notes));
+    sandbox.stack = stack;
     Ok((sandbox, started))
 }
 
@@ -226,6 +250,7 @@ fn child_plan<'a>(
     plan: &'a LaunchPlan,
     upper_dir: Option<BorrowedFd<'a>>,
     gate: Option<BorrowedFd<'a>>,
+    nat: Option<&prepare::Nat>,
 ) -> Result<ChildPlan<'a>, SetupError> {
     let (spec, ext) = (&bundle.spec, &bundle.ext);
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
@@ -233,7 +258,7 @@ fn child_plan<'a>(
         spec,
         ext,
         launch: plan,
-        root: RootPlan::new(spec, ext, plan.userns)?,
+        root: RootPlan::new(spec, ext, plan.userns, nat.map(|n| &n.plan))?,
         seccomp: seccomp.map(security::seccomp::compile).transpose()?.unwrap_or_default(),
         user_limits: if plan.userns { security::ucounts::halves(seccomp) } else { Vec::new() },
         args: ext.init.then(sys::memory::ArgsRegion::of_self).flatten(),
@@ -325,11 +350,13 @@ pub(crate) fn single_threaded() -> Result<(), SetupError> {
     }
 }
 
-/// The running sandbox; killed, waited for, and its cgroup removed when finished.
+/// The running sandbox; killed, waited for, and its cgroup removed when
+/// finished, then its network stack stopped.
 struct Sandbox {
     pid: Pid,
     pidfd: OwnedFd,
     cgroup: Option<Cgroup>,
+    stack: Option<crate::net::stack::Stack>,
 }
 
 impl Sandbox {
@@ -343,6 +370,9 @@ impl Sandbox {
 
     /// Kill it, wait for it, remove its cgroup; whether it ran out of memory.
     fn end(self, notes: Notes) -> bool {
+        if let Some(stack) = &self.stack {
+            stack.kill();
+        }
         let _ = kill(self.pid, Signal::SIGKILL);
         let _ = waitid(Id::PIDFd(self.pidfd.as_fd()), WaitPidFlag::WEXITED);
         let oom = self.cgroup.as_ref().is_some_and(Cgroup::oom_killed);
@@ -351,6 +381,7 @@ impl Sandbox {
                 notes(Note::Cleanup(e));
             }
         }
+        drop(self.stack);
         oom
     }
 

@@ -95,11 +95,12 @@ impl LaunchPlan {
         // A namespace with a path is joined, not made (see `joins`).
         let has = |t: LinuxNamespaceType| new_namespace(linux, t);
         let userns = has(LinuxNamespaceType::User);
-        if ext.network.mode == NetMode::None && !has(LinuxNamespaceType::Network) {
+        if ext.network.mode != NetMode::Host && !has(LinuxNamespaceType::Network) {
             // The extension says what the profile asked; a spec edited to
             // share the host's network must not run as if it did not.
+            let asked = if ext.network.mode == NetMode::Nat { "a nat network of its own" } else { "no network" };
             return Err(SetupError::new("check the bundle's network")
-                .detail("dev.sandbox.network asks for no network, but the spec has no network namespace")
+                .detail(format!("dev.sandbox.network asks for {asked}, but the spec has no network namespace"))
                 .fix("add {\"type\": \"network\"} to linux.namespaces, or set the annotation's mode to \"host\""));
         }
         Ok(LaunchPlan {

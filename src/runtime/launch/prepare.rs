@@ -9,10 +9,13 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::Spec;
 
 use crate::error::SetupError;
+use crate::net::plan::NatPlan;
+use crate::net::resolve;
+use crate::net::stack::{Namespaces, Programs, Stack};
 use crate::runtime::cgroup::{Cgroup, Hierarchies, Options};
 use crate::runtime::exit::{Note, Notes};
 use crate::runtime::process::watcher::{self, Watcher};
-use crate::spec::extension::{Extension, WritableSpec};
+use crate::spec::extension::{Extension, NetMode, WritableSpec};
 
 /// The persistent upper directory, opened and locked for as long as the
 /// sandbox runs: overlayfs must not have one upper in two mounts ("upperdir
@@ -137,4 +140,51 @@ pub const APPARMOR_FIX: &str = "AppArmor restricts unprivileged user namespaces 
 pub fn apparmor_restricts_userns() -> bool {
     std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
         .is_ok_and(|v| v.trim() == "1")
+}
+
+/// A `nat` network, ready to start: its plan, with the egress rules' names
+/// resolved now, and its programs found. Made before the clone, so a
+/// missing pasta or an unknown name stops the run before anything starts.
+pub struct Nat {
+    pub plan: NatPlan,
+    programs: Programs,
+}
+
+pub fn nat(ext: &Extension) -> Result<Option<Nat>, SetupError> {
+    if ext.network.mode != NetMode::Nat {
+        return Ok(None);
+    }
+    let spec = ext.network.nat.as_ref().ok_or_else(|| {
+        SetupError::new("check the bundle's network")
+            .detail("dev.sandbox.network asks for nat, but carries no nat settings (ports, egress)")
+            .fix("export the bundle again with `sandbox bundle`")
+    })?;
+    let routes = resolve::host_routes();
+    if routes.gateway4.is_none() && !routes.default6 {
+        // pasta would exit, and the command run with no network at all.
+        return Err(SetupError::new("connect the sandbox's network (network.mode = \"nat\")")
+            .detail("the host has no default route, so pasta has no interface to go out through")
+            .fix("give the host a default route, or use network.mode = \"none\""));
+    }
+    if spec.host_loopback && routes.gateway4.is_none() {
+        return Err(SetupError::new("reach the host's loopback from the sandbox (network.host_loopback)")
+            .detail("the host has no IPv4 default route, which pasta maps to its loopback")
+            .fix("give the host a default route, or set network.host_loopback = false"));
+    }
+    let pinned = resolve::pin(spec.egress.as_deref().unwrap_or_default())?;
+    let resolvers = resolve::resolvers(&ext.network)?;
+    let plan = NatPlan::new(spec, &resolvers, &pinned, &routes, nix::unistd::geteuid().is_root());
+    let programs = Programs::find(&plan)?;
+    Ok(Some(Nat { plan, programs }))
+}
+
+/// Start the sandbox's network on its namespaces; the watcher kills pasta
+/// too if we die (its parent-death signal already does; this holds even
+/// if pasta ever cleared it).
+pub fn start_nat(nat: &Nat, ns: &Namespaces, watcher: &mut Option<Watcher>) -> Result<Stack, SetupError> {
+    if watcher.is_none() {
+        *watcher = Some(watcher::spawn(&[])?);
+    }
+    let watcher = watcher.as_ref().expect("just made");
+    Stack::start(&nat.plan, &nat.programs, ns, &mut |pidfd| watcher.kill_too(pidfd))
 }

@@ -31,7 +31,17 @@ pub struct Started {
     pub namespaces: crate::runtime::join::Namespaces,
 }
 
-pub fn start(sb: &Cloned, plan: &LaunchPlan, child: &ChildPlan, notes: Notes) -> Result<Started, Failure> {
+/// What starts the sandbox's network (`nat`) on its namespaces, between
+/// the two "go"s: while the child builds its root, before its command.
+pub type Network<'a> = &'a mut dyn FnMut(crate::net::stack::Namespaces) -> Result<(), SetupError>;
+
+pub fn start(
+    sb: &Cloned,
+    plan: &LaunchPlan,
+    child: &ChildPlan,
+    network: Option<Network<'_>>,
+    notes: Notes,
+) -> Result<Started, Failure> {
     if plan.userns {
         crate::runtime::security::idmap::write(sb.pid, child.spec, child.ext.subids)
             .map_err(|e| if apparmor_restricts_userns() { e.fix(APPARMOR_FIX) } else { e })?;
@@ -42,6 +52,7 @@ pub fn start(sb: &Cloned, plan: &LaunchPlan, child: &ChildPlan, notes: Notes) ->
     // Before "go": from then on it is not dumpable, and only root can read
     // its /proc/PID/ns.
     let namespaces = crate::runtime::join::Namespaces::of(sb.pid);
+    let net_ns = if network.is_some() { Some(open_namespaces(sb.pid, plan.userns)?) } else { None };
     let join = || sb.cgroup.map_or(Ok(()), |cg| cg.add(sb.pid.as_raw(), cg.v2_fd().is_some()));
     if plan.cgroups_first {
         join()?;
@@ -51,9 +62,21 @@ pub fn start(sb: &Cloned, plan: &LaunchPlan, child: &ChildPlan, notes: Notes) ->
         // Overlapped with the child building its root (see `cgroups_first`).
         join()?;
     }
+    if let (Some(network), Some(ns)) = (network, net_ns) {
+        network(ns)?;
+    }
     // A child that failed meanwhile has closed its end; its report is read below.
     let _ = sync::send(sb.sock.as_fd(), &Message::Go, None);
     reports(sb.sock, notes).map(|started| Started { namespaces, ..started })
+}
+
+/// The sandbox's network (and user) namespace, for pasta and nft to join.
+fn open_namespaces(pid: nix::unistd::Pid, userns: bool) -> Result<crate::net::stack::Namespaces, SetupError> {
+    let open = |name: &str| {
+        let path = format!("/proc/{pid}/ns/{name}");
+        std::fs::File::open(&path).map(OwnedFd::from).map_err(|e| SetupError::io(format!("open {path}"), &e))
+    };
+    Ok(crate::net::stack::Namespaces { net: open("net")?, user: if userns { Some(open("user")?) } else { None } })
 }
 
 /// A root caller's sandbox sees the caller's directories through its id

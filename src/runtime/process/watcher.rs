@@ -10,7 +10,7 @@
 //! outlives `sandbox run`.
 //!
 //! The socket also carries what only the launcher learns later: the
-//! sandbox's pidfd, and when it stepped into a leaf of its own cgroup to
+//! pidfds of the sandbox's pid 1 and of its network stack (pasta), and when it stepped into a leaf of its own cgroup to
 //! enable controllers (taking the watcher along), that record, so the
 //! watcher can step back and remove the leaf too. One message each, tagged.
 
@@ -50,13 +50,14 @@ impl Watcher {
             sendmsg::<()>(self.sock.as_raw_fd(), &[IoSlice::new(&msg)], &[], MsgFlags::MSG_NOSIGNAL, None);
     }
 
-    /// Tell the watcher to kill the sandbox's pid 1 through this pidfd.
+    /// Tell the watcher to kill this process too (the sandbox's pid 1,
+    /// pasta) through its pidfd.
     pub fn kill_too(&self, pidfd: BorrowedFd<'_>) -> Result<()> {
         let fds = [pidfd.as_raw_fd()];
         let cmsg = [ControlMessage::ScmRights(&fds)];
         sendmsg::<()>(self.sock.as_raw_fd(), &[IoSlice::new(&[PIDFD])], &cmsg, MsgFlags::MSG_NOSIGNAL, None)
             .map(drop)
-            .map_err(|e| SetupError::sys("hand the sandbox's pidfd to the watcher", e))
+            .map_err(|e| SetupError::sys("hand a pidfd to the watcher", e))
     }
 
     /// The sandbox now lives without us (a created container): the watcher
@@ -103,8 +104,8 @@ pub fn spawn(dirs: &[PathBuf]) -> Result<Watcher> {
         let _ = nix::unistd::dup2_stdout(&null);
         let _ = nix::unistd::dup2_stderr(&null);
     }
-    let Some((moved, pidfd)) = listen(theirs.as_fd()) else { sys::process::exit_now(0) };
-    if let Some(pidfd) = &pidfd {
+    let Some((moved, pidfds)) = listen(theirs.as_fd()) else { sys::process::exit_now(0) };
+    for pidfd in &pidfds {
         let _ = sys::signal::pidfd_kill(pidfd.as_fd());
     }
     let _ = crate::runtime::cgroup::destroy_dirs(dirs);
@@ -118,8 +119,8 @@ pub fn spawn(dirs: &[PathBuf]) -> Result<Watcher> {
 
 /// Read the launcher's messages until it closes its end; `None` when it
 /// released the sandbox.
-fn listen(sock: BorrowedFd<'_>) -> Option<(Option<SelfMove>, Option<OwnedFd>)> {
-    let (mut moved, mut pidfd) = (None, None);
+fn listen(sock: BorrowedFd<'_>) -> Option<(Option<SelfMove>, Vec<OwnedFd>)> {
+    let (mut moved, mut pidfds) = (None, Vec::new());
     let mut buf = vec![0u8; 64 << 10];
     loop {
         let (n, fd) = match sys::fd::recv_with_fd(sock, &mut buf) {
@@ -127,7 +128,7 @@ fn listen(sock: BorrowedFd<'_>) -> Option<(Option<SelfMove>, Option<OwnedFd>)> {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => break,
         };
-        pidfd = fd.or(pidfd);
+        pidfds.extend(fd);
         match buf.first() {
             _ if n == 0 => break,
             Some(&MOVED) => moved = SelfMove::decode(&buf[1..n]).or(moved),
@@ -135,5 +136,5 @@ fn listen(sock: BorrowedFd<'_>) -> Option<(Option<SelfMove>, Option<OwnedFd>)> {
             _ => {}
         }
     }
-    Some((moved, pidfd))
+    Some((moved, pidfds))
 }

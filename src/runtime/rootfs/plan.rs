@@ -12,6 +12,7 @@ use nix::mount::MsFlags;
 use oci_spec::runtime::Spec;
 
 use crate::error::{Result, SetupError};
+use crate::net::plan::NatPlan;
 use crate::spec::extension::{Extension, LayerSpec, NetworkSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,7 +47,9 @@ pub enum EtcText {
 
 impl RootPlan {
     /// `userns`: the sandbox has a user namespace of its own.
-    pub fn new(spec: &Spec, ext: &Extension, userns: bool) -> Result<RootPlan> {
+    /// `nat`: the sandbox's `nat` network, which names its resolver and
+    /// pins the egress rules' host names in /etc/hosts.
+    pub fn new(spec: &Spec, ext: &Extension, userns: bool, nat: Option<&NatPlan>) -> Result<RootPlan> {
         let layers: Vec<LayerSpec> = ext.layers.iter().rev().cloned().collect();
         let host_root = match (layers.contains(&LayerSpec::HostRoot), userns) {
             (false, _) => HostRoot::Absent,
@@ -58,7 +61,7 @@ impl RootPlan {
                     .fix("use host:/ alone, or namespaces.user = \"host\" as root"));
             }
         };
-        Ok(RootPlan { layers, host_root, ops: ops(spec)?, etc: etc(&ext.network) })
+        Ok(RootPlan { layers, host_root, ops: ops(spec)?, etc: etc(&ext.network, nat) })
     }
 
     /// The bind sources, each once, in the order of the mounts.
@@ -74,10 +77,12 @@ impl RootPlan {
     }
 }
 
-/// resolv.conf and hosts, when the profile sets them.
-fn etc(net: &NetworkSpec) -> Vec<(&'static str, EtcText)> {
+/// resolv.conf and hosts, when the profile or its `nat` network sets them.
+fn etc(net: &NetworkSpec, nat: Option<&NatPlan>) -> Vec<(&'static str, EtcText)> {
     let mut files = Vec::new();
-    if net.dns_from_host {
+    if let Some(text) = nat.and_then(|n| n.resolv_conf.clone()) {
+        files.push(("resolv.conf", EtcText::Text(text)));
+    } else if net.dns_from_host {
         files.push(("resolv.conf", EtcText::HostFile("/etc/resolv.conf")));
     } else if let Some(servers) = &net.dns {
         let text = servers.iter().fold(String::new(), |mut t, s| {
@@ -86,9 +91,10 @@ fn etc(net: &NetworkSpec) -> Vec<(&'static str, EtcText)> {
         });
         files.push(("resolv.conf", EtcText::Text(text)));
     }
-    if !net.hosts.is_empty() {
+    let pinned = nat.map(|n| n.hosts.as_slice()).unwrap_or_default();
+    if !net.hosts.is_empty() || !pinned.is_empty() {
         let mut text = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-        for (ip, name) in &net.hosts {
+        for (ip, name) in net.hosts.iter().chain(pinned) {
             let _ = writeln!(text, "{ip}\t{name}");
         }
         files.push(("hosts", EtcText::Text(text)));
@@ -324,15 +330,15 @@ mod tests {
     fn host_root_is_overlaid_as_root_and_assembled_alone_in_a_user_namespace() {
         let spec = oci_spec::runtime::SpecBuilder::default().mounts(Vec::new()).build().unwrap();
         let host = Extension { layers: vec![LayerSpec::HostRoot], ..Extension::for_tests() };
-        assert_eq!(RootPlan::new(&spec, &host, false).unwrap().host_root, HostRoot::Overlaid);
-        assert_eq!(RootPlan::new(&spec, &host, true).unwrap().host_root, HostRoot::ByParts);
+        assert_eq!(RootPlan::new(&spec, &host, false, None).unwrap().host_root, HostRoot::Overlaid);
+        assert_eq!(RootPlan::new(&spec, &host, true, None).unwrap().host_root, HostRoot::ByParts);
         let stacked =
             Extension { layers: vec![LayerSpec::HostRoot, LayerSpec::Dir("/srv/top".into())], ..host };
-        let plan = RootPlan::new(&spec, &stacked, false).unwrap();
+        let plan = RootPlan::new(&spec, &stacked, false, None).unwrap();
         assert_eq!(plan.layers, [LayerSpec::Dir("/srv/top".into()), LayerSpec::HostRoot], "top first");
-        let err = RootPlan::new(&spec, &stacked, true).unwrap_err();
+        let err = RootPlan::new(&spec, &stacked, true, None).unwrap_err();
         assert!(err.to_string().contains("host:/ can only be the single layer"), "{err}");
-        let dir = RootPlan::new(&spec, &Extension::for_tests(), true).unwrap();
+        let dir = RootPlan::new(&spec, &Extension::for_tests(), true, None).unwrap();
         assert_eq!(dir.host_root, HostRoot::Absent);
     }
 
@@ -342,7 +348,7 @@ mod tests {
             .mounts(vec![bind("/srv/a", "/a"), bind("/srv/b", "/b"), bind("/srv/a", "/c")])
             .build()
             .unwrap();
-        let plan = RootPlan::new(&spec, &Extension::for_tests(), false).unwrap();
+        let plan = RootPlan::new(&spec, &Extension::for_tests(), false, None).unwrap();
         let sources: Vec<_> = plan.sources().map(|(p, _)| p.display().to_string()).collect();
         assert_eq!(sources, ["/srv/a", "/srv/b"]);
     }
@@ -351,14 +357,14 @@ mod tests {
     fn etc_files_come_from_the_network_settings() {
         let spec = oci_spec::runtime::SpecBuilder::default().mounts(Vec::new()).build().unwrap();
         let mut ext = Extension::for_tests();
-        assert!(RootPlan::new(&spec, &ext, false).unwrap().etc.is_empty());
+        assert!(RootPlan::new(&spec, &ext, false, None).unwrap().etc.is_empty());
         ext.network.dns = Some(vec!["10.0.0.53".into()]);
         ext.network.hosts = vec![("10.0.0.7".into(), "db".into())];
-        let etc = RootPlan::new(&spec, &ext, false).unwrap().etc;
+        let etc = RootPlan::new(&spec, &ext, false, None).unwrap().etc;
         assert_eq!(etc[0], ("resolv.conf", EtcText::Text("nameserver 10.0.0.53\n".into())));
         assert!(matches!(&etc[1], ("hosts", EtcText::Text(t)) if t.ends_with("10.0.0.7\tdb\n")));
         ext.network.dns_from_host = true;
-        let etc = RootPlan::new(&spec, &ext, false).unwrap().etc;
+        let etc = RootPlan::new(&spec, &ext, false, None).unwrap().etc;
         assert_eq!(etc[0], ("resolv.conf", EtcText::HostFile("/etc/resolv.conf")));
     }
 }
