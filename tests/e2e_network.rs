@@ -16,13 +16,13 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::e2e::{Outcome, Profile, busybox_profile, finish, probe, profile, rootless, skip_unless};
 use common::netlab::{
-    self, Lab, Running, bound_on, free_port, netns_holders, on_path, process_state, tcp_line,
-    udp_exchange,
+    self, Lab, Running, bound_on, free_port, netns_holders, on_path, process_state, tcp_line, udp_exchange,
 };
 
 /// Whether this test cannot run here (the reason printed; a failure in CI).
@@ -38,7 +38,9 @@ fn skip() -> bool {
     let missing: Vec<&str> = ["pasta", "nft"].into_iter().filter(|t| !on_path(t)).collect();
     skip_unless(
         missing.is_empty(),
-        &format!("missing for nat networking: {missing:?} (packages passt, nftables; scripts/test.sh installs them)"),
+        &format!(
+            "missing for nat networking: {missing:?} (packages passt, nftables; scripts/test.sh installs them)"
+        ),
     )
 }
 
@@ -84,8 +86,10 @@ impl Net {
         let how = if self.what.starts_with("tcp") {
             self.result == "ECONNREFUSED"
         } else {
-            matches!(self.result.as_str(), "ECONNREFUSED" | "EHOSTUNREACH" | "EPERM" | "EACCES" | "UNREACHABLE")
-                && self.step != "socket"
+            matches!(
+                self.result.as_str(),
+                "ECONNREFUSED" | "EHOSTUNREACH" | "EPERM" | "EACCES" | "UNREACHABLE"
+            ) && self.step != "socket"
         };
         quick && how
     }
@@ -104,7 +108,7 @@ fn parse_nets(out: &Outcome, probes: &[String]) -> Vec<Net> {
     let mut addr = String::new();
     for line in out.stdout.lines() {
         if let Some(a) = line.strip_prefix("addr=") {
-            addr = a.to_owned();
+            a.clone_into(&mut addr);
         } else if let Some(rest) = line.strip_prefix("net=") {
             let field = |k: &str| {
                 rest.split(' ').find_map(|w| w.strip_prefix(k)).map(str::to_owned).unwrap_or_default()
@@ -147,7 +151,8 @@ fn lab_answers_through_the_veth_and_drop_removes_everything() {
     }
     let reply = udp_exchange(SocketAddr::new(IpAddr::V4(lab.b), 7), b"hello", t).unwrap();
     assert_eq!(String::from_utf8_lossy(&reply), format!("lab udp {}:7 hello", lab.b));
-    let ping = std::process::Command::new(probe()).args(["net", "icmp", &lab.a.to_string()]).output().unwrap();
+    let ping =
+        std::process::Command::new(probe()).args(["net", "icmp", &lab.a.to_string()]).output().unwrap();
     assert!(String::from_utf8_lossy(&ping.stdout).contains("net=ok reply=echo-reply"), "{ping:?}");
     assert_eq!(lab.resolve_from_host("lab.test"), Some(lab.a));
     assert_eq!(lab.resolve_from_host("other.test"), Some(lab.b));
@@ -155,7 +160,12 @@ fn lab_answers_through_the_veth_and_drop_removes_everything() {
     assert!(lab.dns_log().contains("query[A] other.test"), "dnsmasq logs its queries: {}", lab.dns_log());
     assert_eq!(lab.hits_to("tcp", IpAddr::V4(lab.b), 81), 1);
     assert_eq!(lab.hits_to("udp", IpAddr::V4(lab.b), 7), 1);
-    assert_eq!(lab.hits().iter().filter(|h| h.from.ip() == IpAddr::V4(lab.host)).count(), 3, "{:?}", lab.hits());
+    assert_eq!(
+        lab.hits().iter().filter(|h| h.from.ip() == IpAddr::V4(lab.host)).count(),
+        3,
+        "{:?}",
+        lab.hits()
+    );
 
     // Dropped normally, and dropped by a panic's unwinding.
     let gone = |lab: Lab| {
@@ -177,7 +187,9 @@ fn lab_answers_through_the_veth_and_drop_removes_everything() {
     let (ns, host_if, dns) = rx.recv().unwrap();
     assert!(!netlab::interface_exists(&host_if), "the veth is deleted after a panic");
     assert_eq!(process_state(dns), None, "dnsmasq is reaped after a panic");
-    common::e2e::eventually("nothing holds the lab's namespace after a panic", || netns_holders(&ns).is_empty());
+    common::e2e::eventually("nothing holds the lab's namespace after a panic", || {
+        netns_holders(&ns).is_empty()
+    });
 }
 
 fn lab_ns(lab: &Lab) -> String {
@@ -227,7 +239,8 @@ fn nat_reaches_the_lab_and_none_does_not() {
     }
     let lab = Lab::new();
     let (a, b) = (lab.a, lab.b);
-    let asked = [format!("tcp {a} 80"), format!("tcp {b} 5432"), format!("udp {a} 7"), format!("tcp {} 81", lab.a6)];
+    let asked =
+        [format!("tcp {a} 80"), format!("tcp {b} 5432"), format!("udp {a} 7"), format!("tcp {} 81", lab.a6)];
     let (out, nets) = probes(&lab, &nat("", ""), &asked);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(nets[0].ok() && nets[0].reply == lab_line(IpAddr::V4(a), 80), "{nets:?}\n{out}");
@@ -238,7 +251,11 @@ fn nat_reaches_the_lab_and_none_does_not() {
     } else {
         println!("note: IPv6 does not reach the lab through pasta here: {:?}", nets[3]);
     }
-    assert!(lab.hits().iter().all(|h| h.from.ip() == IpAddr::V4(lab.host) || h.from.ip() == IpAddr::V6(lab.host6)));
+    assert!(
+        lab.hits()
+            .iter()
+            .all(|h| h.from.ip() == IpAddr::V4(lab.host) || h.from.ip() == IpAddr::V6(lab.host6))
+    );
     let before = lab.hits().len();
 
     let none = busybox_profile("\n[network]\nmode = \"none\"\n");
@@ -272,7 +289,11 @@ fn egress_deny_lets_through_only_what_is_listed() {
     let (out, nets) = probes(&lab, &p, &asked);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(nets[0].ok() && nets[0].reply == lab_line(IpAddr::V4(a), 80), "listed TCP: {:?}\n{out}", nets[0]);
-    assert!(nets[3].ok() && nets[3].reply == format!("lab udp {b}:7 probe"), "listed UDP: {:?}\n{out}", nets[3]);
+    assert!(
+        nets[3].ok() && nets[3].reply == format!("lab udp {b}:7 probe"),
+        "listed UDP: {:?}\n{out}",
+        nets[3]
+    );
     for n in [1, 2, 4, 5, 6, 7, 8] {
         assert!(nets[n].refused(), "not listed, so refused at once: {:?}\n{out}", nets[n]);
     }
@@ -314,8 +335,8 @@ fn egress_rules_take_ranges_networks_and_protocols() {
 }
 
 /// ICMP is refused unless a rule says `/icmp`. The probe pings with a raw
-/// socket, so the profile keeps CAP_NET_RAW. A reply needs pasta to open
-/// ping sockets on the host (its ping_group_range); where it cannot, the
+/// socket, so the profile keeps `CAP_NET_RAW`. A reply needs pasta to open
+/// ping sockets on the host (its `ping_group_range`); where it cannot, the
 /// listed echo request leaves the sandbox and is not answered, which is
 /// still not a refusal.
 #[test]
@@ -327,8 +348,13 @@ fn egress_icmp_only_when_listed() {
     let (a, b) = (lab.a, lab.b);
     let caps = "[security]\ncapabilities = [\"NET_RAW\"]\n";
     let p = nat(&format!("[network.egress]\ndefault = \"deny\"\nallow = [\"{a}/icmp\"]\n"), caps);
-    let (out, nets) = probes(&lab, &p, &[format!("icmp {a}"), format!("icmp {b}"), format!("icmp {}", lab.a6)]);
-    assert!(nets[0].step != "socket", "the sandbox opens an ICMP socket with CAP_NET_RAW: {:?}\n{out}", nets[0]);
+    let (out, nets) =
+        probes(&lab, &p, &[format!("icmp {a}"), format!("icmp {b}"), format!("icmp {}", lab.a6)]);
+    assert!(
+        nets[0].step != "socket",
+        "the sandbox opens an ICMP socket with CAP_NET_RAW: {:?}\n{out}",
+        nets[0]
+    );
     assert!(
         nets[0].ok() || (nets[0].result == "TIMEOUT" && nets[0].step == "recv"),
         "listed: the echo request leaves the sandbox: {:?}\n{out}",
@@ -336,7 +362,10 @@ fn egress_icmp_only_when_listed() {
     );
     if !nets[0].ok() {
         let range = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap_or_default();
-        println!("note: no echo reply through pasta (host ping_group_range {}): not refused, so allowed", range.trim());
+        println!(
+            "note: no echo reply through pasta (host ping_group_range {}): not refused, so allowed",
+            range.trim()
+        );
     }
     assert!(nets[1].refused(), "not listed: {:?}\n{out}", nets[1]);
     assert!(nets[2].refused(), "not listed (IPv6): {:?}\n{out}", nets[2]);
@@ -361,7 +390,7 @@ fn an_allowed_name_is_pinned_and_dns_goes_only_to_the_sandboxs_resolver() {
         "cat /etc/hosts; echo '--- resolv'; cat /etc/resolv.conf; echo '--- nslookup'; nslookup other.test; \
          echo '--- direct'; timeout 8 nslookup direct.test {a}; echo \"direct rc=$?\"; echo '--- probes'; \
          /bin/probe net tcp lab.test 80; /bin/probe net tcp other.test 80; /bin/probe net tcp lab.test 81; \
-         /bin/probe net udp {a} 53; /bin/probe net tcp {a} 53"
+         /bin/probe net udp {a} 53; /bin/probe net tcp {a} 53; true"
     );
     let out = sh(&lab, &p, &script);
     assert_eq!(out.code, Some(0), "{out}");
@@ -371,14 +400,23 @@ fn an_allowed_name_is_pinned_and_dns_goes_only_to_the_sandboxs_resolver() {
     };
     let hosts = out.stdout.split("--- resolv").next().unwrap();
     assert!(
-        hosts.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()[..] == [a.to_string().as_str(), "lab.test"]),
+        hosts
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()[..] == [a.to_string().as_str(), "lab.test"]),
         "the allowed name is pinned to what the lab's DNS said:\n{out}"
     );
     assert!(!hosts.contains("other.test"), "only allowed names are pinned:\n{out}");
-    assert!(lab.dns_log().contains("query[A] lab.test"), "the launcher asked the lab's DNS:\n{}", lab.dns_log());
+    assert!(
+        lab.dns_log().contains("query[A] lab.test"),
+        "the launcher asked the lab's DNS:\n{}",
+        lab.dns_log()
+    );
     let resolver = section("resolv");
     assert!(resolver.contains("nameserver"), "the sandbox has a resolver:\n{out}");
-    assert!(!resolver.contains(&a.to_string()), "the sandbox's resolver is its own forwarder, not the lab's:\n{out}");
+    assert!(
+        !resolver.contains(&a.to_string()),
+        "the sandbox's resolver is its own forwarder, not the lab's:\n{out}"
+    );
     let nslookup = section("nslookup");
     assert!(
         nslookup.contains("other.test") && nslookup.contains(&b.to_string()),
@@ -386,12 +424,22 @@ fn an_allowed_name_is_pinned_and_dns_goes_only_to_the_sandboxs_resolver() {
     );
     assert!(section("direct").contains("direct rc=") && !section("direct").contains("direct rc=0"), "{out}");
     assert!(!lab.dns_log().contains("direct.test"), "DNS to another server is refused:\n{}", lab.dns_log());
-    let probes: Vec<String> =
-        ["tcp lab.test 80", "tcp other.test 80", "tcp lab.test 81", &format!("udp {a} 53"), &format!("tcp {a} 53")]
-            .map(String::from)
-            .to_vec();
-    let nets = parse_nets(&Outcome { code: out.code, stdout: section("probes"), stderr: String::new() }, &probes);
-    assert!(nets[0].ok() && nets[0].addr == a.to_string(), "the allowed name is reachable: {:?}\n{out}", nets[0]);
+    let probes: Vec<String> = [
+        "tcp lab.test 80",
+        "tcp other.test 80",
+        "tcp lab.test 81",
+        &format!("udp {a} 53"),
+        &format!("tcp {a} 53"),
+    ]
+    .map(String::from)
+    .to_vec();
+    let nets =
+        parse_nets(&Outcome { code: out.code, stdout: section("probes"), stderr: String::new() }, &probes);
+    assert!(
+        nets[0].ok() && nets[0].addr == a.to_string(),
+        "the allowed name is reachable: {:?}\n{out}",
+        nets[0]
+    );
     assert_eq!(nets[0].reply, lab_line(IpAddr::V4(a), 80));
     for n in &nets[1..] {
         assert!(n.refused(), "refused: {n:?}\n{out}");
@@ -410,41 +458,112 @@ fn published_ports_are_reachable_on_loopback_only() {
         return;
     }
     let lab = Lab::new();
-    let (tcp, udp, explicit) = (free_port(), free_port(), free_port());
-    let p = nat(
-        &format!("ports = [\"{tcp}:80\", \"{udp}:5353/udp\", \"{}:{explicit}:81\"]\n", lab.host),
-        "",
-    );
-    let script = "/bin/probe serve tcp 80 & /bin/probe serve udp 5353 & /bin/probe serve tcp 81 & sleep 30";
-    let mut running = Running::start(lab.sandbox(&["run", p.path.to_str().unwrap(), "--", "/bin/sh", "-c", script]));
-    for _ in 0..3 {
-        running.line_starting("serving", Duration::from_secs(20)).unwrap_or_else(|| panic!("{}", running.report()));
+    let (tcp, udp) = (free_port(), free_port());
+    let p = nat(&format!("ports = [\"{tcp}:8080\", \"{udp}:5353/udp\"]\n"), "");
+    // Unprivileged ports: the command has no CAP_NET_BIND_SERVICE.
+    let script = "/bin/probe serve tcp 8080 & /bin/probe serve udp 5353 & sleep 30";
+    let mut running =
+        Running::start(lab.sandbox(&["run", p.path.to_str().unwrap(), "--", "/bin/sh", "-c", script]));
+    for _ in 0..2 {
+        running
+            .line_starting("serving", Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("{}", running.report()));
     }
     let t = Duration::from_secs(2);
     let loopback = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let line = retry(|| tcp_line(loopback(tcp), t).ok().filter(|l| !l.is_empty()));
-    assert_eq!(line.as_deref(), Some("sandbox tcp 80\n"), "{}", running.report());
-    let reply = retry(|| udp_exchange(loopback(udp), b"hello", t).ok());
-    assert_eq!(reply.as_deref(), Some(&b"sandbox udp 5353 hello"[..]), "{}", running.report());
+    assert_eq!(line.as_deref(), Some("sandbox tcp 8080\n"), "{}", running.report());
+    assert!(
+        udp_arrives(&mut running, loopback(udp), 5353),
+        "a datagram reaches the server inside: {}",
+        running.report()
+    );
     assert_eq!(bound_on("tcp", tcp), ["127.0.0.1"], "the TCP port is bound on loopback only");
     assert_eq!(bound_on("udp", udp), ["127.0.0.1"], "the UDP port is bound on loopback only");
     let other = SocketAddr::new(IpAddr::V4(lab.host), tcp);
     assert!(tcp_line(other, t).is_err(), "not published on the host's other addresses");
-    // The explicit address: the lab reaches it, loopback does not.
-    assert_eq!(bound_on("tcp", explicit), [lab.host.to_string()]);
-    let at = SocketAddr::new(IpAddr::V4(lab.host), explicit);
-    let from_lab = lab.in_lab(move || tcp_line(at, Duration::from_secs(2)).ok());
-    assert_eq!(from_lab.as_deref(), Some("sandbox tcp 81\n"), "{}", running.report());
-    assert!(tcp_line(loopback(explicit), t).is_err());
 
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(running.pid()), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(running.pid()), nix::sys::signal::Signal::SIGTERM)
+        .unwrap();
     running.wait(Duration::from_secs(20));
-    for (proto, port) in [("tcp", tcp), ("udp", udp), ("tcp", explicit)] {
+    for (proto, port) in [("tcp", tcp), ("udp", udp)] {
         common::e2e::eventually(&format!("{proto} port {port} is unbound after the sandbox"), || {
             bound_on(proto, port).is_empty()
         });
     }
     std::net::TcpListener::bind(loopback(tcp)).expect("the published port is free again");
+}
+
+/// A port published on another address than loopback (here the lab's
+/// side of the host) binds that address only and serves clients that
+/// come from another machine (the lab) — what `"0.0.0.0:8080:80"` is for.
+#[test]
+fn a_port_published_on_another_address_serves_other_machines() {
+    if skip() {
+        return;
+    }
+    let lab = Lab::new();
+    let port = free_port();
+    let p = nat(&format!("ports = [\"{}:{port}:8081\"]\n", lab.host), "");
+    let script = "/bin/probe serve tcp 8081 & sleep 30";
+    let mut running =
+        Running::start(lab.sandbox(&["run", p.path.to_str().unwrap(), "--", "/bin/sh", "-c", script]));
+    running
+        .line_starting("serving", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("{}", running.report()));
+    assert_eq!(bound_on("tcp", port), [lab.host.to_string()]);
+    assert!(tcp_line(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), Duration::from_secs(2)).is_err());
+    let at = SocketAddr::new(IpAddr::V4(lab.host), port);
+    let from_lab = lab.in_lab(move || tcp_line(at, Duration::from_secs(3)));
+    assert!(
+        from_lab.as_ref().is_ok_and(|l| l == "sandbox tcp 8081\n"),
+        "a client in the lab gets the sandbox's answer through {at}: {from_lab:?}\n{}",
+        running.report()
+    );
+}
+
+/// Send datagrams to `to` until the sandbox's `probe serve udp PORT` says
+/// it got one (up to 10 s).
+fn udp_arrives(running: &mut Running, to: SocketAddr, port: u16) -> bool {
+    let sock = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let _ = sock.send_to(b"hello", to);
+        if running.line_starting(&format!("got udp {port} hello"), Duration::from_millis(300)).is_some() {
+            return true;
+        }
+    }
+    false
+}
+
+/// A published UDP port answers back: the reply of the server inside
+/// reaches the host's client (a DNS server in a sandbox, say).
+#[test]
+fn a_published_udp_port_answers_back() {
+    if skip() {
+        return;
+    }
+    let lab = Lab::new();
+    let udp = free_port();
+    let p = nat(&format!("ports = [\"{udp}:5353/udp\"]\n"), "");
+    let script = "/bin/probe serve udp 5353 & sleep 30";
+    let mut running =
+        Running::start(lab.sandbox(&["run", p.path.to_str().unwrap(), "--", "/bin/sh", "-c", script]));
+    running
+        .line_starting("serving", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("{}", running.report()));
+    let to = SocketAddr::from((Ipv4Addr::LOCALHOST, udp));
+    let reply = retry(|| udp_exchange(to, b"hello", Duration::from_secs(1)).ok());
+    if reply.is_none() {
+        let arrived = udp_arrives(&mut running, to, 5353);
+        panic!(
+            "no reply from the sandbox's UDP server on the host's 127.0.0.1:{udp}; the datagrams {} the server \
+             inside\n{}",
+            if arrived { "reached" } else { "did not reach" },
+            running.report()
+        );
+    }
+    assert_eq!(reply.as_deref(), Some(&b"sandbox udp 5353 hello"[..]));
 }
 
 /// `f` until it gives something, for up to 10 s.
@@ -507,7 +626,9 @@ fn host_loopback_opens_the_hosts_loopback_as_host_sandbox_internal() {
     let out = sh(
         &lab,
         &nat("host_loopback = true\n", ""),
-        &format!("grep host.sandbox.internal /etc/hosts; /bin/probe net tcp host.sandbox.internal 80; /bin/probe net tcp {router} 80; true"),
+        &format!(
+            "grep host.sandbox.internal /etc/hosts; /bin/probe net tcp host.sandbox.internal 80; /bin/probe net tcp {router} 80; true"
+        ),
     );
     let nets = parse_nets(&out, &["tcp host.sandbox.internal 80".into(), format!("tcp {router} 80")]);
     assert!(nets[0].ok() && nets[0].reply == "host loopback", "{:?}\n{out}", nets[0]);
@@ -521,7 +642,11 @@ fn host_loopback_opens_the_hosts_loopback_as_host_sandbox_internal() {
         "",
     );
     let other = lab.host_listener(81);
-    let asked = ["tcp host.sandbox.internal 80".into(), "tcp host.sandbox.internal 81".into(), format!("tcp {} 80", lab.a)];
+    let asked = [
+        "tcp host.sandbox.internal 80".into(),
+        "tcp host.sandbox.internal 81".into(),
+        format!("tcp {} 80", lab.a),
+    ];
     let (out, nets) = probes(&lab, &p, &asked);
     assert!(nets[0].ok() && nets[0].reply == "host loopback", "{nets:?}\n{out}");
     assert!(nets[1].refused() && nets[2].refused(), "{nets:?}\n{out}");
@@ -552,36 +677,48 @@ fn nothing_is_left_after_exit_or_a_killed_launcher() {
     let lab = Lab::new();
     for kill in [false, true] {
         let port = free_port();
-        let p = nat(&format!("ports = [\"{port}:80\"]\n"), "");
-        let script = "readlink /proc/self/ns/net; /bin/probe serve tcp 80 & sleep 2; kill $!";
-        let mut running = Running::start(lab.sandbox(&["run", p.path.to_str().unwrap(), "--", "/bin/sh", "-c", script]));
+        let p = nat(&format!("ports = [\"{port}:8080\"]\n"), "");
+        let script = "readlink /proc/self/ns/net; /bin/probe serve tcp 8080 & sleep 2; kill $!";
+        let mut running =
+            Running::start(lab.sandbox(&["run", p.path.to_str().unwrap(), "--", "/bin/sh", "-c", script]));
         let ns = running.line(Duration::from_secs(20)).unwrap_or_else(|| panic!("{}", running.report()));
         assert!(ns.starts_with("net:["), "{}", running.report());
         running.line_starting("serving", Duration::from_secs(10)).unwrap();
         let in_sandbox: Vec<i32> = netns_holders(&ns)
             .into_iter()
-            .filter(|(pid, _)| std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|l| l.as_os_str() == ns.as_str()))
+            .filter(|(pid, _)| {
+                std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|l| l.as_os_str() == ns.as_str())
+            })
             .map(|(pid, _)| pid)
             .collect();
         let helpers = helpers(&ns, &in_sandbox);
-        assert!(helpers.iter().any(|(_, name)| is_pasta(name)), "pasta holds the sandbox's namespace: {helpers:?}");
+        assert!(
+            helpers.iter().any(|(_, name)| is_pasta(name)),
+            "pasta holds the sandbox's namespace: {helpers:?}"
+        );
         assert_eq!(bound_on("tcp", port), ["127.0.0.1"]);
         if kill {
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(running.pid()), nix::sys::signal::Signal::SIGKILL)
-                .unwrap();
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(running.pid()),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .unwrap();
             running.wait(Duration::from_secs(10));
             common::e2e::eventually(&format!("the helpers end with a killed launcher: {helpers:?}"), || {
                 helpers.iter().all(|(pid, _)| process_state(*pid).is_none_or(|(state, _)| state == 'Z'))
             });
         } else {
             assert_eq!(running.wait(Duration::from_secs(20)), Some(0), "{}", running.report());
-            let left: Vec<_> = helpers.iter().filter_map(|(pid, n)| Some((pid, n, process_state(*pid)?))).collect();
+            let left: Vec<_> =
+                helpers.iter().filter_map(|(pid, n)| Some((pid, n, process_state(*pid)?))).collect();
             assert!(left.is_empty(), "the launcher reaped its helpers before it exited: {left:?}");
         }
         common::e2e::eventually(&format!("nothing holds the sandbox's namespace (kill: {kill})"), || {
             netns_holders(&ns).is_empty()
         });
-        common::e2e::eventually(&format!("port {port} is free (kill: {kill})"), || bound_on("tcp", port).is_empty());
+        common::e2e::eventually(&format!("port {port} is free (kill: {kill})"), || {
+            bound_on("tcp", port).is_empty()
+        });
         std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).expect("the published port is free again");
     }
 }
@@ -598,21 +735,29 @@ fn killing_the_launcher_during_network_setup_leaves_nothing() {
     for round in 0..12u64 {
         let port = free_port();
         let p = nat(&format!("ports = [\"{port}:80\"]\n"), "");
-        let mut running = Running::start(lab.sandbox(&["run", p.path.to_str().unwrap(), "--", "/bin/sleep", "30"]));
+        let mut running =
+            Running::start(lab.sandbox(&["run", p.path.to_str().unwrap(), "--", "/bin/sleep", "30"]));
         let delay = Duration::from_millis((round * 37) % 400);
         std::thread::sleep(delay);
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(running.pid()), nix::sys::signal::Signal::SIGKILL).unwrap();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(running.pid()), nix::sys::signal::Signal::SIGKILL)
+            .unwrap();
         running.wait(Duration::from_secs(10));
         let ours = || -> Vec<(i32, char)> {
             common::e2e::processes_with(&port.to_string())
                 .into_iter()
-                .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| is_pasta(c.trim())))
+                .filter(|pid| {
+                    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| is_pasta(c.trim()))
+                })
                 .filter_map(|pid| Some((pid, process_state(pid)?.0)))
                 .filter(|(_, state)| *state != 'Z')
                 .collect()
         };
-        common::e2e::eventually(&format!("round {round} (killed after {delay:?}): no pasta left"), || ours().is_empty());
-        common::e2e::eventually(&format!("round {round}: port {port} unbound"), || bound_on("tcp", port).is_empty());
+        common::e2e::eventually(&format!("round {round} (killed after {delay:?}): no pasta left"), || {
+            ours().is_empty()
+        });
+        common::e2e::eventually(&format!("round {round}: port {port} unbound"), || {
+            bound_on("tcp", port).is_empty()
+        });
     }
 }
 
@@ -648,9 +793,12 @@ fn an_attacker_inside_cannot_change_the_rules() {
     ];
     let mut script = String::new();
     for attempt in attempts {
-        script.push_str(&format!("{attempt} >/dev/null 2>&1; echo \"attempt rc=$? {attempt}\"; "));
+        let _ = write!(script, "{attempt} >/dev/null 2>&1; echo \"attempt rc=$? {attempt}\"; ");
     }
-    script.push_str(&format!("/probe/probe net tcp {a} 80; /probe/probe net tcp {b} 80; /probe/probe net tcp {a} 81"));
+    let _ = write!(
+        script,
+        "/probe/probe net tcp {a} 80; /probe/probe net tcp {b} 80; /probe/probe net tcp {a} 81; true"
+    );
     let out = sh(&lab, &p, &script);
     assert_eq!(out.code, Some(0), "{out}");
     let results: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("attempt rc=")).collect();
@@ -664,7 +812,7 @@ fn an_attacker_inside_cannot_change_the_rules() {
     assert_eq!(lab.hits().len(), 1, "{:?}", lab.hits());
 }
 
-/// A profile that keeps CAP_NET_ADMIN could rewrite its own egress rules;
+/// A profile that keeps `CAP_NET_ADMIN` could rewrite its own egress rules;
 /// with `default = "deny"` it must be refused (125, naming the
 /// capability), or the rules must hold anyway. Never silently weaker.
 #[test]

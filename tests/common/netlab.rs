@@ -3,8 +3,8 @@
 //! host) by a veth pair, with servers in it that say who answered.
 //!
 //! Addresses come from the benchmarking ranges (198.18.0.0/15, RFC 2544;
-//! 2001:2::/48, RFC 5180), which no real network routes: lab `n` owns the
-//! block 198.18.0.0 + 8n /29 and 2001:2:0:n::/64. `n` is unique on the
+//! `2001:2::/48`, RFC 5180), which no real network routes: lab `n` owns the
+//! block 198.18.0.0 + 8n /29 and `2001:2:0:n::/64`. `n` is unique on the
 //! host because the lab's host-side interface `sbxl<n>` is: creating it
 //! is the lock, across threads and processes.
 //!
@@ -171,7 +171,11 @@ impl Lab {
 
     /// The lab's addresses, IPv4 then IPv6.
     pub fn addrs(&self) -> Vec<IpAddr> {
-        [self.a, self.b, self.router].map(IpAddr::V4).into_iter().chain([self.a6, self.b6, self.router6].map(IpAddr::V6)).collect()
+        [self.a, self.b, self.router]
+            .map(IpAddr::V4)
+            .into_iter()
+            .chain([self.a6, self.b6, self.router6].map(IpAddr::V6))
+            .collect()
     }
 
     fn configure(&self) {
@@ -339,8 +343,16 @@ impl Lab {
             words.extend(["nsenter".into(), format!("--net={h}")]);
         }
         words.extend(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c", "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\""]
-                .map(String::from),
+            [
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"",
+            ]
+            .map(String::from),
         );
         words.push(self.resolv_conf().display().to_string());
         words.extend(super::e2e::launcher());
@@ -413,7 +425,18 @@ fn claim_block(ns: &OwnedFd) -> u32 {
     for _ in 0..64 {
         let n = (start + NEXT.fetch_add(1, Ordering::SeqCst)) % BLOCKS;
         let out = Command::new("ip")
-            .args(["link", "add", &format!("sbxl{n}"), "type", "veth", "peer", "name", "lab0", "netns", &fd_path(ns)])
+            .args([
+                "link",
+                "add",
+                &format!("sbxl{n}"),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "lab0",
+                "netns",
+                &fd_path(ns),
+            ])
             .output()
             .expect("ip runs (iproute2)");
         if out.status.success() {
@@ -442,7 +465,9 @@ fn serve(tcp: &[TcpListener], udp: &[UdpSocket], stop: &AtomicBool, hits: &Mutex
                 hits.lock().unwrap().push(Hit { proto: "tcp", to, from });
                 let _ = s.set_nonblocking(false);
                 let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
-                let _ = writeln!(s, "lab tcp {to}");
+                // One write: a line split over segments would reach a
+                // reader that takes the first one only in pieces.
+                let _ = s.write_all(format!("lab tcp {to}\n").as_bytes());
                 let _ = s.shutdown(std::net::Shutdown::Both);
             }
         }
@@ -541,7 +566,8 @@ pub fn dns_query(server: SocketAddr, name: &str, timeout: Duration) -> Option<Ip
             }
             at += 1;
         }
-        let (kind, rdlen) = (u16::from_be_bytes([r[at], r[at + 1]]), usize::from(u16::from_be_bytes([r[at + 8], r[at + 9]])));
+        let (kind, rdlen) =
+            (u16::from_be_bytes([r[at], r[at + 1]]), usize::from(u16::from_be_bytes([r[at + 8], r[at + 9]])));
         at += 10;
         if kind == 1 && rdlen == 4 {
             return Some(Ipv4Addr::new(r[at], r[at + 1], r[at + 2], r[at + 3]));
@@ -582,7 +608,11 @@ pub fn interface_exists(name: &str) -> bool {
 /// (`net:[INODE]`) as its own or holds a descriptor to it, with its name.
 pub fn netns_holders(id: &str) -> Vec<(i32, String)> {
     let mut found = Vec::new();
-    for pid in std::fs::read_dir("/proc").unwrap().flatten().filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok()) {
+    for pid in std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+    {
         let linked = |p: &Path| std::fs::read_link(p).is_ok_and(|t| t.as_os_str() == id);
         let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten();
         let in_ns = tasks.into_iter().any(|t| linked(&t.path().join("ns/net")));
@@ -599,7 +629,7 @@ pub fn netns_holders(id: &str) -> Vec<(i32, String)> {
 /// A process's state letter (`R`, `S`, `Z`, ...) and parent, or None once it is gone.
 pub fn process_state(pid: i32) -> Option<(char, i32)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).map(str::trim).unwrap_or("").to_owned();
+    let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).map_or("", str::trim).to_owned();
     Some((field("State:").chars().next().unwrap_or('?'), field("PPid:").parse().unwrap_or(0)))
 }
 
@@ -624,8 +654,9 @@ pub fn bound_on(proto: &str, port: u16) -> Vec<String> {
 
 /// /proc/net's hex address (host byte order in 32-bit words) as text.
 fn hex_addr(hex: &str) -> String {
-    let words: Vec<u32> =
-        (0..hex.len() / 8).map(|i| u32::from_str_radix(&hex[i * 8..i * 8 + 8], 16).unwrap().swap_bytes()).collect();
+    let words: Vec<u32> = (0..hex.len() / 8)
+        .map(|i| u32::from_str_radix(&hex[i * 8..i * 8 + 8], 16).unwrap().swap_bytes())
+        .collect();
     match words.as_slice() {
         [w] => Ipv4Addr::from(*w).to_string(),
         ws => {

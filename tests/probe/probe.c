@@ -369,7 +369,17 @@ static int mode_net(const char *proto, const char *host, const char *port) {
         ssize_t n = recv(s, buf, sizeof buf - 1, 0);
         if (n < 0) return net_fail("recv", errno, &t0);
         buf[n] = 0;
-        if (!icmp) break;
+        if (udp) break;
+        if (!icmp) {
+            /* TCP: the whole line, however it was segmented. */
+            while (n < (ssize_t)sizeof buf - 1 && !memchr(buf, '\n', n) && net_wait(s, POLLIN) == 0) {
+                ssize_t more = recv(s, buf + n, sizeof buf - 1 - n, 0);
+                if (more <= 0) break;
+                n += more;
+            }
+            buf[n] = 0;
+            break;
+        }
         /* A raw IPv4 socket sees the IP header, and every ICMP message. */
         unsigned char *m = (unsigned char *)buf;
         if (!v6 && n > 20 && (m[0] >> 4) == 4) m += (m[0] & 15) * 4;
@@ -389,7 +399,8 @@ static int mode_net(const char *proto, const char *host, const char *port) {
 
 /* serve tcp|udp PORT: a server in the sandbox for published ports. TCP
  * answers each connection with `sandbox tcp PORT`, UDP each datagram with
- * `sandbox udp PORT ` and the datagram; prints `serving` once listening.
+ * `sandbox udp PORT ` and the datagram (and prints `got udp PORT DATA`);
+ * prints `serving` once listening.
  * Ends with its parent, and after 60 s in any case. */
 static int mode_serve(const char *proto, int port) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -411,6 +422,8 @@ static int mode_serve(const char *proto, int port) {
             ssize_t n = recvfrom(s, buf, sizeof buf - 1, 0, (struct sockaddr *)&from, &len);
             if (n < 0) continue;
             buf[n] = 0;
+            buf[strcspn(buf, "\n")] = 0;
+            printf("got udp %d %s\n", port, buf);
             int m = snprintf(reply, sizeof reply, "sandbox udp %d %s", port, buf);
             sendto(s, reply, m, 0, (struct sockaddr *)&from, len);
         } else {
