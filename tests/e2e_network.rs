@@ -285,6 +285,8 @@ fn egress_deny_lets_through_only_what_is_listed() {
         format!("tcp {b} 7"),
         format!("tcp {a6} 80"),
         format!("udp {a6} 7"),
+        // The same IPv4 address through an IPv6 socket.
+        format!("tcp ::ffff:{b} 80"),
     ];
     let (out, nets) = probes(&lab, &p, &asked);
     assert_eq!(out.code, Some(0), "{out}");
@@ -294,7 +296,7 @@ fn egress_deny_lets_through_only_what_is_listed() {
         "listed UDP: {:?}\n{out}",
         nets[3]
     );
-    for n in [1, 2, 4, 5, 6, 7, 8] {
+    for n in [1, 2, 4, 5, 6, 7, 8, 9] {
         assert!(nets[n].refused(), "not listed, so refused at once: {:?}\n{out}", nets[n]);
     }
     let hits = lab.hits();
@@ -390,7 +392,7 @@ fn an_allowed_name_is_pinned_and_dns_goes_only_to_the_sandboxs_resolver() {
         "cat /etc/hosts; echo '--- resolv'; cat /etc/resolv.conf; echo '--- nslookup'; nslookup other.test; \
          echo '--- direct'; timeout 8 nslookup direct.test {a}; echo \"direct rc=$?\"; echo '--- probes'; \
          /bin/probe net tcp lab.test 80; /bin/probe net tcp other.test 80; /bin/probe net tcp lab.test 81; \
-         /bin/probe net udp {a} 53; /bin/probe net tcp {a} 53; true"
+         /bin/probe net udp {a} 53; /bin/probe net tcp {a} 53; /bin/probe net tcp 169.254.1.1 80; true"
     );
     let out = sh(&lab, &p, &script);
     assert_eq!(out.code, Some(0), "{out}");
@@ -430,6 +432,8 @@ fn an_allowed_name_is_pinned_and_dns_goes_only_to_the_sandboxs_resolver() {
         "tcp lab.test 81",
         &format!("udp {a} 53"),
         &format!("tcp {a} 53"),
+        // The resolver's address is open for DNS only.
+        "tcp 169.254.1.1 80",
     ]
     .map(String::from)
     .to_vec();
@@ -597,12 +601,17 @@ fn the_hosts_loopback_is_closed_by_default() {
     let router = lab.router;
     let script = format!(
         "ip route; grep host.sandbox.internal /etc/hosts; /bin/probe net tcp {router} 80; \
-         /bin/probe net tcp host.sandbox.internal 80; true"
+         /bin/probe net tcp host.sandbox.internal 80; /bin/probe net tcp 127.0.0.1 80; true"
     );
     let out = sh(&lab, &nat("", ""), &script);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(out.stdout.contains(&format!("default via {router}")), "pasta's gateway is the host's: {out}");
-    let nets = parse_nets(&out, &[format!("tcp {router} 80"), "tcp host.sandbox.internal 80".into()]);
+    let asked =
+        [format!("tcp {router} 80"), "tcp host.sandbox.internal 80".into(), "tcp 127.0.0.1 80".into()];
+    let nets = parse_nets(&out, &asked);
+    // The sandbox's own loopback is its own: pasta forwards none of it to
+    // the host's (no --tcp-ns), so nothing listens there.
+    assert_eq!(nets[2].result, "ECONNREFUSED", "{:?}\n{out}", nets[2]);
     assert!(
         nets[0].ok() && nets[0].reply == lab_line(IpAddr::V4(router), 80),
         "the gateway address is forwarded, not mapped to the host: {:?}\n{out}",
@@ -627,10 +636,14 @@ fn host_loopback_opens_the_hosts_loopback_as_host_sandbox_internal() {
         &lab,
         &nat("host_loopback = true\n", ""),
         &format!(
-            "grep host.sandbox.internal /etc/hosts; /bin/probe net tcp host.sandbox.internal 80; /bin/probe net tcp {router} 80; true"
+            "grep host.sandbox.internal /etc/hosts; /bin/probe net tcp host.sandbox.internal 80; /bin/probe net tcp {router} 80; /bin/probe net tcp 127.0.0.1 80; true"
         ),
     );
-    let nets = parse_nets(&out, &["tcp host.sandbox.internal 80".into(), format!("tcp {router} 80")]);
+    let nets = parse_nets(
+        &out,
+        &["tcp host.sandbox.internal 80".into(), format!("tcp {router} 80"), "tcp 127.0.0.1 80".into()],
+    );
+    assert_eq!(nets[2].result, "ECONNREFUSED", "the sandbox's loopback stays its own: {:?}\n{out}", nets[2]);
     assert!(nets[0].ok() && nets[0].reply == "host loopback", "{:?}\n{out}", nets[0]);
     assert!(out.stdout.lines().next().is_some_and(|l| l.contains("host.sandbox.internal")), "pinned: {out}");
     assert_eq!(nets[1].reply, "host loopback", "the gateway is the host: {out}");
@@ -789,6 +802,9 @@ fn an_attacker_inside_cannot_change_the_rules() {
         "ip addr add 198.18.255.1/32 dev lo",
         "ip route del default",
         "unshare -n true",
+        // CAP_NET_ADMIN in a user namespace of its own is not over this network namespace.
+        "unshare -U -r nft flush ruleset",
+        "unshare -U -r -n ip link set lo up && nft flush ruleset",
         "sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'",
     ];
     let mut script = String::new();
