@@ -267,3 +267,25 @@ fn the_hosts_pid_namespace_shows_the_hosts_processes() {
     assert!(out.stdout.starts_with(&host_init), "{out}");
     assert!(out.stdout.contains("ro=1"), "{out}");
 }
+
+/// Rootless, pasta opens /dev/net/tun with the caller's rights: where the
+/// device is closed to them (0600, as on our CI machines) a `nat` run is
+/// refused by name before anything starts; where it is open (0666, as
+/// distributions ship it) the sandbox gets its interface. The VM lane
+/// proves the second case on every run.
+#[test]
+fn rootless_nat_needs_the_tun_device() {
+    if skip_unless_root() || common::e2e::rootless_tier_only() {
+        return;
+    }
+    let p = busybox_profile("[network]\nmode = \"nat\"\n");
+    let out = run(&p, &["/bin/sh", "-c", "cat /proc/net/dev"]);
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata("/dev/net/tun").unwrap().permissions());
+    if mode & 0o006 == 0o006 {
+        assert_eq!(out.code, Some(0), "{out}");
+        assert!(out.stdout.lines().filter(|l| l.contains(':')).count() >= 2, "lo and pasta's: {out}");
+    } else {
+        assert_eq!(out.code, Some(125), "{out}");
+        assert!(out.stderr.contains("/dev/net/tun") && out.stderr.contains("0666"), "{out}");
+    }
+}
