@@ -519,9 +519,12 @@ fn a_port_published_on_another_address_serves_other_machines() {
     assert!(tcp_line(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), Duration::from_secs(2)).is_err());
     let at = SocketAddr::new(IpAddr::V4(lab.host), port);
     let from_lab = lab.in_lab(move || tcp_line(at, Duration::from_secs(3)));
+    let accepted = running.line_starting("got tcp 8081", Duration::from_secs(1)).is_some();
     assert!(
         from_lab.as_ref().is_ok_and(|l| l == "sandbox tcp 8081\n"),
-        "a client in the lab gets the sandbox's answer through {at}: {from_lab:?}\n{}",
+        "a client in the lab gets the sandbox's answer through {at}: {from_lab:?} (the server inside {} the \
+         connection)\n{}",
+        if accepted { "accepted" } else { "never saw" },
         running.report()
     );
 }

@@ -399,8 +399,9 @@ static int mode_net(const char *proto, const char *host, const char *port) {
 
 /* serve tcp|udp PORT: a server in the sandbox for published ports. TCP
  * answers each connection with `sandbox tcp PORT`, UDP each datagram with
- * `sandbox udp PORT ` and the datagram (and prints `got udp PORT DATA`);
- * prints `serving` once listening.
+ * `sandbox udp PORT ` and the datagram; prints `serving` once listening,
+ * then `got tcp PORT` for each connection, `got udp PORT DATA` for each
+ * datagram.
  * Ends with its parent, and after 60 s in any case. */
 static int mode_serve(const char *proto, int port) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -429,6 +430,7 @@ static int mode_serve(const char *proto, int port) {
         } else {
             int c = accept4(s, NULL, NULL, SOCK_CLOEXEC);
             if (c < 0) continue;
+            printf("got tcp %d\n", port);
             int m = snprintf(reply, sizeof reply, "sandbox tcp %d\n", port);
             if (write(c, reply, m) < 0) perror("write");
             close(c);
