@@ -50,3 +50,19 @@ c["linux"]["resources"]["pids"] = {"limit": 64}
 json.dump(c, open(path, "w"))
 PY
 }
+
+# bench_commands: every command of the global arrays `names` and `cmds`
+# must succeed once before it is timed (a failing one would be timed as
+# fast); then the global `args` holds hyperfine's `-n NAME CMD` pairs.
+bench_commands() {
+    local i out
+    for i in "${!cmds[@]}"; do
+        if ! out=$(sh -c "${cmds[$i]}" 2>&1); then
+            echo "bench: ${names[$i]} fails: ${cmds[$i]}" >&2
+            echo "$out" >&2
+            exit 1
+        fi
+    done
+    args=()
+    for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
+}

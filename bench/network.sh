@@ -123,15 +123,7 @@ cmds=(
     "bwrap --unshare-all --die-with-parent --ro-bind $root / --proc /proc --dev /dev --tmpfs /tmp /bin/true"
     "$pasta_alone /bin/true"
 )
-for i in "${!cmds[@]}"; do
-    if ! out=$(sh -c "${cmds[$i]}" 2>&1); then
-        echo "bench: ${names[$i]} fails: ${cmds[$i]}" >&2
-        echo "$out" >&2
-        exit 1
-    fi
-done
-args=()
-for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
+bench_commands
 echo "## start latency, /bin/true ($runs runs each, one hyperfine run)"
 echo
 hyperfine -N --style none --warmup 3 --runs "$runs" --export-json "$work/start.json" "${args[@]}" >/dev/null

@@ -76,17 +76,7 @@ cmds=(
     "$as_user $S run $work/full-rootless.toml"
 )
 
-# Each must work before it is timed.
-for i in "${!cmds[@]}"; do
-    if ! out=$(sh -c "${cmds[$i]}" 2>&1); then
-        echo "bench: ${names[$i]} fails: ${cmds[$i]}" >&2
-        echo "$out" >&2
-        exit 1
-    fi
-done
-
-args=()
-for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
+bench_commands
 echo "hyperfine: ${#cmds[@]} commands, $runs runs each after 30 warm-up runs"
 hyperfine -N --style none --warmup 30 --runs "$runs" --export-json "$work/times.json" "${args[@]}" >/dev/null
 
