@@ -22,6 +22,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 runs=${RUNS:-300}
+# shellcheck source=lib.sh
+. "$repo/bench/lib.sh"
 
 need=()
 for tool in hyperfine:hyperfine bwrap:bubblewrap runc:runc crun:crun busybox:busybox-static \
