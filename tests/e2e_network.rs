@@ -336,8 +336,10 @@ fn egress_rules_take_ranges_networks_and_protocols() {
     }
 }
 
-/// ICMP is refused unless a rule says `/icmp`. The probe pings with a raw
-/// socket, so the profile keeps `CAP_NET_RAW`. A reply needs pasta to open
+/// ICMP is refused unless a rule says `/icmp`. The probe pings with an
+/// ICMP datagram socket, which the launcher opens to the command's group
+/// in the sandbox's namespace (`CAP_NET_RAW` is refused with egress
+/// denied: a packet socket would go below the rules). A reply needs pasta to open
 /// ping sockets on the host (its `ping_group_range`); where it cannot, the
 /// listed echo request leaves the sandbox and is not answered, which is
 /// still not a refusal.
@@ -348,13 +350,12 @@ fn egress_icmp_only_when_listed() {
     }
     let lab = Lab::new();
     let (a, b) = (lab.a, lab.b);
-    let caps = "[security]\ncapabilities = [\"NET_RAW\"]\n";
-    let p = nat(&format!("[network.egress]\ndefault = \"deny\"\nallow = [\"{a}/icmp\"]\n"), caps);
+    let p = nat(&format!("[network.egress]\ndefault = \"deny\"\nallow = [\"{a}/icmp\"]\n"), "");
     let (out, nets) =
         probes(&lab, &p, &[format!("icmp {a}"), format!("icmp {b}"), format!("icmp {}", lab.a6)]);
     assert!(
         nets[0].step != "socket",
-        "the sandbox opens an ICMP socket with CAP_NET_RAW: {:?}\n{out}",
+        "the sandbox opens an ICMP socket without CAP_NET_RAW: {:?}\n{out}",
         nets[0]
     );
     assert!(
@@ -842,17 +843,20 @@ fn net_admin_cannot_lift_an_egress_deny() {
     let lab = Lab::new();
     let (a, b) = (lab.a, lab.b);
     let dir = probe().parent().unwrap().display().to_string();
-    let p = profile(&format!(
-        "[process]\nterminal = \"never\"\n[network]\nmode = \"nat\"\n[network.egress]\ndefault = \"deny\"\n\
-         allow = [\"{a}:80\"]\n[security]\ncapabilities = [\"NET_ADMIN\"]\n\
-         [[mount]]\nsource = \"{dir}\"\ntarget = \"/probe\"\n"
-    ));
-    let out = sh(&lab, &p, &format!("nft flush ruleset; echo \"flush rc=$?\"; /probe/probe net tcp {b} 80"));
-    if out.code == Some(125) {
-        assert!(out.stderr.to_uppercase().contains("NET_ADMIN"), "the refusal names the capability: {out}");
-        return;
+    // NET_RAW too: a packet socket writes frames below the rules.
+    for cap in ["NET_ADMIN", "NET_RAW"] {
+        let p = profile(&format!(
+            "[process]\nterminal = \"never\"\n[network]\nmode = \"nat\"\n[network.egress]\ndefault = \"deny\"\n\
+             allow = [\"{a}:80\"]\n[security]\ncapabilities = [\"{cap}\"]\n\
+             [[mount]]\nsource = \"{dir}\"\ntarget = \"/probe\"\n"
+        ));
+        let out = sh(&lab, &p, &format!("nft flush ruleset; echo \"flush rc=$?\"; /probe/probe net tcp {b} 80"));
+        if out.code == Some(125) {
+            assert!(out.stderr.to_uppercase().contains(cap), "the refusal names the capability: {out}");
+            continue;
+        }
+        let nets = parse_nets(&out, &[format!("tcp {b} 80")]);
+        assert!(nets[0].refused(), "CAP_{cap} lifted the egress deny:\n{out}");
+        assert!(lab.hits().is_empty(), "{:?}", lab.hits());
     }
-    let nets = parse_nets(&out, &[format!("tcp {b} 80")]);
-    assert!(nets[0].refused(), "CAP_NET_ADMIN lifted the egress deny:\n{out}");
-    assert!(lab.hits().is_empty(), "{:?}", lab.hits());
 }

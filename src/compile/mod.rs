@@ -271,12 +271,18 @@ pub fn weight_to_shares(weight: u64) -> u64 {
     2 + ((weight - 1) * 262_142).div_ceil(9_999)
 }
 
-/// Landlock as the egress rules' second wall: with egress denied, TCP
-/// connects to the rules' ports (and to 53, DNS over TCP to the
-/// resolver), added to those the profile lists. Landlock cannot name an
-/// address; nftables holds those.
+/// Landlock and a nat network: the sandbox ports it publishes may be
+/// bound; with egress denied, Landlock is the rules' second wall: TCP
+/// connects to their ports (and to 53, DNS over TCP to the resolver),
+/// added to those the profile lists. Landlock cannot name an address;
+/// nftables holds those.
 fn egress_wall(mut landlock: LandlockRules, net: &crate::profile::model::Network) -> LandlockRules {
-    let Some(allow) = net.nat.as_ref().and_then(|n| n.egress.as_ref()) else { return landlock };
+    let Some(nat) = net.nat.as_ref() else { return landlock };
+    let published = nat.publish.iter().filter(|p| p.proto == crate::net::rule::Proto::Tcp);
+    landlock.tcp_bind.extend(published.flat_map(|p| p.sandbox_ports.first..=p.sandbox_ports.last));
+    landlock.tcp_bind.sort_unstable();
+    landlock.tcp_bind.dedup();
+    let Some(allow) = nat.egress.as_ref() else { return landlock };
     let tcp = allow.iter().filter(|a| a.proto == crate::net::rule::Proto::Tcp);
     let ports = tcp.filter_map(|a| a.ports).flat_map(|p| p.first..=p.last);
     landlock.tcp_connect.extend(ports.chain([53]));

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::net::rule::{Allow, Dest, HOST_NAME, PortRange, Proto, Publish};
 use crate::spec::extension::NatSpec;
@@ -27,6 +27,8 @@ pub struct HostRoutes {
     /// it to the host's loopback when that is allowed.
     pub gateway4: Option<Ipv4Addr>,
     pub default6: bool,
+    /// The IPv6 default route's next hop, which pasta maps alike.
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 /// The sandbox's resolvers, as its resolv.conf names them.
@@ -48,8 +50,9 @@ pub struct NatPlan {
     pub resolv_conf: Option<String>,
     /// Extra /etc/hosts lines: (address, name).
     pub hosts: Vec<(String, String)>,
-    /// The families the sandbox has a default route in once pasta has set
-    /// it up: (IPv4, IPv6).
+    /// The default routes to wait for, (IPv4, IPv6): pasta's setup is
+    /// done when they are in. IPv6 only on a host without IPv4, since pasta
+    /// leaves IPv6 out where the host's interface has no global address.
     pub routes: (bool, bool),
 }
 
@@ -58,6 +61,11 @@ impl NatPlan {
     /// sandbox's namespaces (it would drop to nobody otherwise).
     pub fn new(nat: &NatSpec, resolvers: &Resolvers, pinned: &Pinned, host: &HostRoutes, root: bool) -> NatPlan {
         let gateway = if nat.host_loopback { host.gateway4 } else { None };
+        let mapped: Vec<IpAddr> = if nat.host_loopback {
+            host.gateway4.map(IpAddr::V4).into_iter().chain(host.gateway6.map(IpAddr::V6)).collect()
+        } else {
+            Vec::new()
+        };
         let mut hosts: Vec<(String, String)> = Vec::new();
         for (name, addrs) in pinned {
             hosts.extend(addrs.iter().map(|a| (a.to_string(), name.clone())));
@@ -69,10 +77,10 @@ impl NatPlan {
         };
         NatPlan {
             pasta_args: pasta_args(nat, root),
-            ruleset: nat.egress.as_ref().map(|allow| ruleset(allow, &dns, pinned, gateway)),
+            ruleset: nat.egress.as_ref().map(|allow| ruleset(allow, &dns, pinned, &mapped)),
             resolv_conf: (*resolvers == Resolvers::Forwarder).then(|| format!("nameserver {DNS_FORWARDER}\n")),
             hosts,
-            routes: (host.gateway4.is_some(), host.default6),
+            routes: (host.gateway4.is_some(), host.default6 && host.gateway4.is_none()),
         }
     }
 }
@@ -113,8 +121,19 @@ fn forward_spec(p: &Publish) -> String {
 /// let through, then each rule; everything else is rejected (a reset for
 /// TCP, "administratively prohibited" otherwise) so a denied connection
 /// fails at once instead of hanging a build.
-fn ruleset(allow: &[Allow], dns: &[IpAddr], pinned: &Pinned, gateway: Option<Ipv4Addr>) -> String {
-    let mut r = String::from("table inet sandbox {\n\tchain egress {\n");
+///
+/// Loopback traffic is not tracked: a packet the command sends itself on
+/// `lo` (a spoofed source) must not leave a connection whose "reply" out
+/// through the interface would count as established. `mapped`: the
+/// gateway addresses pasta maps to the host's loopback, reachable only
+/// through `host.sandbox.internal` rules, never through a wider network.
+fn ruleset(allow: &[Allow], dns: &[IpAddr], pinned: &Pinned, mapped: &[IpAddr]) -> String {
+    let mut r = String::from("table inet sandbox {\n");
+    for (chain, hook, dir) in [("loopback_in", "prerouting", "iifname"), ("loopback_out", "output", "oifname")] {
+        let _ = writeln!(r, "\tchain {chain} {{\n\t\ttype filter hook {hook} priority raw; policy accept;");
+        let _ = writeln!(r, "\t\t{dir} \"lo\" notrack\n\t}}");
+    }
+    r.push_str("\tchain egress {\n");
     r.push_str("\t\ttype filter hook output priority filter; policy accept;\n");
     r.push_str("\t\toifname \"lo\" accept\n");
     r.push_str("\t\tct state established,related accept\n");
@@ -124,11 +143,22 @@ fn ruleset(allow: &[Allow], dns: &[IpAddr], pinned: &Pinned, gateway: Option<Ipv
             rule(&mut r, *server, None, proto, Some(PortRange { first: 53, last: 53 }));
         }
     }
-    for a in allow {
+    let (host, others): (Vec<&Allow>, Vec<&Allow>) = allow.iter().partition(|a| a.dest == Dest::Host);
+    for a in host {
+        for gateway in mapped.iter().filter(|g| g.is_ipv4()) {
+            rule(&mut r, *gateway, None, a.proto, a.ports);
+        }
+    }
+    for gateway in mapped {
+        let family = if gateway.is_ipv4() { "ip" } else { "ip6" };
+        let _ = writeln!(r, "\t\t{family} daddr {gateway} meta l4proto tcp reject with tcp reset");
+        let _ = writeln!(r, "\t\t{family} daddr {gateway} reject with icmpx type admin-prohibited");
+    }
+    for a in others {
         let addrs: Vec<(IpAddr, Option<u8>)> = match &a.dest {
             Dest::Net { addr, prefix } => vec![(*addr, Some(*prefix))],
             Dest::Name(name) => pinned.get(name).into_iter().flatten().map(|a| (*a, None)).collect(),
-            Dest::Host => gateway.map(|g| (IpAddr::V4(g), None)).into_iter().collect(),
+            Dest::Host => Vec::new(),
         };
         for (addr, prefix) in addrs {
             rule(&mut r, addr, prefix, a.proto, a.ports);

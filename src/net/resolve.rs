@@ -3,7 +3,7 @@
 //! that changes cannot widen what the sandbox reaches), its resolvers, and
 //! the host's default routes.
 
-use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 
 use crate::error::SetupError;
 use crate::net::plan::{HostRoutes, Pinned, Resolvers};
@@ -78,7 +78,7 @@ fn nameservers(text: &str) -> Vec<IpAddr> {
 pub fn host_routes() -> HostRoutes {
     let v4 = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
     let v6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
-    HostRoutes { gateway4: gateway4(&v4), default6: default6(&v6) }
+    HostRoutes { gateway4: gateway4(&v4), default6: default6(&v6), gateway6: gateway6(&v6) }
 }
 
 /// The first IPv4 default route's gateway: destination 0, flags up and
@@ -97,8 +97,16 @@ pub(crate) fn gateway4(table: &str) -> Option<Ipv4Addr> {
 
 /// Whether an IPv6 default route is up, not a reject route (`RTF_REJECT`).
 pub(crate) fn default6(table: &str) -> bool {
-    table.lines().any(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
+    defaults6(table).next().is_some()
+}
+
+/// The next hop of the first IPv6 default route that has one.
+pub(crate) fn gateway6(table: &str) -> Option<Ipv6Addr> {
+    defaults6(table).find_map(|f| u128::from_str_radix(f[4], 16).ok().filter(|&a| a != 0).map(Ipv6Addr::from))
+}
+
+fn defaults6(table: &str) -> impl Iterator<Item = Vec<&str>> {
+    table.lines().map(|l| l.split_whitespace().collect::<Vec<&str>>()).filter(|f| {
         let flags = f.get(8).and_then(|x| u32::from_str_radix(x, 16).ok()).unwrap_or(0);
         f.len() >= 10 && f[0].bytes().all(|b| b == b'0') && f[1] == "00" && flags & 0x1 != 0 && flags & 0x200 == 0
     })
@@ -126,6 +134,8 @@ mod tests {
         assert!(default6(real));
         assert!(!default6(reject));
         assert!(default6(&format!("{reject}{real}")));
+        assert_eq!(gateway6(&format!("{reject}{real}")), Some("fd00::1".parse().unwrap()));
+        assert_eq!(gateway6(reject), None);
     }
 
     #[test]

@@ -296,6 +296,7 @@ fn parse_dest(s: &str) -> Result<Dest, String> {
 fn parse_net(s: &str) -> Result<Dest, String> {
     let (addr_text, prefix_text) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
     let addr: IpAddr = addr_text.parse().map_err(|_| format!("\"{addr_text}\" is not an IP address"))?;
+    no_mapped(addr, addr_text)?;
     let bits = if addr.is_ipv4() { 32 } else { 128 };
     let prefix = match prefix_text {
         None => bits,
@@ -310,6 +311,18 @@ fn parse_net(s: &str) -> Result<Dest, String> {
         return Err(format!("{s} has host bits set: did you mean {network}/{prefix}?"));
     }
     Ok(Dest::Net { addr, prefix })
+}
+
+/// An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) is refused: the kernel
+/// sends IPv4 for it, so an IPv6 rule would never match, and a published
+/// port would dodge the check for twice-published ports.
+fn no_mapped(addr: IpAddr, text: &str) -> Result<(), String> {
+    match addr {
+        IpAddr::V6(a) => a.to_ipv4_mapped().map_or(Ok(()), |v4| {
+            Err(format!("\"{text}\" is an IPv4-mapped IPv6 address: write it as IPv4, {v4}"))
+        }),
+        IpAddr::V4(_) => Ok(()),
+    }
 }
 
 /// `addr` with every bit past `prefix` cleared.
@@ -398,9 +411,12 @@ fn host_addr(s: &str) -> Result<IpAddr, String> {
 }
 
 fn ipv6(s: &str) -> Result<IpAddr, String> {
-    s.parse::<std::net::Ipv6Addr>()
+    let addr = s
+        .parse::<std::net::Ipv6Addr>()
         .map(IpAddr::V6)
-        .map_err(|_| format!("\"{s}\" is not an IPv6 address: write one in brackets, e.g. [::1]"))
+        .map_err(|_| format!("\"{s}\" is not an IPv6 address: write one in brackets, e.g. [::1]"))?;
+    no_mapped(addr, s)?;
+    Ok(addr)
 }
 
 #[cfg(test)]

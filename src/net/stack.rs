@@ -37,6 +37,9 @@ const SEARCH: &[&str] = &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/us
 pub struct Namespaces {
     pub net: OwnedFd,
     pub user: Option<OwnedFd>,
+    /// The command's group, as the user namespace sees it: it may open
+    /// ICMP echo sockets.
+    pub ping_gid: Option<u32>,
 }
 
 /// A running pasta; dropped, it is killed and reaped, and the ports it
@@ -119,24 +122,37 @@ struct Child {
 
 impl Child {
     /// Fork; the child runs `body` (which execs or exits) with `stderr`.
-    fn spawn(step: &'static str, body: impl FnOnce(&OwnedFd) -> Errno) -> Result<Child, SetupError> {
+    fn spawn(step: &'static str, body: impl FnOnce(&OwnedFd) -> (&'static str, Errno)) -> Result<Child, SetupError> {
+        let launcher = nix::unistd::getpid();
         let stderr = nix::sys::memfd::memfd_create(c"sandbox-net-stderr", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
             .map_err(|e| SetupError::sys(format!("{step}: memfd_create"), e))?;
         #[allow(unsafe_code)]
         // SAFETY: the launcher is single-threaded (checked by `launch`).
         let forked = unsafe { sys::process::fork() }.map_err(|e| SetupError::sys(format!("{step}: fork"), e))?;
         let Some(pid) = forked else {
-            // Dies with the launcher, however it dies.
+            // Dies with the launcher, however it dies; if it died before
+            // the signal was set, now.
             let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+            if nix::unistd::getppid() != launcher {
+                sys::process::exit_now(127);
+            }
             // Not the launcher's: its blocked signals, its ignored SIGPIPE
             // (which pasta takes for a failure to install its own).
             crate::runtime::process::child::reset_signal_mask();
             sys::signal::default_signal_dispositions();
-            let errno = body(&stderr);
-            let _ = nix::unistd::write(&stderr, format!("{errno}\n").as_bytes());
+            // From here our stderr is the memfd, whatever fails.
+            let _ = sys::fd::dup_to(stderr.as_raw_fd(), 2);
+            let (what, errno) = body(&stderr);
+            if let Ok(mut fd2) = std::fs::OpenOptions::new().append(true).open("/proc/self/fd/2") {
+                let _ = std::io::Write::write_all(&mut fd2, format!("{what}: {errno}\n").as_bytes());
+            }
             sys::process::exit_now(127)
         };
-        let pidfd = sys::process::pidfd_open(pid).map_err(|e| SetupError::sys(format!("{step}: pidfd_open"), e))?;
+        let pidfd = sys::process::pidfd_open(pid).map_err(|e| {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            SetupError::sys(format!("{step}: pidfd_open"), e)
+        })?;
         Ok(Child { pidfd, stderr, step })
     }
 
@@ -199,7 +215,8 @@ fn wait_ready(pasta: &Child, helper: &Child) -> Result<(), SetupError> {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(SetupError::new("wait for pasta to configure the sandbox's network")
-                .detail(format!("not ready after {} s", READY_TIMEOUT.as_secs())));
+                .detail(format!("no default route in the sandbox after {} s", READY_TIMEOUT.as_secs()))
+                .fix("check that the interface of the host's default route has an address pasta can copy"));
         }
         let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
         let mut fds = [
@@ -217,7 +234,7 @@ fn wait_ready(pasta: &Child, helper: &Child) -> Result<(), SetupError> {
 /// are passed as descriptors 3 and 4 (`/proc/self/fd/N`): once the
 /// sandbox is set up it is not dumpable and its /proc/PID/ns cannot be
 /// opened by an unprivileged pasta.
-fn exec_pasta(plan: &NatPlan, program: &std::path::Path, ns: &Namespaces, stderr: &OwnedFd) -> Errno {
+fn exec_pasta(plan: &NatPlan, program: &std::path::Path, ns: &Namespaces, stderr: &OwnedFd) -> (&'static str, Errno) {
     let mut args = vec![program.to_string_lossy().into_owned()];
     args.extend(plan.pasta_args.iter().cloned());
     if ns.user.is_some() {
@@ -226,9 +243,9 @@ fn exec_pasta(plan: &NatPlan, program: &std::path::Path, ns: &Namespaces, stderr
     args.extend(["--netns".into(), "/proc/self/fd/3".into()]);
     let fds: Vec<BorrowedFd<'_>> = std::iter::once(ns.net.as_fd()).chain(ns.user.as_ref().map(AsFd::as_fd)).collect();
     if let Err(e) = place_fds(&fds, stderr, None) {
-        return e;
+        return ("place pasta's descriptors", e);
     }
-    exec(program, &args)
+    ("execute pasta", exec(program, &args))
 }
 
 /// Stdin (`stdin`, or /dev/null), stderr, and `fds` at 3, 4, ...; every
@@ -254,20 +271,29 @@ fn place_fds(fds: &[BorrowedFd<'_>], stderr: &OwnedFd, stdin: Option<BorrowedFd<
 
 fn exec(program: &std::path::Path, args: &[String]) -> Errno {
     let Ok(path) = CString::new(program.as_os_str().as_encoded_bytes()) else { return Errno::EINVAL };
-    let args: Vec<CString> = args.iter().filter_map(|a| CString::new(a.as_str()).ok()).collect();
+    // A NUL cannot be passed; dropping the argument would shift the others.
+    let Ok(args) = args.iter().map(|a| CString::new(a.as_str())).collect::<Result<Vec<_>, _>>() else {
+        return Errno::EINVAL;
+    };
     nix::unistd::execv(&path, &args).unwrap_err()
 }
 
 /// In the helper: enter the sandbox's namespaces, wait for pasta's
 /// default routes, then exec `nft -f -` on the ruleset (or exit: ready).
-fn configure(plan: &NatPlan, nft: Option<&std::path::Path>, ns: &Namespaces, stderr: &OwnedFd) -> Errno {
+fn configure(plan: &NatPlan, nft: Option<&std::path::Path>, ns: &Namespaces, stderr: &OwnedFd) -> (&'static str, Errno) {
     if let Some(user) = &ns.user {
         if let Err(e) = nix::sched::setns(user, nix::sched::CloneFlags::CLONE_NEWUSER) {
-            return e;
+            return ("join the sandbox's user namespace", e);
         }
     }
     if let Err(e) = nix::sched::setns(&ns.net, nix::sched::CloneFlags::CLONE_NEWNET) {
-        return e;
+        return ("join the sandbox's network namespace", e);
+    }
+    // ICMP echo without raw sockets (CAP_NET_RAW is refused with egress
+    // denied): the command's group may open ping sockets. Where the
+    // namespace's sysctls are read-only to us, ping just needs NET_RAW.
+    if let Some(gid) = ns.ping_gid {
+        let _ = std::fs::write("/proc/sys/net/ipv4/ping_group_range", format!("{gid} {gid}"));
     }
     // /proc/self/net is the namespace of the reading thread: ours now.
     let (want4, want6) = plan.routes;
@@ -282,19 +308,19 @@ fn configure(plan: &NatPlan, nft: Option<&std::path::Path>, ns: &Namespaces, std
     let (Some(nft), Some(ruleset)) = (nft, &plan.ruleset) else { sys::process::exit_now(0) };
     let input = match ruleset_fd(ruleset) {
         Ok(fd) => fd,
-        Err(e) => return e,
+        Err(e) => return ("write the ruleset to a memfd", e),
     };
     if let Err(e) = keep_net_admin() {
-        return e;
+        return ("keep CAP_NET_ADMIN for nft", e);
     }
     let placed = place_fds(&[], stderr, Some(input.as_fd()));
     // place_fds closed it (it is stdin now): forget the number rather
     // than close it twice.
     let _ = input.into_raw_fd();
     if let Err(e) = placed {
-        return e;
+        return ("place nft's descriptors", e);
     }
-    exec(nft, &[nft.to_string_lossy().into_owned(), "-f".into(), "-".into()])
+    ("execute nft", exec(nft, &[nft.to_string_lossy().into_owned(), "-f".into(), "-".into()]))
 }
 
 fn read(path: &str) -> String {

@@ -9,7 +9,7 @@ fn nat(egress: Option<Vec<Allow>>) -> NatSpec {
 }
 
 fn routes() -> HostRoutes {
-    HostRoutes { gateway4: Some(Ipv4Addr::new(192, 0, 2, 1)), default6: true }
+    HostRoutes { gateway4: Some(Ipv4Addr::new(192, 0, 2, 1)), default6: true, gateway6: Some("fd00::1".parse().unwrap()) }
 }
 
 fn allow(dest: Dest, proto: Proto, ports: Option<(u16, u16)>) -> Allow {
@@ -27,7 +27,7 @@ fn nothing_is_published_or_mapped_unless_asked() {
     assert_eq!(plan.ruleset, None, "default allow has no ruleset");
     assert_eq!(plan.resolv_conf.as_deref(), Some("nameserver 169.254.1.1\n"));
     assert!(plan.hosts.is_empty());
-    assert_eq!(plan.routes, (true, true));
+    assert_eq!(plan.routes, (true, false), "IPv6 is waited for only without IPv4");
 }
 
 #[test]
@@ -74,6 +74,18 @@ fn the_gateway_is_allowed_only_with_host_loopback() {
     let spec = nat(Some(vec![allow(Dest::Host, Proto::Tcp, Some((8080, 8080)))]));
     let plan = NatPlan::new(&spec, &Resolvers::Forwarder, &Pinned::new(), &routes(), false);
     let rules = plan.ruleset.unwrap();
-    assert!(!rules.contains("192.0.2.1"), "{rules}");
+    assert!(!rules.contains("192.0.2.1"), "not mapped, not named: {rules}");
     assert!(rules.contains("ip daddr 169.254.1.1 udp dport 53 accept"), "{rules}");
+}
+
+#[test]
+fn a_wide_rule_does_not_open_the_mapped_host_loopback() {
+    let any = allow(Dest::Net { addr: "0.0.0.0".parse().unwrap(), prefix: 0 }, Proto::Tcp, Some((443, 443)));
+    let mut spec = nat(Some(vec![any, allow(Dest::Host, Proto::Tcp, Some((8080, 8080)))]));
+    spec.host_loopback = true;
+    let rules = NatPlan::new(&spec, &Resolvers::Forwarder, &Pinned::new(), &routes(), false).ruleset.unwrap();
+    let at = |needle: &str| rules.find(needle).unwrap_or_else(|| panic!("{needle} missing: {rules}"));
+    assert!(at("ip daddr 192.0.2.1 tcp dport 8080 accept") < at("ip daddr 192.0.2.1 meta l4proto tcp reject"));
+    assert!(at("ip6 daddr fd00::1 reject") < at("ip daddr 0.0.0.0/0 tcp dport 443 accept"), "{rules}");
+    assert!(at("oifname \"lo\" notrack") < at("chain egress"), "{rules}");
 }

@@ -108,6 +108,7 @@ fn every_egress_mistake_is_named_with_its_fix() {
         ("10.0.0.256", "\"10.0.0.256\" is not an IP address"),
         ("10.0.0.256:80", "\"10.0.0.256\" is not an IP address"),
         ("2001:db8::/32:443", "with a port, IPv6 goes in brackets"),
+        ("[::ffff:10.0.0.1]:443", "an IPv4-mapped IPv6 address: write it as IPv4, 10.0.0.1"),
         ("[2001:db8::1", "lacks its closing `]`"),
         ("[2001:db8::1]443", "\"443\" after `]`: write [ADDRESS]:PORT"),
         ("[10.0.0.1]:80", "brackets are for IPv6 addresses: write 10.0.0.1 without them"),
@@ -191,6 +192,7 @@ fn every_publish_mistake_is_named_with_its_fix() {
         ("[::1]:8080", "write [HOST_ADDR:]HOST_PORT:SANDBOX_PORT"),
         ("[127.0.0.1]:8080:80", "\"127.0.0.1\" is not an IPv6 address"),
         ("[::1:8080:80", "lacks its closing `]`"),
+        ("[::ffff:127.0.0.1]:8080:80", "an IPv4-mapped IPv6 address: write it as IPv4, 127.0.0.1"),
         ("1.2.3.4:8080:80:90", "write [HOST_ADDR:]HOST_PORT:SANDBOX_PORT"),
     ];
     for (text, expected) in cases {

@@ -124,8 +124,10 @@ fn egress(cx: &mut Cx, e: &raw::Egress, host_loopback: bool) -> Option<Vec<Allow
 }
 
 /// With egress denied, `CAP_NET_ADMIN` in the sandbox's user namespace
-/// could delete the rules that deny it (they are in its network namespace).
-/// Only on a nat network: elsewhere `egress` is an error of its own.
+/// could delete the rules that deny it (they are in its network namespace),
+/// and `CAP_NET_RAW` could write frames to the interface below them (a
+/// packet socket). Only on a nat network: elsewhere `egress` is an error
+/// of its own.
 pub(super) fn check_net_admin(cx: &mut Cx, net: &raw::Network, security: &raw::Security) {
     let Some(deny) = net.egress.as_ref().and_then(|e| e.value.default.as_ref()) else { return };
     let nat = net.mode.as_ref().is_some_and(|m| m.value == raw::NetMode::Nat);
@@ -133,16 +135,15 @@ pub(super) fn check_net_admin(cx: &mut Cx, net: &raw::Network, security: &raw::S
         return;
     }
     for c in &security.capabilities {
-        if caps::canonical(&c.value) == Some("CAP_NET_ADMIN") {
-            let diag = Diag::at(
-                "profile::net-admin",
-                c.span,
-                "CAP_NET_ADMIN would let the command delete the egress rules",
-            )
+        let (cap, what) = match caps::canonical(&c.value) {
+            Some("CAP_NET_ADMIN") => ("NET_ADMIN", "delete the egress rules"),
+            Some("CAP_NET_RAW") => ("NET_RAW", "send raw frames past the egress rules"),
+            _ => continue,
+        };
+        let diag = Diag::at("profile::net-admin", c.span, format!("CAP_{cap} would let the command {what}"))
             .label(deny.span, "egress is denied here")
-            .help("remove NET_ADMIN from security.capabilities, or set network.egress.default = \"allow\"");
-            cx.error(diag);
-        }
+            .help(format!("remove {cap} from security.capabilities, or set network.egress.default = \"allow\""));
+        cx.error(diag);
     }
 }
 

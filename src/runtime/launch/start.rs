@@ -52,7 +52,7 @@ pub fn start(
     // Before "go": from then on it is not dumpable, and only root can read
     // its /proc/PID/ns.
     let namespaces = crate::runtime::join::Namespaces::of(sb.pid);
-    let net_ns = if network.is_some() { Some(open_namespaces(sb.pid, plan.userns)?) } else { None };
+    let net_ns = if network.is_some() { Some(open_namespaces(sb.pid, plan.userns, child.spec)?) } else { None };
     let join = || sb.cgroup.map_or(Ok(()), |cg| cg.add(sb.pid.as_raw(), cg.v2_fd().is_some()));
     if plan.cgroups_first {
         join()?;
@@ -71,12 +71,20 @@ pub fn start(
 }
 
 /// The sandbox's network (and user) namespace, for pasta and nft to join.
-fn open_namespaces(pid: nix::unistd::Pid, userns: bool) -> Result<crate::net::stack::Namespaces, SetupError> {
+fn open_namespaces(
+    pid: nix::unistd::Pid,
+    userns: bool,
+    spec: &oci_spec::runtime::Spec,
+) -> Result<crate::net::stack::Namespaces, SetupError> {
     let open = |name: &str| {
         let path = format!("/proc/{pid}/ns/{name}");
         std::fs::File::open(&path).map(OwnedFd::from).map_err(|e| SetupError::io(format!("open {path}"), &e))
     };
-    Ok(crate::net::stack::Namespaces { net: open("net")?, user: if userns { Some(open("user")?) } else { None } })
+    Ok(crate::net::stack::Namespaces {
+        net: open("net")?,
+        user: if userns { Some(open("user")?) } else { None },
+        ping_gid: spec.process().as_ref().map(|p| p.user().gid()),
+    })
 }
 
 /// A root caller's sandbox sees the caller's directories through its id
