@@ -565,7 +565,11 @@ fn a_published_udp_port_answers_back() {
         .unwrap_or_else(|| panic!("{}", running.report()));
     let to = SocketAddr::from((Ipv4Addr::LOCALHOST, udp));
     assert_eq!(bound_on("udp", udp), ["127.0.0.1"], "bound on loopback only");
-    assert!(udp_arrives(&mut running, to, 5353), "datagrams to {to} reach the server inside\n{}", running.report());
+    assert!(
+        udp_arrives(&mut running, to, 5353),
+        "datagrams to {to} reach the server inside\n{}",
+        running.report()
+    );
     match udp_exchange(to, b"hello", Duration::from_secs(2)) {
         Ok(reply) => assert_eq!(reply, b"sandbox udp 5353 hello", "{}", running.report()),
         // Debian 12's pasta (2023-03) delivers the datagrams but not the
@@ -850,7 +854,8 @@ fn net_admin_cannot_lift_an_egress_deny() {
              allow = [\"{a}:80\"]\n[security]\ncapabilities = [\"{cap}\"]\n\
              [[mount]]\nsource = \"{dir}\"\ntarget = \"/probe\"\n"
         ));
-        let out = sh(&lab, &p, &format!("nft flush ruleset; echo \"flush rc=$?\"; /probe/probe net tcp {b} 80"));
+        let out =
+            sh(&lab, &p, &format!("nft flush ruleset; echo \"flush rc=$?\"; /probe/probe net tcp {b} 80"));
         if out.code == Some(125) {
             assert!(out.stderr.to_uppercase().contains(cap), "the refusal names the capability: {out}");
             continue;

@@ -280,7 +280,8 @@ fn rootless_nat_needs_the_tun_device() {
     }
     let p = busybox_profile("[network]\nmode = \"nat\"\n");
     let out = run(&p, &["/bin/sh", "-c", "cat /proc/net/dev"]);
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata("/dev/net/tun").unwrap().permissions());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata("/dev/net/tun").unwrap().permissions());
     if mode & 0o006 == 0o006 {
         assert_eq!(out.code, Some(0), "{out}");
         assert!(out.stdout.lines().filter(|l| l.contains(':')).count() >= 2, "lo and pasta's: {out}");

@@ -7,7 +7,7 @@
 //! the extension carries its types, the runtime turns them into pasta's
 //! options and an nftables ruleset.
 
-pub mod rule;
 pub mod plan;
 pub mod resolve;
+pub mod rule;
 pub mod stack;

@@ -46,7 +46,9 @@ pub struct NatPlan {
     pub pasta_args: Vec<String>,
     /// `nft -f` input; `None` when every destination is allowed.
     pub ruleset: Option<String>,
-    /// resolv.conf's text when we write it (`None`: the profile's choice stands).
+    /// resolv.conf's text: the resolvers the rules let through, and no
+    /// others (a copy of the host's file could name a loopback or scoped
+    /// server the sandbox cannot reach).
     pub resolv_conf: Option<String>,
     /// Extra /etc/hosts lines: (address, name).
     pub hosts: Vec<(String, String)>,
@@ -59,7 +61,13 @@ pub struct NatPlan {
 impl NatPlan {
     /// `root`: pasta is started by root and must stay root to join the
     /// sandbox's namespaces (it would drop to nobody otherwise).
-    pub fn new(nat: &NatSpec, resolvers: &Resolvers, pinned: &Pinned, host: &HostRoutes, root: bool) -> NatPlan {
+    pub fn new(
+        nat: &NatSpec,
+        resolvers: &Resolvers,
+        pinned: &Pinned,
+        host: &HostRoutes,
+        root: bool,
+    ) -> NatPlan {
         let gateway = if nat.host_loopback { host.gateway4 } else { None };
         let mapped: Vec<IpAddr> = if nat.host_loopback {
             host.gateway4.map(IpAddr::V4).into_iter().chain(host.gateway6.map(IpAddr::V6)).collect()
@@ -78,7 +86,10 @@ impl NatPlan {
         NatPlan {
             pasta_args: pasta_args(nat, root),
             ruleset: nat.egress.as_ref().map(|allow| ruleset(allow, &dns, pinned, &mapped)),
-            resolv_conf: (*resolvers == Resolvers::Forwarder).then(|| format!("nameserver {DNS_FORWARDER}\n")),
+            resolv_conf: Some(dns.iter().fold(String::new(), |mut t, s| {
+                let _ = writeln!(t, "nameserver {s}");
+                t
+            })),
             hosts,
             routes: (host.gateway4.is_some(), host.default6 && host.gateway4.is_none()),
         }
@@ -129,7 +140,9 @@ fn forward_spec(p: &Publish) -> String {
 /// through `host.sandbox.internal` rules, never through a wider network.
 fn ruleset(allow: &[Allow], dns: &[IpAddr], pinned: &Pinned, mapped: &[IpAddr]) -> String {
     let mut r = String::from("table inet sandbox {\n");
-    for (chain, hook, dir) in [("loopback_in", "prerouting", "iifname"), ("loopback_out", "output", "oifname")] {
+    for (chain, hook, dir) in
+        [("loopback_in", "prerouting", "iifname"), ("loopback_out", "output", "oifname")]
+    {
         let _ = writeln!(r, "\tchain {chain} {{\n\t\ttype filter hook {hook} priority raw; policy accept;");
         let _ = writeln!(r, "\t\t{dir} \"lo\" notrack\n\t}}");
     }

@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 
 use crate::error::SetupError;
-use crate::net::plan::{HostRoutes, Pinned, Resolvers};
+use crate::net::plan::{DNS_FORWARDER, HostRoutes, Pinned, Resolvers};
 use crate::net::rule::{Allow, Dest};
 use crate::spec::extension::NetworkSpec;
 
@@ -14,9 +14,19 @@ use crate::spec::extension::NetworkSpec;
 /// is no longer a narrow opening (use a CIDR rule instead).
 const MAX_ADDRESSES: usize = 64;
 
+/// More names than this are refused: each is a lookup before the sandbox
+/// starts, and a profile from a pull request must not stall the run.
+const MAX_NAMES: usize = 64;
+
 /// Resolve every host name of `allow` now, with the host's resolver
 /// (getaddrinfo: /etc/hosts, then DNS), keeping every address it returns.
 pub fn pin(allow: &[Allow]) -> Result<Pinned, SetupError> {
+    let names = allow.iter().filter(|a| matches!(a.dest, Dest::Name(_))).count();
+    if names > MAX_NAMES {
+        return Err(SetupError::new("resolve the names of network.egress.allow")
+            .detail(format!("{names} rules name hosts, more than {MAX_NAMES}"))
+            .fix("allow networks (CIDR rules) instead of so many names"));
+    }
     let mut pinned = Pinned::new();
     for a in allow {
         let Dest::Name(name) = &a.dest else { continue };
@@ -49,20 +59,35 @@ pub fn resolvers(net: &NetworkSpec) -> Result<Resolvers, SetupError> {
         let path = "/etc/resolv.conf";
         let text = std::fs::read_to_string(path)
             .map_err(|e| SetupError::io(format!("read {path} for the sandbox's resolvers"), &e))?;
-        return Ok(Resolvers::Servers(nameservers(&text)));
+        return Ok(Resolvers::Servers(host_resolvers(&text)));
     }
     match &net.dns {
         Some(servers) => servers
             .iter()
             .map(|s| {
                 s.parse().map_err(|_| {
-                    SetupError::new("read the sandbox's DNS servers").detail(format!("{s:?} is not an address"))
+                    SetupError::new("read the sandbox's DNS servers")
+                        .detail(format!("{s:?} is not an address"))
                 })
             })
             .collect::<Result<_, _>>()
             .map(Resolvers::Servers),
         None => Ok(Resolvers::Forwarder),
     }
+}
+
+/// The host's resolvers as the sandbox reaches them: one on the host's
+/// loopback (systemd-resolved's 127.0.0.53) would be the sandbox's own
+/// loopback inside, so it is reached through pasta's forwarder instead.
+fn host_resolvers(text: &str) -> Vec<IpAddr> {
+    let mut servers: Vec<IpAddr> = Vec::new();
+    for s in nameservers(text) {
+        let s = if s.is_loopback() { IpAddr::V4(DNS_FORWARDER) } else { s };
+        if !servers.contains(&s) {
+            servers.push(s);
+        }
+    }
+    servers
 }
 
 /// The `nameserver` addresses of a resolv.conf.
@@ -108,7 +133,11 @@ pub(crate) fn gateway6(table: &str) -> Option<Ipv6Addr> {
 fn defaults6(table: &str) -> impl Iterator<Item = Vec<&str>> {
     table.lines().map(|l| l.split_whitespace().collect::<Vec<&str>>()).filter(|f| {
         let flags = f.get(8).and_then(|x| u32::from_str_radix(x, 16).ok()).unwrap_or(0);
-        f.len() >= 10 && f[0].bytes().all(|b| b == b'0') && f[1] == "00" && flags & 0x1 != 0 && flags & 0x200 == 0
+        f.len() >= 10
+            && f[0].bytes().all(|b| b == b'0')
+            && f[1] == "00"
+            && flags & 0x1 != 0
+            && flags & 0x200 == 0
     })
 }
 
@@ -140,14 +169,30 @@ mod tests {
 
     #[test]
     fn nameservers_are_read_from_resolv_conf() {
-        let text = "# comment\nsearch example\nnameserver 10.0.0.53\nnameserver  fd00::53 # x\nnameserver bogus\n";
-        assert_eq!(nameservers(text), vec!["10.0.0.53".parse::<IpAddr>().unwrap(), "fd00::53".parse().unwrap()]);
+        let text =
+            "# comment\nsearch example\nnameserver 10.0.0.53\nnameserver  fd00::53 # x\nnameserver bogus\n";
+        assert_eq!(
+            nameservers(text),
+            vec!["10.0.0.53".parse::<IpAddr>().unwrap(), "fd00::53".parse().unwrap()]
+        );
+    }
+
+    #[test]
+    fn a_loopback_resolver_of_the_host_is_reached_through_the_forwarder() {
+        let text = "nameserver 127.0.0.53\nnameserver ::1\nnameserver 10.0.0.53\n";
+        let forwarder = IpAddr::V4(DNS_FORWARDER);
+        assert_eq!(host_resolvers(text), vec![forwarder, "10.0.0.53".parse().unwrap()]);
     }
 
     #[test]
     fn addresses_pin_and_names_that_do_not_resolve_fail() {
-        let rule = |name: &str| Allow { dest: Dest::Name(name.into()), proto: crate::net::rule::Proto::Tcp, ports: None };
-        let pinned = pin(&[rule("localhost"), rule("localhost")]).expect("localhost resolves from /etc/hosts");
+        let rule = |name: &str| Allow {
+            dest: Dest::Name(name.into()),
+            proto: crate::net::rule::Proto::Tcp,
+            ports: None,
+        };
+        let pinned =
+            pin(&[rule("localhost"), rule("localhost")]).expect("localhost resolves from /etc/hosts");
         assert!(pinned["localhost"].iter().any(IpAddr::is_loopback), "{pinned:?}");
         let err = pin(&[rule("no-such-host.invalid")]).unwrap_err();
         assert!(err.to_string().contains("resolve no-such-host.invalid"), "{err}");

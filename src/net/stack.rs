@@ -62,9 +62,12 @@ impl Programs {
         let pasta = find("pasta", "passt")?;
         // What pasta opens in the sandbox's namespaces, with our rights
         // there: say so now rather than through pasta's own words.
-        if let Err(e) = nix::unistd::access(TUN, nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK) {
-            return Err(SetupError::sys(format!("open {TUN} for network.mode = \"nat\""), e)
-                .fix(format!("pasta needs {TUN} read-write for this user (distributions ship it 0666), or run as root")));
+        if let Err(e) =
+            nix::unistd::access(TUN, nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK)
+        {
+            return Err(SetupError::sys(format!("open {TUN} for network.mode = \"nat\""), e).fix(format!(
+                "pasta needs {TUN} read-write for this user (distributions ship it 0666), or run as root"
+            )));
         }
         let nft = plan.ruleset.is_some().then(|| find("nft", "nftables")).transpose()?;
         Ok(Programs { pasta, nft })
@@ -122,13 +125,18 @@ struct Child {
 
 impl Child {
     /// Fork; the child runs `body` (which execs or exits) with `stderr`.
-    fn spawn(step: &'static str, body: impl FnOnce(&OwnedFd) -> (&'static str, Errno)) -> Result<Child, SetupError> {
+    fn spawn(
+        step: &'static str,
+        body: impl FnOnce(&OwnedFd) -> (&'static str, Errno),
+    ) -> Result<Child, SetupError> {
         let launcher = nix::unistd::getpid();
-        let stderr = nix::sys::memfd::memfd_create(c"sandbox-net-stderr", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
-            .map_err(|e| SetupError::sys(format!("{step}: memfd_create"), e))?;
+        let stderr =
+            nix::sys::memfd::memfd_create(c"sandbox-net-stderr", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+                .map_err(|e| SetupError::sys(format!("{step}: memfd_create"), e))?;
         #[allow(unsafe_code)]
         // SAFETY: the launcher is single-threaded (checked by `launch`).
-        let forked = unsafe { sys::process::fork() }.map_err(|e| SetupError::sys(format!("{step}: fork"), e))?;
+        let forked =
+            unsafe { sys::process::fork() }.map_err(|e| SetupError::sys(format!("{step}: fork"), e))?;
         let Some(pid) = forked else {
             // Dies with the launcher, however it dies; if it died before
             // the signal was set, now.
@@ -162,7 +170,8 @@ impl Child {
         let _ = nix::unistd::lseek(&self.stderr, 0, nix::unistd::Whence::SeekSet);
         let mut file = std::fs::File::from(self.stderr.try_clone().expect("dup a memfd"));
         let _ = std::io::Read::read_to_string(&mut std::io::Read::take(&mut file, 16 << 10), &mut text);
-        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("Failed to send") && !l.is_empty()).collect();
+        let lines: Vec<&str> =
+            text.lines().filter(|l| !l.starts_with("Failed to send") && !l.is_empty()).collect();
         lines.join("; ")
     }
 
@@ -199,7 +208,10 @@ fn wait_ready(pasta: &Child, helper: &Child) -> Result<(), SetupError> {
         // pasta still runs.
         if let Some(status) = pasta.reap(WaitPidFlag::WNOHANG) {
             let error = pasta.failure(&status);
-            let tun = error.detail.as_deref().is_some_and(|d| d.contains("/dev/net/tun") || d.contains("tun socket"));
+            let tun = error
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("/dev/net/tun") || d.contains("tun socket"));
             return Err(error.fix(if tun {
                 "pasta needs /dev/net/tun read-write for this user (distributions ship it 0666), or run as root"
             } else {
@@ -234,14 +246,20 @@ fn wait_ready(pasta: &Child, helper: &Child) -> Result<(), SetupError> {
 /// are passed as descriptors 3 and 4 (`/proc/self/fd/N`): once the
 /// sandbox is set up it is not dumpable and its /proc/PID/ns cannot be
 /// opened by an unprivileged pasta.
-fn exec_pasta(plan: &NatPlan, program: &std::path::Path, ns: &Namespaces, stderr: &OwnedFd) -> (&'static str, Errno) {
+fn exec_pasta(
+    plan: &NatPlan,
+    program: &std::path::Path,
+    ns: &Namespaces,
+    stderr: &OwnedFd,
+) -> (&'static str, Errno) {
     let mut args = vec![program.to_string_lossy().into_owned()];
     args.extend(plan.pasta_args.iter().cloned());
     if ns.user.is_some() {
         args.extend(["--userns".into(), "/proc/self/fd/4".into()]);
     }
     args.extend(["--netns".into(), "/proc/self/fd/3".into()]);
-    let fds: Vec<BorrowedFd<'_>> = std::iter::once(ns.net.as_fd()).chain(ns.user.as_ref().map(AsFd::as_fd)).collect();
+    let fds: Vec<BorrowedFd<'_>> =
+        std::iter::once(ns.net.as_fd()).chain(ns.user.as_ref().map(AsFd::as_fd)).collect();
     if let Err(e) = place_fds(&fds, stderr, None) {
         return ("place pasta's descriptors", e);
     }
@@ -256,7 +274,8 @@ fn place_fds(fds: &[BorrowedFd<'_>], stderr: &OwnedFd, stdin: Option<BorrowedFd<
     let moved = fds.iter().map(|fd| away(*fd)).collect::<Result<Vec<RawFd>, Errno>>()?;
     // Raw from here: close_all_but closes them, and an OwnedFd dropped
     // after that would close a number twice.
-    let null = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDWR, nix::sys::stat::Mode::empty())?.into_raw_fd();
+    let null = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDWR, nix::sys::stat::Mode::empty())?
+        .into_raw_fd();
     sys::fd::dup_to(stdin.map_or(Ok(null), away)?, 0)?;
     sys::fd::dup_to(null, 1)?;
     sys::fd::dup_to(stderr.as_raw_fd(), 2)?;
@@ -280,7 +299,12 @@ fn exec(program: &std::path::Path, args: &[String]) -> Errno {
 
 /// In the helper: enter the sandbox's namespaces, wait for pasta's
 /// default routes, then exec `nft -f -` on the ruleset (or exit: ready).
-fn configure(plan: &NatPlan, nft: Option<&std::path::Path>, ns: &Namespaces, stderr: &OwnedFd) -> (&'static str, Errno) {
+fn configure(
+    plan: &NatPlan,
+    nft: Option<&std::path::Path>,
+    ns: &Namespaces,
+    stderr: &OwnedFd,
+) -> (&'static str, Errno) {
     if let Some(user) = &ns.user {
         if let Err(e) = nix::sched::setns(user, nix::sched::CloneFlags::CLONE_NEWUSER) {
             return ("join the sandbox's user namespace", e);

@@ -40,7 +40,13 @@ impl Extension {
         Extension {
             layers: vec![LayerSpec::Dir("/srv/root".into())],
             writable: WritableSpec::Readonly,
-            network: NetworkSpec { mode: NetMode::None, dns: None, dns_from_host: false, hosts: Vec::new(), nat: None },
+            network: NetworkSpec {
+                mode: NetMode::None,
+                dns: None,
+                dns_from_host: false,
+                hosts: Vec::new(),
+                nat: None,
+            },
             landlock: None,
             init: true,
             terminal: Terminal::Never,

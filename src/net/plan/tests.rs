@@ -9,7 +9,11 @@ fn nat(egress: Option<Vec<Allow>>) -> NatSpec {
 }
 
 fn routes() -> HostRoutes {
-    HostRoutes { gateway4: Some(Ipv4Addr::new(192, 0, 2, 1)), default6: true, gateway6: Some("fd00::1".parse().unwrap()) }
+    HostRoutes {
+        gateway4: Some(Ipv4Addr::new(192, 0, 2, 1)),
+        default6: true,
+        gateway6: Some("fd00::1".parse().unwrap()),
+    }
 }
 
 fn allow(dest: Dest, proto: Proto, ports: Option<(u16, u16)>) -> Allow {
@@ -20,7 +24,8 @@ fn allow(dest: Dest, proto: Proto, ports: Option<(u16, u16)>) -> Allow {
 fn nothing_is_published_or_mapped_unless_asked() {
     let plan = NatPlan::new(&nat(None), &Resolvers::Forwarder, &Pinned::new(), &routes(), false);
     let args = plan.pasta_args.join(" ");
-    for expected in ["--tcp-ports none", "--udp-ports none", "--tcp-ns none", "--udp-ns none", "--no-map-gw"] {
+    for expected in ["--tcp-ports none", "--udp-ports none", "--tcp-ns none", "--udp-ns none", "--no-map-gw"]
+    {
         assert!(args.contains(expected), "{expected} missing: {args}");
     }
     assert!(!args.contains("--runas"), "{args}");
@@ -36,8 +41,18 @@ fn published_ports_and_host_loopback_become_pasta_options() {
     spec.host_loopback = true;
     let port = |first, last| PortRange { first, last };
     spec.publish = vec![
-        Publish { host_addr: "127.0.0.1".parse().unwrap(), host_ports: port(8080, 8080), sandbox_ports: port(80, 80), proto: Proto::Tcp },
-        Publish { host_addr: "::1".parse().unwrap(), host_ports: port(5000, 5002), sandbox_ports: port(6000, 6002), proto: Proto::Udp },
+        Publish {
+            host_addr: "127.0.0.1".parse().unwrap(),
+            host_ports: port(8080, 8080),
+            sandbox_ports: port(80, 80),
+            proto: Proto::Tcp,
+        },
+        Publish {
+            host_addr: "::1".parse().unwrap(),
+            host_ports: port(5000, 5002),
+            sandbox_ports: port(6000, 6002),
+            proto: Proto::Udp,
+        },
     ];
     let plan = NatPlan::new(&spec, &Resolvers::Forwarder, &Pinned::new(), &routes(), true);
     let args = plan.pasta_args.join(" ");
@@ -65,7 +80,7 @@ fn the_ruleset_allows_resolvers_and_rules_then_rejects() {
     let servers = Resolvers::Servers(vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 53))]);
     let plan = NatPlan::new(&spec, &servers, &pinned, &routes(), false);
     insta::assert_snapshot!(plan.ruleset.expect("deny by default has rules"));
-    assert_eq!(plan.resolv_conf, None, "the profile's servers stand");
+    assert_eq!(plan.resolv_conf.as_deref(), Some("nameserver 10.0.0.53\n"), "the profile's servers");
     assert!(plan.hosts.contains(&("fd00::9".to_owned(), "registry.test".to_owned())), "{:?}", plan.hosts);
 }
 
@@ -85,7 +100,9 @@ fn a_wide_rule_does_not_open_the_mapped_host_loopback() {
     spec.host_loopback = true;
     let rules = NatPlan::new(&spec, &Resolvers::Forwarder, &Pinned::new(), &routes(), false).ruleset.unwrap();
     let at = |needle: &str| rules.find(needle).unwrap_or_else(|| panic!("{needle} missing: {rules}"));
-    assert!(at("ip daddr 192.0.2.1 tcp dport 8080 accept") < at("ip daddr 192.0.2.1 meta l4proto tcp reject"));
+    assert!(
+        at("ip daddr 192.0.2.1 tcp dport 8080 accept") < at("ip daddr 192.0.2.1 meta l4proto tcp reject")
+    );
     assert!(at("ip6 daddr fd00::1 reject") < at("ip daddr 0.0.0.0/0 tcp dport 443 accept"), "{rules}");
     assert!(at("oifname \"lo\" notrack") < at("chain egress"), "{rules}");
 }

@@ -142,7 +142,9 @@ pub(super) fn check_net_admin(cx: &mut Cx, net: &raw::Network, security: &raw::S
         };
         let diag = Diag::at("profile::net-admin", c.span, format!("CAP_{cap} would let the command {what}"))
             .label(deny.span, "egress is denied here")
-            .help(format!("remove {cap} from security.capabilities, or set network.egress.default = \"allow\""));
+            .help(format!(
+                "remove {cap} from security.capabilities, or set network.egress.default = \"allow\""
+            ));
         cx.error(diag);
     }
 }
@@ -164,9 +166,13 @@ pub(super) fn check_landlock_ports(cx: &mut Cx, net: &raw::Network, security: &r
             let diag = Diag::at(
                 "profile::egress-landlock",
                 r.span,
-                format!("security.landlock limits TCP connects port by port, and this rule allows {count} ports"),
+                format!(
+                    "security.landlock limits TCP connects port by port, and this rule allows {count} ports"
+                ),
             )
-            .help(format!("name the rule's ports (at most {LANDLOCK_PORTS}), or remove the landlock section"));
+            .help(format!(
+                "name the rule's ports (at most {LANDLOCK_PORTS}), or remove the landlock section"
+            ));
             cx.error(diag);
         }
     }

@@ -98,7 +98,8 @@ impl LaunchPlan {
         if ext.network.mode != NetMode::Host && !has(LinuxNamespaceType::Network) {
             // The extension says what the profile asked; a spec edited to
             // share the host's network must not run as if it did not.
-            let asked = if ext.network.mode == NetMode::Nat { "a nat network of its own" } else { "no network" };
+            let asked =
+                if ext.network.mode == NetMode::Nat { "a nat network of its own" } else { "no network" };
             return Err(SetupError::new("check the bundle's network")
                 .detail(format!("dev.sandbox.network asks for {asked}, but the spec has no network namespace"))
                 .fix("add {\"type\": \"network\"} to linux.namespaces, or set the annotation's mode to \"host\""));

@@ -159,6 +159,7 @@ pub fn nat(ext: &Extension) -> Result<Option<Nat>, SetupError> {
             .detail("dev.sandbox.network asks for nat, but carries no nat settings (ports, egress)")
             .fix("export the bundle again with `sandbox bundle`")
     })?;
+    recheck(spec)?;
     let routes = resolve::host_routes();
     if routes.gateway4.is_none() && !routes.default6 {
         // pasta would exit, and the command run with no network at all.
@@ -178,6 +179,33 @@ pub fn nat(ext: &Extension) -> Result<Option<Nat>, SetupError> {
     Ok(Some(Nat { plan, programs }))
 }
 
+/// A bundle's nat settings come from anywhere (`run --bundle`): each rule
+/// and port must read back as itself through the profile's parser, which
+/// holds names to RFC 1123, prefixes to their family and ports to their
+/// protocol.
+fn recheck(spec: &crate::spec::extension::NatSpec) -> Result<(), SetupError> {
+    use crate::net::rule::{parse_allow, parse_publish};
+    let bad = |what: String, e: String| {
+        SetupError::new("check the bundle's network")
+            .detail(format!("dev.sandbox.network: {what}: {e}"))
+            .fix("export the bundle again with `sandbox bundle`")
+    };
+    for a in spec.egress.iter().flatten() {
+        if parse_allow(&a.to_string()).as_ref() != Ok(a) {
+            return Err(bad(format!("egress rule {:?}", a.to_string()), "not a valid rule".into()));
+        }
+    }
+    for p in &spec.publish {
+        if parse_publish(&p.to_string()).as_ref() != Ok(p) {
+            return Err(bad(
+                format!("published port {:?}", p.to_string()),
+                "not a valid published port".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Start the sandbox's network on its namespaces; the watcher kills pasta
 /// too if we die (its parent-death signal already does; this holds even
 /// if pasta ever cleared it).
@@ -187,4 +215,35 @@ pub fn start_nat(nat: &Nat, ns: &Namespaces, watcher: &mut Option<Watcher>) -> R
     }
     let watcher = watcher.as_ref().expect("just made");
     Stack::start(&nat.plan, &nat.programs, ns, &mut |pidfd| watcher.kill_too(pidfd))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::net::rule::{Allow, Dest, PortRange, Proto, Publish};
+    use crate::spec::extension::NatSpec;
+
+    #[test]
+    fn a_bundles_nat_settings_must_read_back_as_themselves() {
+        let ok = Allow { dest: Dest::Name("registry.test".into()), proto: Proto::Tcp, ports: None };
+        let port = PortRange { first: 80, last: 80 };
+        let publish = Publish {
+            host_addr: "127.0.0.1".parse().unwrap(),
+            host_ports: port,
+            sandbox_ports: port,
+            proto: Proto::Tcp,
+        };
+        let spec = |egress: Vec<Allow>, publish: Vec<Publish>| NatSpec {
+            publish,
+            host_loopback: false,
+            egress: Some(egress),
+        };
+        assert!(super::recheck(&spec(vec![ok.clone()], vec![publish.clone()])).is_ok());
+        let injected = Allow { dest: Dest::Name("evil\nname".into()), ..ok.clone() };
+        let wide = Allow { dest: Dest::Net { addr: "10.0.0.1".parse().unwrap(), prefix: 99 }, ..ok };
+        let icmp = Publish { proto: Proto::Icmp, ..publish };
+        for bad in [spec(vec![injected], vec![]), spec(vec![wide], vec![]), spec(vec![], vec![icmp])] {
+            let err = super::recheck(&bad).expect_err("refused");
+            assert!(err.to_string().contains("dev.sandbox.network"), "{err}");
+        }
+    }
 }

@@ -52,7 +52,8 @@ pub fn start(
     // Before "go": from then on it is not dumpable, and only root can read
     // its /proc/PID/ns.
     let namespaces = crate::runtime::join::Namespaces::of(sb.pid);
-    let net_ns = if network.is_some() { Some(open_namespaces(sb.pid, plan.userns, child.spec)?) } else { None };
+    let net_ns =
+        if network.is_some() { Some(open_namespaces(sb.pid, plan.userns, child.spec)?) } else { None };
     let join = || sb.cgroup.map_or(Ok(()), |cg| cg.add(sb.pid.as_raw(), cg.v2_fd().is_some()));
     if plan.cgroups_first {
         join()?;
