@@ -168,7 +168,8 @@ impl Child {
     fn output(&self) -> String {
         let mut text = String::new();
         let _ = nix::unistd::lseek(&self.stderr, 0, nix::unistd::Whence::SeekSet);
-        let mut file = std::fs::File::from(self.stderr.try_clone().expect("dup a memfd"));
+        let Ok(fd) = self.stderr.try_clone() else { return text };
+        let mut file = std::fs::File::from(fd);
         let _ = std::io::Read::read_to_string(&mut std::io::Read::take(&mut file, 16 << 10), &mut text);
         let lines: Vec<&str> =
             text.lines().filter(|l| !l.starts_with("Failed to send") && !l.is_empty()).collect();
