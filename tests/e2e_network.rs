@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use common::e2e::{Outcome, Profile, busybox_profile, finish, probe, profile, rootless, skip_unless};
 use common::netlab::{
-    self, Lab, Running, bound_on, free_port, netns_holders, on_path, process_state, tcp_line, udp_exchange,
+    self, Lab, REGISTRY, Running, bound_on, free_port, netns_holders, on_path, process_state, tcp_line,
+    udp_exchange,
 };
 
 /// Whether this test cannot run here (the reason printed; a failure in CI).
@@ -864,4 +865,48 @@ fn net_admin_cannot_lift_an_egress_deny() {
         assert!(nets[0].refused(), "CAP_{cap} lifted the egress deny:\n{out}");
         assert!(lab.hits().is_empty(), "{:?}", lab.hits());
     }
+}
+
+// ---------------------------------------------------------------- the shipped profile
+
+/// `profiles/build-untrusted-net.toml`, unchanged, in a project of its
+/// own: the build step reaches its one registry (the lab's DNS server
+/// names the lab for it, so nothing leaves this machine) and nothing else:
+/// not the registry's other ports, not another host, not DNS elsewhere.
+#[test]
+fn the_shipped_build_profile_reaches_its_registry_and_nothing_else() {
+    if skip() {
+        return;
+    }
+    let lab = Lab::new();
+    let project = common::e2e::open_tempdir("sandbox-netproject-");
+    let root = project.path();
+    std::fs::create_dir_all(root.join("profiles")).unwrap();
+    std::fs::create_dir_all(root.join("out")).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+    for name in ["build-untrusted.toml", "build-untrusted-net.toml"] {
+        std::fs::copy(shipped.join(name), root.join("profiles").join(name)).unwrap();
+    }
+    // Only the probe is added: Landlock lets the build execute from the
+    // toolchain's directories alone.
+    let build = "extends = [\"build-untrusted-net.toml\"]\n[security.landlock]\nexecute = [\"/src/probe\"]\n";
+    std::fs::write(root.join("profiles/build.toml"), build).unwrap();
+    std::fs::copy(probe(), root.join("probe")).unwrap();
+    let (a, b) = (lab.a, lab.b);
+    let asked =
+        [format!("tcp {REGISTRY} 443"), format!("tcp {a} 80"), format!("tcp {b} 443"), format!("udp {a} 53")];
+    let script: Vec<String> = asked.iter().map(|p| format!("/src/probe net {p}")).collect();
+    let path = root.join("profiles/build.toml");
+    let args = ["run", path.to_str().unwrap(), "--", "/bin/sh", "-c", &script.join("; ")];
+    let out = finish(lab.sandbox(&args));
+    let nets = parse_nets(&out, &asked);
+    assert!(nets[0].ok(), "the registry answers: {:?}\n{out}", nets[0]);
+    assert_eq!(nets[0].reply, lab_line(IpAddr::V4(a), 443), "{out}");
+    // Another port of the registry's host meets Landlock first (EACCES:
+    // the inherited landlock section holds TCP to the rules' ports).
+    assert!(nets[1].result == "EACCES" && nets[1].ms < 2000, "Landlock's wall: {:?}\n{out}", nets[1]);
+    for n in &nets[2..] {
+        assert!(n.refused(), "nothing else: {n:?}\n{out}");
+    }
+    assert_eq!(lab.hits().len(), 1, "only the registry was reached: {:?}", lab.hits());
 }

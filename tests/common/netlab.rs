@@ -16,7 +16,7 @@
 //! - UDP on [`UDP_PORTS`]: `lab udp ADDR:PORT ` and the datagram back;
 //! - ICMP echo (the lab's kernel);
 //! - DNS on `a`:53 (dnsmasq): `lab.test` is `a`, `other.test` is `b`,
-//!   `lab6.test` is `a6` only.
+//!   `lab6.test` is `a6` only, [`REGISTRY`] is `a`.
 //!
 //! Every TCP connection and UDP datagram is logged ([`Lab::hits`]), so a
 //! test can say that nothing arrived.
@@ -51,7 +51,10 @@ use std::time::{Duration, Instant};
 use nix::sched::{CloneFlags, setns, unshare};
 
 /// The TCP ports every lab address serves.
-pub const TCP_PORTS: [u16; 3] = [80, 81, 5432];
+pub const TCP_PORTS: [u16; 4] = [80, 81, 443, 5432];
+/// The name the shipped build-untrusted-net profile allows; the lab's DNS
+/// server gives it the lab's first address.
+pub const REGISTRY: &str = "registry.npmjs.org";
 /// The UDP ports every lab address echoes on.
 pub const UDP_PORTS: [u16; 2] = [7, 8];
 
@@ -249,6 +252,9 @@ impl Lab {
             .args(["--bind-interfaces", "--port=53", "--user=root", "--group=root", "--log-queries"])
             .arg(format!("--listen-address={}", self.a))
             .arg(format!("--address=/lab.test/{}", self.a))
+            // The registry profiles/build-untrusted-net.toml allows, here
+            // the lab's: the shipped profile runs unchanged.
+            .arg(format!("--address=/{REGISTRY}/{}", self.a))
             .arg(format!("--address=/other.test/{}", self.b))
             .arg(format!("--address=/lab6.test/{}", self.a6))
             .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
