@@ -293,6 +293,10 @@ enum Output {
     Plain(std::io::Stdout),
     Own(OwnedFd),
     Socket(std::io::Stdout),
+    /// A pipe we may not open again (another user's: a rootless launcher
+    /// under a root caller): `RWF_NOWAIT` writes, or plain ones where the
+    /// kernel refuses those.
+    NoWait(std::io::Stdout),
 }
 
 impl Output {
@@ -306,7 +310,7 @@ impl Output {
                 let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
                 match nix::fcntl::open("/proc/self/fd/1", flags, nix::sys::stat::Mode::empty()) {
                     Ok(fd) => Output::Own(fd),
-                    Err(_) => Output::Plain(stdout),
+                    Err(_) => Output::NoWait(stdout),
                 }
             }
         }
@@ -315,11 +319,25 @@ impl Output {
     fn fd(&self) -> BorrowedFd<'_> {
         match self {
             Output::Own(fd) => fd.as_fd(),
-            Output::Plain(out) | Output::Socket(out) => out.as_fd(),
+            Output::Plain(out) | Output::Socket(out) | Output::NoWait(out) => out.as_fd(),
         }
     }
 
     fn write(&self, buf: &mut Vec<u8>) -> nix::Result<()> {
+        if let Output::NoWait(out) = self {
+            match crate::sys::fd::write_nowait(out.as_fd(), buf) {
+                Ok(n) => {
+                    buf.drain(..n);
+                    return Ok(());
+                }
+                Err(Errno::EAGAIN | Errno::EINTR) => return Ok(()),
+                Err(Errno::EOPNOTSUPP) => {}
+                Err(e) => {
+                    buf.clear();
+                    return Err(e);
+                }
+            }
+        }
         write_now(self.fd(), buf, matches!(self, Output::Socket(_)))
     }
 }

@@ -68,3 +68,15 @@ pub fn dup_to(fd: RawFd, target: RawFd) -> Result<(), Errno> {
     let ret = unsafe { libc::dup2(fd, target) };
     Errno::result(ret).map(drop)
 }
+
+/// write(2) that never blocks, on a descriptor we must not make
+/// non-blocking (it is shared): `pwritev2` with `RWF_NOWAIT` at the
+/// current position. Pipes take it (a partial write, then EAGAIN);
+/// EOPNOTSUPP where the file does not.
+pub fn write_nowait(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize, Errno> {
+    let iov = libc::iovec { iov_base: buf.as_ptr().cast_mut().cast(), iov_len: buf.len() };
+    // SAFETY: one iovec describing `buf`, which the kernel only reads
+    // during the call; offset -1 means the file position, as write(2).
+    let ret = unsafe { libc::pwritev2(fd.as_raw_fd(), &raw const iov, 1, -1, libc::RWF_NOWAIT) };
+    Errno::result(ret).map(|n| usize::try_from(n).expect("a count"))
+}
