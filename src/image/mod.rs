@@ -23,4 +23,5 @@ pub mod registry;
 pub mod resolve;
 pub mod sources;
 pub mod store;
+pub mod tree;
 pub mod unpack;

@@ -43,7 +43,7 @@ pub fn prune(store: &Store, before: u64) -> Result<Pruned> {
         if kept_layers.contains(&layer) {
             continue;
         }
-        let size = super::store::tree_size(&store.layer_path(&layer));
+        let size = super::tree::tree_size(&store.layer_path(&layer));
         if store.remove_layer(&layer)? {
             out.layers += 1;
             out.bytes += size;

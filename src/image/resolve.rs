@@ -136,7 +136,7 @@ fn import(store: &Store, source: &Source, progress: &mut dyn Progress) -> Result
         }
         Source::Registry(r) => import_registry(store, r, &what, progress)?,
     };
-    let size = layers.iter().map(|d| super::store::tree_size(&store.layer_path(d))).sum();
+    let size = layers.iter().map(|d| super::tree::tree_size(&store.layer_path(d))).sum();
     let pulled =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let record = Record { reference: what, digest, config, layers, size, stamp, pulled };
